@@ -1,0 +1,160 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""OpenMP loops around the direct-convolution kernels of src_c/conv2d.c.
+
+C micro-kernel (one block of rows or images, per dtype and instruction set)
+-> OpenMP loop here (GIL released, one parallel region per call, static
+split of independent work items) -> fastconv.ops (validation, allocation).
+
+Arguments arrive checked and C-contiguous; outputs are preallocated by the
+caller. Work is split so no two threads write the same memory:
+
+- forward: the N * OH output rows, in contiguous blocks, one per thread;
+- input gradient: the N * H input rows, likewise;
+- weight/bias gradient: the batch is cut into ``min(N, WEIGHT_GRAD_CHUNKS)``
+  fixed chunks, each summed into its own slice of a workspace, and the slices
+  are then added in chunk order. Neither the chunks nor the order depend on
+  the thread count, so results are bitwise identical for any thread count.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+
+import numpy as np
+
+from fastconv._kernels.kernels cimport (
+    fc_conv_geom, fc_last_team_size, fc_record_team_size,
+    fc_conv2d_forward_f32, fc_conv2d_forward_f64,
+    fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
+    fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
+    fc_sum_parts_f32, fc_sum_parts_f64,
+)
+from libc.stdint cimport int64_t
+
+# Batch chunks of the weight gradient. Fixed (not the thread count) for
+# determinism; the workspace is min(N, 16) copies of the kernel's size.
+WEIGHT_GRAD_CHUNKS = 16
+
+
+def last_team_size() -> int:
+    """Threads in the team of this module's most recent parallel loop."""
+    return fc_last_team_size
+
+
+cdef fc_conv_geom _geometry(g):
+    cdef fc_conv_geom c
+    c.n, c.h, c.w, c.c_in = g.n, g.h, g.w, g.c_in
+    c.kh, c.kw, c.c_out = g.kh, g.kw, g.c_out
+    c.oh, c.ow = g.oh, g.ow
+    c.stride_h, c.stride_w = g.stride_h, g.stride_w
+    c.dil_h, c.dil_w = g.dil_h, g.dil_w
+    c.pad_top, c.pad_left = g.pad_top, g.pad_left
+    return c
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                   const floating[::1] b, floating[:, :, :, ::1] y,
+                   geom, int isa, int n_threads):
+    """y (N, OH, OW, C_out) = conv(x (N, H, W, C_in), w (KH, KW, C_in, C_out)) + b.
+
+    ``b`` may be None. N >= 1.
+    """
+    cdef fc_conv_geom g = _geometry(geom)
+    cdef const floating *bp = NULL if b is None else &b[0]
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef const floating *wp = &w[0, 0, 0, 0]
+    cdef floating *yp = &y[0, 0, 0, 0]
+    cdef int64_t rows = g.n * g.oh
+    cdef int t
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            fc_record_team_size()
+            if floating is float:
+                fc_conv2d_forward_f32(isa, &g, xp, wp, bp, yp,
+                                      rows * t // n_threads, rows * (t + 1) // n_threads)
+            else:
+                fc_conv2d_forward_f64(isa, &g, xp, wp, bp, yp,
+                                      rows * t // n_threads, rows * (t + 1) // n_threads)
+
+
+def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                    const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
+                    floating[:, :, :, ::1] dw, floating[::1] db,
+                    geom, int isa, int n_threads):
+    """Gradients of conv2d_forward into dx (N, H, W, C_in), dw (KH, KW, C_in, C_out)
+    and db (C_out,); a None output is not computed. N >= 1.
+    """
+    cdef fc_conv_geom g = _geometry(geom)
+    cdef const floating *dyp = &dy[0, 0, 0, 0]
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef floating *dxp = NULL if dx is None else &dx[0, 0, 0, 0]
+    cdef floating *dwp = NULL if dw is None else &dw[0, 0, 0, 0]
+    cdef floating *dbp = NULL if db is None else &db[0]
+    cdef const floating[:, :, :, ::1] wt
+    cdef floating[:, ::1] dw_parts, db_parts
+    cdef const floating *wtp = NULL
+    cdef floating *dw_parts_p = NULL
+    cdef floating *db_parts_p = NULL
+    cdef int64_t dx_rows = g.n * g.h
+    cdef int64_t w_len = g.kh * g.kw * g.c_in * g.c_out
+    cdef int64_t n_chunks = min(g.n, WEIGHT_GRAD_CHUNKS)
+    cdef bint weights = dwp != NULL or dbp != NULL
+    cdef int t, c
+
+    dtype = np.asarray(dy).dtype
+    if dxp != NULL:
+        # The data gradient reads the kernel as (KH, KW, C_out, C_in) so that
+        # its innermost loop runs over contiguous input channels.
+        wt = np.ascontiguousarray(np.transpose(np.asarray(w), (0, 1, 3, 2)))
+        wtp = &wt[0, 0, 0, 0]
+    if dwp != NULL:
+        dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
+        dw_parts_p = &dw_parts[0, 0]
+    if dbp != NULL:
+        db_parts = np.empty((n_chunks, g.c_out), dtype=dtype)
+        db_parts_p = &db_parts[0, 0]
+
+    with nogil, parallel(num_threads=n_threads):
+        fc_record_team_size()
+        if dxp != NULL:
+            for t in prange(n_threads, schedule="static"):
+                if floating is float:
+                    fc_conv2d_backward_data_f32(isa, &g, dyp, wtp, dxp,
+                                                dx_rows * t // n_threads,
+                                                dx_rows * (t + 1) // n_threads)
+                else:
+                    fc_conv2d_backward_data_f64(isa, &g, dyp, wtp, dxp,
+                                                dx_rows * t // n_threads,
+                                                dx_rows * (t + 1) // n_threads)
+        if weights:
+            for c in prange(n_chunks, schedule="static"):
+                if floating is float:
+                    fc_conv2d_backward_weight_f32(
+                        isa, &g, xp, dyp,
+                        NULL if dwp == NULL else dw_parts_p + c * w_len,
+                        NULL if dbp == NULL else db_parts_p + c * g.c_out,
+                        g.n * c // n_chunks, g.n * (c + 1) // n_chunks)
+                else:
+                    fc_conv2d_backward_weight_f64(
+                        isa, &g, xp, dyp,
+                        NULL if dwp == NULL else dw_parts_p + c * w_len,
+                        NULL if dbp == NULL else db_parts_p + c * g.c_out,
+                        g.n * c // n_chunks, g.n * (c + 1) // n_chunks)
+            # The implicit barrier after the loop above makes every chunk's
+            # partial sum visible before they are added in chunk order.
+            if dwp != NULL:
+                for t in prange(n_threads, schedule="static"):
+                    if floating is float:
+                        fc_sum_parts_f32(dw_parts_p, n_chunks, w_len, dwp,
+                                         w_len * t // n_threads, w_len * (t + 1) // n_threads)
+                    else:
+                        fc_sum_parts_f64(dw_parts_p, n_chunks, w_len, dwp,
+                                         w_len * t // n_threads, w_len * (t + 1) // n_threads)
+            if dbp != NULL:
+                for t in prange(n_threads, schedule="static"):
+                    if floating is float:
+                        fc_sum_parts_f32(db_parts_p, n_chunks, g.c_out, dbp,
+                                         g.c_out * t // n_threads,
+                                         g.c_out * (t + 1) // n_threads)
+                    else:
+                        fc_sum_parts_f64(db_parts_p, n_chunks, g.c_out, dbp,
+                                         g.c_out * t // n_threads,
+                                         g.c_out * (t + 1) // n_threads)

@@ -1,0 +1,76 @@
+# Declarations of the C kernels in src_c/ and the OpenMP shim, shared by the
+# Cython modules of this package.
+from libc.stdint cimport int32_t, int64_t
+
+
+cdef extern from "fc_omp.h" nogil:
+    int FC_OPENMP_ENABLED
+    int fc_last_team_size
+    void fc_record_team_size()
+
+
+cdef extern from "fc_common.h" nogil:
+    int fc_cpu_supports(int isa)
+
+    ctypedef struct fc_conv_geom:
+        int64_t n, h, w, c_in
+        int64_t kh, kw, c_out
+        int64_t oh, ow
+        int64_t stride_h, stride_w
+        int64_t dil_h, dil_w
+        int64_t pad_top, pad_left
+
+    ctypedef struct fc_pool_geom:
+        int64_t n, h, w, c
+        int64_t kh, kw
+        int64_t oh, ow
+        int64_t stride_h, stride_w
+        int64_t pad_top, pad_left
+
+
+cdef extern from "conv2d.h" nogil:
+    void fc_conv2d_forward_f32(int isa, const fc_conv_geom *g, const float *x,
+                               const float *w, const float *b, float *y,
+                               int64_t row_begin, int64_t row_end)
+    void fc_conv2d_forward_f64(int isa, const fc_conv_geom *g, const double *x,
+                               const double *w, const double *b, double *y,
+                               int64_t row_begin, int64_t row_end)
+    void fc_conv2d_backward_data_f32(int isa, const fc_conv_geom *g, const float *dy,
+                                     const float *wt, float *dx,
+                                     int64_t row_begin, int64_t row_end)
+    void fc_conv2d_backward_data_f64(int isa, const fc_conv_geom *g, const double *dy,
+                                     const double *wt, double *dx,
+                                     int64_t row_begin, int64_t row_end)
+    void fc_conv2d_backward_weight_f32(int isa, const fc_conv_geom *g, const float *x,
+                                       const float *dy, float *dw, float *db,
+                                       int64_t n_begin, int64_t n_end)
+    void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
+                                       const double *dy, double *dw, double *db,
+                                       int64_t n_begin, int64_t n_end)
+    void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t length,
+                          float *out, int64_t begin, int64_t end)
+    void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t length,
+                          double *out, int64_t begin, int64_t end)
+
+
+cdef extern from "pool2d.h" nogil:
+    void fc_max_pool2d_forward_f32(int isa, const fc_pool_geom *g, const float *x,
+                                   float *y, int32_t *argmax,
+                                   int64_t row_begin, int64_t row_end)
+    void fc_max_pool2d_forward_f64(int isa, const fc_pool_geom *g, const double *x,
+                                   double *y, int32_t *argmax,
+                                   int64_t row_begin, int64_t row_end)
+    void fc_max_pool2d_backward_f32(int isa, const fc_pool_geom *g, const float *dy,
+                                    const int32_t *argmax, float *dx,
+                                    int64_t n_begin, int64_t n_end)
+    void fc_max_pool2d_backward_f64(int isa, const fc_pool_geom *g, const double *dy,
+                                    const int32_t *argmax, double *dx,
+                                    int64_t n_begin, int64_t n_end)
+    void fc_avg_pool2d_forward_f32(int isa, const fc_pool_geom *g, const float *x,
+                                   float *y, int64_t row_begin, int64_t row_end)
+    void fc_avg_pool2d_forward_f64(int isa, const fc_pool_geom *g, const double *x,
+                                   double *y, int64_t row_begin, int64_t row_end)
+    void fc_avg_pool2d_backward_f32(int isa, const fc_pool_geom *g, const float *dy,
+                                    float *dx, int64_t row_begin, int64_t row_end)
+    void fc_avg_pool2d_backward_f64(int isa, const fc_pool_geom *g, const double *dy,
+                                    double *dx, int64_t row_begin, int64_t row_end)

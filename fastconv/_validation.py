@@ -1,0 +1,390 @@
+"""Argument checking and output geometry shared by every backend.
+
+``fastconv.ops`` and ``fastconv.reference`` both call these functions, so the
+two backends accept exactly the same arguments and raise exactly the same
+errors. Each ``check_*`` function validates once and returns clean values:
+C-contiguous arrays of one float dtype and a frozen geometry record holding
+every size and hyper-parameter the compiled kernels need.
+
+Shapes: activations are NHWC ``(N, H, W, C)``, kernels HWIO
+``(KH, KW, C_in, C_out)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# argmax indices of max pooling are int32 flat positions ih * W + iw.
+ARGMAX_DTYPE = np.dtype(np.int32)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Every size of one 2-D convolution (NHWC input, HWIO kernel)."""
+
+    n: int
+    h: int
+    w: int
+    c_in: int
+    kh: int
+    kw: int
+    c_out: int
+    oh: int
+    ow: int
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.oh, self.ow, self.c_out)
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds of the forward pass, counted as 2 FLOPs each."""
+        return 2 * self.n * self.oh * self.ow * self.kh * self.kw * self.c_in * self.c_out
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Every size of one 2-D pooling (NHWC input, window per channel)."""
+
+    n: int
+    h: int
+    w: int
+    c: int
+    kh: int
+    kw: int
+    oh: int
+    ow: int
+    stride_h: int
+    stride_w: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.oh, self.ow, self.c)
+
+
+# ----------------------------------------------------------------------------
+# scalars and pairs
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def positive_pair(value: object, name: str) -> tuple[int, int]:
+    """Normalise an int or a pair of ints, each >= 1, to a pair."""
+    if _is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(
+            f"Invalid value for argument `{name}`: expected an int or a pair of "
+            f"ints, received {name}={value!r}."
+        )
+    if min(pair) < 1:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected positive ints, "
+            f"received {name}={value!r}."
+        )
+    return pair
+
+
+def _explicit_padding(padding: object) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) from an int, a pair, or a pair of pairs."""
+    if _is_int(padding):
+        p = int(padding)
+        pads = (p, p, p, p)
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+        a, b = padding
+        if _is_int(a) and _is_int(b):
+            pads = (int(a), int(a), int(b), int(b))
+        elif (
+            isinstance(a, (tuple, list))
+            and isinstance(b, (tuple, list))
+            and len(a) == 2
+            and len(b) == 2
+            and all(_is_int(v) for v in (*a, *b))
+        ):
+            pads = (int(a[0]), int(a[1]), int(b[0]), int(b[1]))
+        else:
+            return None
+    else:
+        return None
+    if min(pads) < 0:
+        raise ValueError(
+            "Invalid value for argument `padding`: explicit padding must be "
+            f"non-negative, received padding={padding!r}."
+        )
+    return pads
+
+
+def _padding_mode(padding: object) -> str | tuple[int, int, int, int]:
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode in ("valid", "same"):
+            return mode
+        raise ValueError(
+            "Invalid value for argument `padding`: expected 'valid', 'same', an "
+            "int, (pad_h, pad_w) or ((top, bottom), (left, right)), received "
+            f"padding={padding!r}."
+        )
+    pads = _explicit_padding(padding)
+    if pads is None:
+        raise TypeError(
+            "Invalid value for argument `padding`: expected 'valid', 'same', an "
+            "int, (pad_h, pad_w) or ((top, bottom), (left, right)), received "
+            f"padding={padding!r}."
+        )
+    return pads
+
+
+def _axis_geometry(
+    size: int, window: int, stride: int, mode: str | tuple[int, int], what: str
+) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) along one spatial axis.
+
+    ``window`` is the effective (dilated) window extent. "same" follows
+    TensorFlow: output ceil(size / stride), and when the total padding is odd
+    the extra row/column goes after (bottom/right).
+    """
+    if mode == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + window - size, 0)
+        return out, total // 2, total - total // 2
+    before, after = (0, 0) if mode == "valid" else mode
+    padded = size + before + after
+    if padded < window:
+        raise ValueError(
+            f"{what} ({window}) is larger than the padded input ({padded}); "
+            "use a smaller window, more padding, or padding='same'."
+        )
+    return (padded - window) // stride + 1, before, after
+
+
+# ----------------------------------------------------------------------------
+# arrays
+
+
+def check_array(value: object, name: str, ndim: int) -> np.ndarray:
+    """A C-contiguous float32/float64 array of ``ndim`` dimensions."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"Invalid value for argument `{name}`: expected a numpy.ndarray, "
+            f"received {type(value).__name__}."
+        )
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"Invalid dtype for argument `{name}`: expected float32 or float64, "
+            f"received {value.dtype}."
+        )
+    if value.ndim != ndim:
+        raise ValueError(
+            f"Invalid shape for argument `{name}`: expected {ndim} dimensions, "
+            f"received shape {value.shape}."
+        )
+    return np.ascontiguousarray(value)
+
+
+def check_same_dtype(**arrays: np.ndarray | None) -> np.dtype:
+    given = {name: a.dtype for name, a in arrays.items() if a is not None}
+    dtypes = set(given.values())
+    if len(dtypes) > 1:
+        listed = ", ".join(f"{name}={dt}" for name, dt in given.items())
+        raise TypeError(f"Arguments must share one float dtype, received {listed}.")
+    return dtypes.pop()
+
+
+def _check_nonempty(shape: tuple[int, ...], name: str, axes: tuple[int, ...], what: str) -> None:
+    for axis in axes:
+        if shape[axis] < 1:
+            raise ValueError(
+                f"Invalid shape for argument `{name}`: {what} must be >= 1, "
+                f"received shape {shape}."
+            )
+
+
+def check_shape4(value: object, name: str) -> tuple[int, int, int, int]:
+    """A 4-tuple of non-negative ints describing an NHWC shape."""
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 4
+        or not all(_is_int(v) for v in value)
+    ):
+        raise TypeError(
+            f"Invalid value for argument `{name}`: expected (N, H, W, C) ints, "
+            f"received {name}={value!r}."
+        )
+    shape = tuple(int(v) for v in value)
+    if shape[0] < 0 or min(shape[1:]) < 1:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected N >= 0 and H, W, C >= 1, "
+            f"received {name}={value!r}."
+        )
+    return shape  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------
+# convolution
+
+
+def conv_geometry(
+    x_shape: tuple[int, ...], w_shape: tuple[int, ...], strides: object, padding: object,
+    dilation: object,
+) -> ConvGeometry:
+    n, h, w, c_in = x_shape
+    kh, kw, w_in, c_out = w_shape
+    _check_nonempty(x_shape, "x", (1, 2, 3), "height, width and channels")
+    _check_nonempty(w_shape, "w", (0, 1, 2, 3), "every kernel dimension")
+    if w_in != c_in:
+        raise ValueError(
+            f"Channel mismatch: `x` has {c_in} channels (shape {tuple(x_shape)}) "
+            f"but `w` expects {w_in} input channels (shape {tuple(w_shape)})."
+        )
+    sh, sw = positive_pair(strides, "strides")
+    dh, dw = positive_pair(dilation, "dilation")
+    mode = _padding_mode(padding)
+    mode_h = mode if isinstance(mode, str) else mode[:2]
+    mode_w = mode if isinstance(mode, str) else mode[2:]
+    what = "The dilated kernel's {}"
+    oh, pt, pb = _axis_geometry(h, (kh - 1) * dh + 1, sh, mode_h, what.format("height"))
+    ow, pl, pr = _axis_geometry(w, (kw - 1) * dw + 1, sw, mode_w, what.format("width"))
+    return ConvGeometry(n, h, w, c_in, kh, kw, c_out, oh, ow, sh, sw, dh, dw, pt, pb, pl, pr)
+
+
+def check_conv2d(
+    x: object, w: object, b: object, strides: object, padding: object, dilation: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry]:
+    x = check_array(x, "x", 4)
+    w = check_array(w, "w", 4)
+    if b is not None:
+        b = check_array(b, "b", 1)
+    check_same_dtype(x=x, w=w, b=b)
+    geom = conv_geometry(x.shape, w.shape, strides, padding, dilation)
+    if b is not None and b.shape[0] != geom.c_out:
+        raise ValueError(
+            f"Invalid shape for argument `b`: expected ({geom.c_out},) to match the "
+            f"kernel's output channels, received shape {b.shape}."
+        )
+    return x, w, b, geom
+
+
+def check_conv2d_backward(
+    dy: object, x: object, w: object, strides: object, padding: object, dilation: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, ConvGeometry]:
+    dy = check_array(dy, "dy", 4)
+    x = check_array(x, "x", 4)
+    w = check_array(w, "w", 4)
+    check_same_dtype(dy=dy, x=x, w=w)
+    geom = conv_geometry(x.shape, w.shape, strides, padding, dilation)
+    if dy.shape != geom.output_shape:
+        raise ValueError(
+            f"Invalid shape for argument `dy`: expected the forward output's shape "
+            f"{geom.output_shape}, received shape {dy.shape}."
+        )
+    return dy, x, w, geom
+
+
+# ----------------------------------------------------------------------------
+# pooling
+
+
+def pool_geometry(
+    x_shape: tuple[int, ...], pool_size: object, strides: object, padding: object
+) -> PoolGeometry:
+    n, h, w, c = x_shape
+    _check_nonempty(tuple(x_shape), "x", (1, 2, 3), "height, width and channels")
+    kh, kw = positive_pair(pool_size, "pool_size")
+    sh, sw = positive_pair(pool_size if strides is None else strides, "strides")
+    mode = _padding_mode(padding)
+    if not isinstance(mode, str) and (max(mode[:2]) >= kh or max(mode[2:]) >= kw):
+        # A window made only of padding would have no element to pool.
+        raise ValueError(
+            "Invalid value for argument `padding`: explicit pooling padding must "
+            f"be smaller than the pool size {(kh, kw)}, received padding={padding!r}."
+        )
+    mode_h = mode if isinstance(mode, str) else mode[:2]
+    mode_w = mode if isinstance(mode, str) else mode[2:]
+    oh, pt, pb = _axis_geometry(h, kh, sh, mode_h, "The pool window's height")
+    ow, pl, pr = _axis_geometry(w, kw, sw, mode_w, "The pool window's width")
+    return PoolGeometry(n, h, w, c, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr)
+
+
+def check_pool2d(
+    x: object, pool_size: object, strides: object, padding: object
+) -> tuple[np.ndarray, PoolGeometry]:
+    x = check_array(x, "x", 4)
+    return x, pool_geometry(x.shape, pool_size, strides, padding)
+
+
+def check_max_pool2d(
+    x: object, pool_size: object, strides: object, padding: object
+) -> tuple[np.ndarray, PoolGeometry]:
+    x, geom = check_pool2d(x, pool_size, strides, padding)
+    if geom.h * geom.w > np.iinfo(ARGMAX_DTYPE).max:
+        raise ValueError(
+            f"Invalid shape for argument `x`: max pooling stores int32 argmax "
+            f"indices, so H * W must be < 2**31, received shape {x.shape}."
+        )
+    return x, geom
+
+
+def check_max_pool2d_backward(
+    dy: object, argmax: object, x_shape: object
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    dy = check_array(dy, "dy", 4)
+    shape = check_shape4(x_shape, "x_shape")
+    if not isinstance(argmax, np.ndarray) or argmax.dtype != ARGMAX_DTYPE:
+        got = argmax.dtype if isinstance(argmax, np.ndarray) else type(argmax).__name__
+        raise TypeError(
+            "Invalid value for argument `argmax`: expected the int32 array returned "
+            f"by max_pool2d, received {got}."
+        )
+    if argmax.shape != dy.shape:
+        raise ValueError(
+            f"Invalid shape for argument `argmax`: expected dy's shape {dy.shape}, "
+            f"received shape {argmax.shape}."
+        )
+    if dy.shape[0] != shape[0] or dy.shape[3] != shape[3]:
+        raise ValueError(
+            f"Invalid value for argument `x_shape`: batch and channels must match "
+            f"dy's shape {dy.shape}, received x_shape={tuple(x_shape)}."
+        )
+    argmax = np.ascontiguousarray(argmax)
+    if argmax.size and (argmax.min() < 0 or argmax.max() >= shape[1] * shape[2]):
+        raise ValueError(
+            "Invalid value for argument `argmax`: indices must lie in "
+            f"[0, H * W) = [0, {shape[1] * shape[2]}) for x_shape={shape}, received "
+            f"values in [{argmax.min()}, {argmax.max()}]."
+        )
+    return dy, argmax, shape
+
+
+def check_avg_pool2d_backward(
+    dy: object, x_shape: object, pool_size: object, strides: object, padding: object
+) -> tuple[np.ndarray, PoolGeometry]:
+    dy = check_array(dy, "dy", 4)
+    shape = check_shape4(x_shape, "x_shape")
+    geom = pool_geometry(shape, pool_size, strides, padding)
+    if dy.shape != geom.output_shape:
+        raise ValueError(
+            f"Invalid shape for argument `dy`: expected the forward output's shape "
+            f"{geom.output_shape}, received shape {dy.shape}."
+        )
+    return dy, geom

@@ -1,0 +1,221 @@
+"""The drop-in backend: convolution and pooling on plain NumPy arrays.
+
+Every function here has the signature of its namesake in
+``fastconv.reference`` (the NumPy definition of the op) and returns the same
+values to rounding. Arguments are checked once, here; then the compiled
+kernels (``fastconv._kernels``, OpenMP over ``fastconv.get_num_threads()``
+threads, GIL released) compute into freshly allocated outputs.
+
+Layouts: activations NHWC ``(N, H, W, C)``, kernels HWIO
+``(KH, KW, C_in, C_out)``; float32 or float64, one dtype per call.
+Non-contiguous, read-only and Fortran-ordered inputs are accepted (copied to
+C order when needed); inputs are never modified.
+
+Workspace beyond the outputs: ``conv2d_backward`` uses a transposed copy of
+``w`` for ``dx`` and ``min(N, 16)`` partial copies of ``dw`` (plus as many of
+``db``), summed in a fixed order so results do not depend on the thread
+count. The other ops use none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastconv import _settings
+from fastconv import _validation as v
+from fastconv._kernels import conv as _conv
+from fastconv._kernels import pool as _pool
+
+
+def conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    strides: int | tuple[int, int] = 1,
+    padding: str | int | tuple = "valid",
+    dilation: int | tuple[int, int] = 1,
+) -> np.ndarray:
+    """2-D convolution (cross-correlation, as in Keras): y = x * w + b.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C_in)
+    w : ndarray, shape (KH, KW, C_in, C_out)
+    b : ndarray, shape (C_out,), optional
+    strides, dilation : int or (int, int)
+        Positive steps between output pixels and between kernel taps.
+    padding : "valid", "same", int, (pad_h, pad_w) or ((top, bottom), (left, right))
+        "same" places padding as TensorFlow does: when the total is odd, the
+        extra row/column goes at the bottom/right. Padding is zeros.
+
+    Returns
+    -------
+    y : ndarray, shape (N, OH, OW, C_out)
+    """
+    x, w, b, geom = v.check_conv2d(x, w, b, strides, padding, dilation)
+    y = np.empty(geom.output_shape, dtype=x.dtype)
+    if geom.n:
+        _conv.conv2d_forward(x, w, b, y, geom, _settings.isa_code(), _settings.get_num_threads())
+    return y
+
+
+def conv2d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    strides: int | tuple[int, int] = 1,
+    padding: str | int | tuple = "valid",
+    dilation: int | tuple[int, int] = 1,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradients of ``conv2d`` given dy = dL/dy.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, OH, OW, C_out)
+    x : ndarray, shape (N, H, W, C_in)
+    w : ndarray, shape (KH, KW, C_in, C_out)
+    strides, padding, dilation
+        As given to ``conv2d``.
+    need_dx, need_dw, need_db : bool
+        Which gradients to compute; the others are returned as None.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C_in), or None
+    dw : ndarray, shape (KH, KW, C_in, C_out), or None
+    db : ndarray, shape (C_out,), or None
+    """
+    dy, x, w, geom = v.check_conv2d_backward(dy, x, w, strides, padding, dilation)
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    dw = np.empty(w.shape, dtype=x.dtype) if need_dw else None
+    db = np.empty((geom.c_out,), dtype=x.dtype) if need_db else None
+    if geom.n == 0:
+        # An empty batch contributes nothing to the weight gradients.
+        return dx, None if dw is None else dw * 0, None if db is None else db * 0
+    if need_dx or need_dw or need_db:
+        _conv.conv2d_backward(
+            dy, x, w, dx, dw, db, geom, _settings.isa_code(), _settings.get_num_threads()
+        )
+    return dx, dw, db
+
+
+def max_pool2d(
+    x: np.ndarray,
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | int | tuple = "valid",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max pooling, with the position of each maximum for the backward pass.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C)
+    pool_size : int or (int, int)
+    strides : int or (int, int), optional
+        Defaults to ``pool_size``.
+    padding : "valid", "same" or explicit (each amount < pool size)
+        Padded positions never win.
+
+    Returns
+    -------
+    y : ndarray, shape (N, OH, OW, C)
+    argmax : ndarray of int32, shape (N, OH, OW, C)
+        Flat index ``ih * W + iw`` of each window's maximum; on ties the first
+        in row-major window order; a window holding NaN gives NaN and the
+        index of its first NaN.
+    """
+    x, geom = v.check_max_pool2d(x, pool_size, strides, padding)
+    y = np.empty(geom.output_shape, dtype=x.dtype)
+    argmax = np.empty(geom.output_shape, dtype=v.ARGMAX_DTYPE)
+    if geom.n:
+        _pool.max_pool2d_forward(
+            x, y, argmax, geom, _settings.isa_code(), _settings.get_num_threads()
+        )
+    return y, argmax
+
+
+def max_pool2d_backward(
+    dy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, int, int, int]
+) -> np.ndarray:
+    """Gradient of ``max_pool2d``: dy routed to each window's maximum.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, OH, OW, C)
+    argmax : ndarray of int32, shape (N, OH, OW, C)
+        As returned by ``max_pool2d``.
+    x_shape : (N, H, W, C)
+        Shape of the pooled input.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C)
+    """
+    dy, argmax, shape = v.check_max_pool2d_backward(dy, argmax, x_shape)
+    dx = np.empty(shape, dtype=dy.dtype)
+    if shape[0]:
+        # Only n, h, w, c are read by the scatter; the window is implied by argmax.
+        geom = v.PoolGeometry(*shape, 1, 1, dy.shape[1], dy.shape[2], 1, 1, 0, 0, 0, 0)
+        _pool.max_pool2d_backward(
+            dy, argmax, dx, geom, _settings.isa_code(), _settings.get_num_threads()
+        )
+    return dx
+
+
+def avg_pool2d(
+    x: np.ndarray,
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | int | tuple = "valid",
+) -> np.ndarray:
+    """Average pooling over the window's elements inside the image (Keras).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C)
+    pool_size : int or (int, int)
+    strides : int or (int, int), optional
+        Defaults to ``pool_size``.
+    padding : "valid", "same" or explicit (each amount < pool size)
+        Padded positions count in neither the sum nor the divisor.
+
+    Returns
+    -------
+    y : ndarray, shape (N, OH, OW, C)
+    """
+    x, geom = v.check_pool2d(x, pool_size, strides, padding)
+    y = np.empty(geom.output_shape, dtype=x.dtype)
+    if geom.n:
+        _pool.avg_pool2d_forward(x, y, geom, _settings.isa_code(), _settings.get_num_threads())
+    return y
+
+
+def avg_pool2d_backward(
+    dy: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | int | tuple = "valid",
+) -> np.ndarray:
+    """Gradient of ``avg_pool2d``: each window's dy / count to its elements.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, OH, OW, C)
+    x_shape : (N, H, W, C)
+        Shape of the pooled input.
+    pool_size, strides, padding
+        As given to ``avg_pool2d``.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C)
+    """
+    dy, geom = v.check_avg_pool2d_backward(dy, x_shape, pool_size, strides, padding)
+    dx = np.empty((geom.n, geom.h, geom.w, geom.c), dtype=dy.dtype)
+    if geom.n:
+        _pool.avg_pool2d_backward(dy, dx, geom, _settings.isa_code(), _settings.get_num_threads())
+    return dx

@@ -1,0 +1,85 @@
+"""Build of fastconv's compiled kernels (metadata lives in pyproject.toml).
+
+OpenMP is used when a probe program compiles and links with it; set
+FASTCONV_NO_OPENMP=1 to build without it (the kernels then run on one
+thread). No -march flag is passed: the SIMD variants are selected at run time
+(src_c/fc_dispatch.h), so the built package runs on any CPU of its
+architecture.
+"""
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return omp_get_max_threads() > 0 && n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def openmp_flags(compiler) -> list[str] | None:
+    """The flag that enables OpenMP for `compiler`, or None if it has none."""
+    if os.environ.get("FASTCONV_NO_OPENMP", "") not in ("", "0"):
+        print("fastconv: FASTCONV_NO_OPENMP is set, building without OpenMP")
+        return None
+    flag = "/openmp" if compiler.compiler_type == "msvc" else "-fopenmp"
+    tmp = tempfile.mkdtemp(prefix="fastconv-omp-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_PROBE)
+        objects = compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
+        compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=[flag])
+    except Exception as exc:  # any compile or link failure means no OpenMP
+        print(f"fastconv: OpenMP probe failed ({exc}); building without OpenMP")
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"fastconv: building with OpenMP ({flag})")
+    return [flag]
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        omp = openmp_flags(self.compiler)
+        optimise = [] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        for ext in self.extensions:
+            ext.extra_compile_args += optimise
+            if omp:
+                ext.extra_compile_args += omp
+                ext.extra_link_args += omp
+        super().build_extensions()
+
+
+def kernel_extension(name: str, c_sources: list[str]) -> Extension:
+    return Extension(
+        f"fastconv._kernels.{name}",
+        sources=[f"fastconv/_kernels/{name}.pyx"] + [f"src_c/{s}" for s in c_sources],
+        include_dirs=["src_c", np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+
+
+extensions = [
+    kernel_extension("_runtime", ["fc_cpu.c"]),
+    kernel_extension("conv", ["conv2d.c"]),
+    kernel_extension("pool", ["pool2d.c"]),
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": BuildExt},
+)

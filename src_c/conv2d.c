@@ -1,0 +1,46 @@
+/* conv2d.c - direct 2-D convolution kernels: the micro-kernels of
+ * conv2d_impl.h compiled per dtype and instruction set, behind one entry
+ * point per (op, dtype) that takes the instruction set to use. */
+#include "conv2d.h"
+
+#define FC_TEMPLATE "conv2d_impl.h"
+#include "fc_dispatch.h"
+
+#define FC_DEFINE_ENTRIES(dt, T)                                                         \
+    void fc_conv2d_forward_##dt(int isa, const fc_conv_geom *g, const T *x, const T *w,  \
+                                const T *b, T *y, int64_t row_begin, int64_t row_end)    \
+    {                                                                                    \
+        FC_DISPATCH(conv2d_forward, dt, isa, (g, x, w, b, y, row_begin, row_end));       \
+    }                                                                                    \
+    void fc_conv2d_backward_data_##dt(int isa, const fc_conv_geom *g, const T *dy,      \
+                                      const T *wt, T *dx, int64_t row_begin,            \
+                                      int64_t row_end)                                  \
+    {                                                                                    \
+        FC_DISPATCH(conv2d_backward_data, dt, isa, (g, dy, wt, dx, row_begin, row_end)); \
+    }                                                                                    \
+    void fc_conv2d_backward_weight_##dt(int isa, const fc_conv_geom *g, const T *x,     \
+                                        const T *dy, T *dw, T *db, int64_t n_begin,     \
+                                        int64_t n_end)                                  \
+    {                                                                                    \
+        FC_DISPATCH(conv2d_backward_weight, dt, isa, (g, x, dy, dw, db, n_begin, n_end)); \
+    }
+
+FC_DEFINE_ENTRIES(f32, float)
+FC_DEFINE_ENTRIES(f64, double)
+
+/* out[k] = sum over r of parts[r, k], r in increasing order, for k in
+ * [begin, end): the fixed-order reduction of per-chunk weight gradients that
+ * keeps them identical whatever the thread count. parts (n_parts, len). */
+#define FC_DEFINE_SUM(dt, T)                                                          \
+    void fc_sum_parts_##dt(const T *parts, int64_t n_parts, int64_t len, T *out,      \
+                           int64_t begin, int64_t end)                                \
+    {                                                                                 \
+        for (int64_t k = begin; k < end; ++k)                                         \
+            out[k] = parts[k];                                                        \
+        for (int64_t r = 1; r < n_parts; ++r)                                         \
+            for (int64_t k = begin; k < end; ++k)                                     \
+                out[k] += parts[r * len + k];                                         \
+    }
+
+FC_DEFINE_SUM(f32, float)
+FC_DEFINE_SUM(f64, double)

@@ -1,0 +1,35 @@
+/* conv2d.h - direct 2-D convolution, forward and gradients (see conv2d.c). */
+#ifndef FC_CONV2D_H
+#define FC_CONV2D_H
+#include "fc_common.h"
+
+/* y rows [row_begin, row_end) of the (N * OH) output rows. */
+void fc_conv2d_forward_f32(int isa, const fc_conv_geom *g, const float *x, const float *w,
+                           const float *b, float *y, int64_t row_begin, int64_t row_end);
+void fc_conv2d_forward_f64(int isa, const fc_conv_geom *g, const double *x, const double *w,
+                           const double *b, double *y, int64_t row_begin, int64_t row_end);
+
+/* dx rows [row_begin, row_end) of the (N * H) input rows; wt is w transposed
+ * to (KH, KW, C_out, C_in). */
+void fc_conv2d_backward_data_f32(int isa, const fc_conv_geom *g, const float *dy,
+                                 const float *wt, float *dx, int64_t row_begin,
+                                 int64_t row_end);
+void fc_conv2d_backward_data_f64(int isa, const fc_conv_geom *g, const double *dy,
+                                 const double *wt, double *dx, int64_t row_begin,
+                                 int64_t row_end);
+
+/* dw (KH, KW, C_in, C_out) and db (C_out,) or NULL of images [n_begin, n_end). */
+void fc_conv2d_backward_weight_f32(int isa, const fc_conv_geom *g, const float *x,
+                                   const float *dy, float *dw, float *db, int64_t n_begin,
+                                   int64_t n_end);
+void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
+                                   const double *dy, double *dw, double *db, int64_t n_begin,
+                                   int64_t n_end);
+
+/* out[k] = parts[0, k] + parts[1, k] + ... in that order, k in [begin, end);
+ * parts (n_parts, len). */
+void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t len, float *out,
+                      int64_t begin, int64_t end);
+void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t len, double *out,
+                      int64_t begin, int64_t end);
+#endif

@@ -1,0 +1,76 @@
+/* fc_common.h - types shared by every fastconv C kernel.
+ *
+ * How the layers stack up:
+ *   fastconv.ops (Python: validates arguments once, computes the geometry)
+ *     -> fastconv/_kernels/<op>.pyx (Cython: releases the GIL, owns the OpenMP
+ *        loop, splits the work into contiguous blocks of independent items)
+ *       -> fc_*_<dtype>(isa, ...) here (C: picks the micro-kernel compiled for
+ *          the CPU's instruction set and runs one block of work)
+ *
+ * Layouts: activations NHWC (N, H, W, C), kernels HWIO (KH, KW, C_in, C_out),
+ * all C-contiguous. The C code trusts its inputs: sizes are consistent and
+ * pointers are valid, because fastconv.ops checked them.
+ */
+#ifndef FC_COMMON_H
+#define FC_COMMON_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define FC_X86 1
+#else
+#define FC_X86 0
+#endif
+
+#define FC_RESTRICT __restrict__
+
+/* Instruction-set levels a micro-kernel may be compiled for. */
+enum fc_isa {
+    FC_ISA_GENERIC = 0, /* portable C, whatever the compiler's baseline */
+    FC_ISA_AVX2 = 1,    /* AVX2 + FMA (8 floats a vector) */
+    FC_ISA_AVX512 = 2   /* AVX-512 F/VL/BW/DQ (16 floats a vector) */
+};
+
+/* 1 when this CPU (and the OS) can run code of level `isa`. */
+int fc_cpu_supports(int isa);
+
+/* Geometry of one convolution.
+ * x (n, h, w, c_in), w (kh, kw, c_in, c_out), y (n, oh, ow, c_out).
+ * Output pixel (oh, ow), tap (i, j) reads input pixel
+ * (oh * stride_h - pad_top + i * dil_h, ow * stride_w - pad_left + j * dil_w);
+ * positions outside the image are zeros. */
+typedef struct {
+    int64_t n, h, w, c_in;
+    int64_t kh, kw, c_out;
+    int64_t oh, ow;
+    int64_t stride_h, stride_w;
+    int64_t dil_h, dil_w;
+    int64_t pad_top, pad_left;
+} fc_conv_geom;
+
+/* Geometry of one pooling: x (n, h, w, c), y (n, oh, ow, c), window (kh, kw).
+ * Window (oh, ow) covers rows oh * stride_h - pad_top + [0, kh) and columns
+ * ow * stride_w - pad_left + [0, kw); only positions inside the image take
+ * part (every window holds at least one, which fastconv.ops guarantees). */
+typedef struct {
+    int64_t n, h, w, c;
+    int64_t kh, kw;
+    int64_t oh, ow;
+    int64_t stride_h, stride_w;
+    int64_t pad_top, pad_left;
+} fc_pool_geom;
+
+/* Inclusive-exclusive range [lo, hi) of taps t in [0, k) for which
+ * base + t * step lands in [0, size). step >= 1. */
+static inline void fc_tap_range(int64_t base, int64_t step, int64_t k, int64_t size,
+                                int64_t *lo, int64_t *hi)
+{
+    int64_t a = base >= 0 ? 0 : (-base + step - 1) / step;
+    int64_t b = size - base <= 0 ? 0 : (size - base + step - 1) / step;
+    *lo = a;
+    *hi = b < k ? b : k;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+#endif /* FC_COMMON_H */

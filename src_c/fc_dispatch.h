@@ -1,0 +1,79 @@
+/* fc_dispatch.h - instantiate a micro-kernel template once per dtype and
+ * instruction set, and name the results.
+ *
+ * A file including a template T this way:
+ *     #define FC_TEMPLATE "T_impl.h"
+ *     #include "fc_dispatch.h"
+ * gets static functions f_f32_generic, f_f32_avx2, f_f32_avx512 and the same
+ * for f64, for every function f the template defines with FC_FN(f). The
+ * x86 variants are compiled with GCC/Clang target attributes, so the
+ * package builds with the compiler's baseline flags and the wider vectors
+ * are used only where fc_cpu_supports() says the CPU has them.
+ */
+#define FC_CAT3_(a, b, c) a##_##b##_##c
+#define FC_CAT3(a, b, c) FC_CAT3_(a, b, c)
+#define FC_FN(f) FC_CAT3(f, FC_DT, FC_ISA_NAME)
+
+#define FC_TARGET
+#define FC_ISA_NAME generic
+#define FC_T float
+#define FC_DT f32
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_DT
+#define FC_T double
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_DT
+#undef FC_ISA_NAME
+#undef FC_TARGET
+
+#if FC_X86
+#define FC_TARGET __attribute__((target("avx2,fma")))
+#define FC_ISA_NAME avx2
+#define FC_T float
+#define FC_DT f32
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_DT
+#define FC_T double
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_DT
+#undef FC_ISA_NAME
+#undef FC_TARGET
+
+#define FC_TARGET \
+    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512")))
+#define FC_ISA_NAME avx512
+#define FC_T float
+#define FC_DT f32
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_DT
+#define FC_T double
+#define FC_DT f64
+#include FC_TEMPLATE
+#undef FC_T
+#undef FC_DT
+#undef FC_ISA_NAME
+#undef FC_TARGET
+#endif
+
+/* FC_DISPATCH(f, dt, isa, args): call the variant of f for dtype dt (f32 or
+ * f64) and instruction set isa, falling back to the portable one. */
+#if FC_X86
+#define FC_DISPATCH(f, dt, isa, args)                                      \
+    do {                                                                   \
+        if ((isa) == FC_ISA_AVX512)                                        \
+            FC_CAT3(f, dt, avx512) args;                                   \
+        else if ((isa) == FC_ISA_AVX2)                                     \
+            FC_CAT3(f, dt, avx2) args;                                     \
+        else                                                               \
+            FC_CAT3(f, dt, generic) args;                                  \
+    } while (0)
+#else
+#define FC_DISPATCH(f, dt, isa, args) FC_CAT3(f, dt, generic) args
+#endif

@@ -1,0 +1,24 @@
+/* fc_omp.h - the OpenMP shim: the kernels compile with and without OpenMP.
+ * Without it every parallel loop runs on the calling thread. */
+#ifndef FC_OMP_H
+#define FC_OMP_H
+#ifdef _OPENMP
+#include <omp.h>
+#define FC_OPENMP_ENABLED 1
+#else
+#define FC_OPENMP_ENABLED 0
+static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_thread_num(void) { return 0; }
+#endif
+
+/* Size of the team that ran the most recent parallel loop of this module,
+ * recorded by its first thread; lets the tests see how many threads a kernel
+ * really used. */
+static int fc_last_team_size = 0;
+
+static inline void fc_record_team_size(void)
+{
+    if (omp_get_thread_num() == 0)
+        fc_last_team_size = omp_get_num_threads();
+}
+#endif

@@ -1,0 +1,146 @@
+/* pool2d_impl.h - max and average pooling micro-kernels, one instantiation
+ * per (dtype, instruction set); see fc_dispatch.h for the macros.
+ *
+ * The innermost loops run over the contiguous channel axis. Max pooling keeps
+ * the first maximum in row-major window order (a later element must be
+ * strictly greater to win) and lets NaN win over numbers, so a window holding
+ * NaN yields NaN with the index of its first NaN, as numpy.argmax does.
+ */
+
+/* Window (oh, ow) clipped to the image: rows [*ih_lo, *ih_hi), columns
+ * [*iw_lo, *iw_hi). */
+FC_TARGET static inline void FC_FN(pool_window)(const fc_pool_geom *g, int64_t oh,
+                                                int64_t ow, int64_t *ih_lo, int64_t *ih_hi,
+                                                int64_t *iw_lo, int64_t *iw_hi)
+{
+    const int64_t ih0 = oh * g->stride_h - g->pad_top, iw0 = ow * g->stride_w - g->pad_left;
+    int64_t lo, hi;
+    fc_tap_range(ih0, 1, g->kh, g->h, &lo, &hi);
+    *ih_lo = ih0 + lo;
+    *ih_hi = ih0 + hi;
+    fc_tap_range(iw0, 1, g->kw, g->w, &lo, &hi);
+    *iw_lo = iw0 + lo;
+    *iw_hi = iw0 + hi;
+}
+
+/* Max pooling of rows [row_begin, row_end) of the (N * OH) output rows.
+ * x (N, H, W, C), y (N, OH, OW, C), argmax (N, OH, OW, C) int32 holding
+ * ih * W + iw of each winner. */
+FC_TARGET static void FC_FN(max_pool2d_forward)(const fc_pool_geom *g, const FC_T *x, FC_T *y,
+                                                int32_t *argmax, int64_t row_begin,
+                                                int64_t row_end)
+{
+    const int64_t c = g->c;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+        const int64_t n = r / g->oh, oh = r % g->oh;
+        for (int64_t ow = 0; ow < g->ow; ++ow) {
+            FC_T *FC_RESTRICT yp = y + (r * g->ow + ow) * c;
+            int32_t *FC_RESTRICT ap = argmax + (r * g->ow + ow) * c;
+            int64_t ih_lo, ih_hi, iw_lo, iw_hi;
+            FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
+            const FC_T *first = x + ((n * g->h + ih_lo) * g->w + iw_lo) * c;
+            for (int64_t k = 0; k < c; ++k) {
+                yp[k] = first[k];
+                ap[k] = (int32_t)(ih_lo * g->w + iw_lo);
+            }
+            for (int64_t ih = ih_lo; ih < ih_hi; ++ih) {
+                for (int64_t iw = (ih == ih_lo ? iw_lo + 1 : iw_lo); iw < iw_hi; ++iw) {
+                    const FC_T *FC_RESTRICT xp = x + ((n * g->h + ih) * g->w + iw) * c;
+                    const int32_t idx = (int32_t)(ih * g->w + iw);
+                    for (int64_t k = 0; k < c; ++k) {
+                        const FC_T v = xp[k], best = yp[k];
+                        const int wins = (v > best) | ((v != v) & (best == best));
+                        yp[k] = wins ? v : best;
+                        ap[k] = wins ? idx : ap[k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Max pooling gradient of images [n_begin, n_end): dx (N, H, W, C) is zeroed,
+ * then each dy (N, OH, OW, C) element is added at its argmax position. */
+FC_TARGET static void FC_FN(max_pool2d_backward)(const fc_pool_geom *g, const FC_T *dy,
+                                                 const int32_t *argmax, FC_T *dx,
+                                                 int64_t n_begin, int64_t n_end)
+{
+    const int64_t c = g->c, plane = g->h * g->w * c, out = g->oh * g->ow;
+    for (int64_t n = n_begin; n < n_end; ++n) {
+        FC_T *dxn = dx + n * plane;
+        for (int64_t k = 0; k < plane; ++k)
+            dxn[k] = (FC_T)0;
+        const FC_T *dyn = dy + n * out * c;
+        const int32_t *an = argmax + n * out * c;
+        for (int64_t p = 0; p < out; ++p)
+            for (int64_t k = 0; k < c; ++k)
+                dxn[(int64_t)an[p * c + k] * c + k] += dyn[p * c + k];
+    }
+}
+
+/* Average pooling of rows [row_begin, row_end) of the (N * OH) output rows:
+ * the mean over the window's elements inside the image.
+ * x (N, H, W, C), y (N, OH, OW, C). */
+FC_TARGET static void FC_FN(avg_pool2d_forward)(const fc_pool_geom *g, const FC_T *x, FC_T *y,
+                                                int64_t row_begin, int64_t row_end)
+{
+    const int64_t c = g->c;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+        const int64_t n = r / g->oh, oh = r % g->oh;
+        for (int64_t ow = 0; ow < g->ow; ++ow) {
+            FC_T *FC_RESTRICT yp = y + (r * g->ow + ow) * c;
+            int64_t ih_lo, ih_hi, iw_lo, iw_hi;
+            FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
+            for (int64_t k = 0; k < c; ++k)
+                yp[k] = (FC_T)0;
+            for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
+                for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
+                    const FC_T *FC_RESTRICT xp = x + ((n * g->h + ih) * g->w + iw) * c;
+                    for (int64_t k = 0; k < c; ++k)
+                        yp[k] += xp[k];
+                }
+            /* Divide rather than multiply by a reciprocal: the quotient is
+             * then correctly rounded, as in the reference. */
+            const FC_T count = (FC_T)((ih_hi - ih_lo) * (iw_hi - iw_lo));
+            for (int64_t k = 0; k < c; ++k)
+                yp[k] /= count;
+        }
+    }
+}
+
+/* Average pooling gradient for rows [row_begin, row_end) of the (N * H)
+ * input rows: each dx element gathers dy / count from every window that
+ * covers it. dy (N, OH, OW, C), dx (N, H, W, C). */
+FC_TARGET static void FC_FN(avg_pool2d_backward)(const fc_pool_geom *g, const FC_T *dy,
+                                                 FC_T *dx, int64_t row_begin, int64_t row_end)
+{
+    const int64_t c = g->c;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+        const int64_t n = r / g->h, ih = r % g->h;
+        /* Windows oh cover ih when oh * stride_h - pad_top <= ih < that + kh. */
+        const int64_t th = ih + g->pad_top;
+        int64_t oh_lo = th - g->kh + 1 <= 0 ? 0 : (th - g->kh + g->stride_h) / g->stride_h;
+        int64_t oh_hi = th / g->stride_h + 1;
+        if (oh_hi > g->oh)
+            oh_hi = g->oh;
+        for (int64_t iw = 0; iw < g->w; ++iw) {
+            FC_T *FC_RESTRICT acc = dx + (r * g->w + iw) * c;
+            for (int64_t k = 0; k < c; ++k)
+                acc[k] = (FC_T)0;
+            const int64_t tw = iw + g->pad_left;
+            int64_t ow_lo = tw - g->kw + 1 <= 0 ? 0 : (tw - g->kw + g->stride_w) / g->stride_w;
+            int64_t ow_hi = tw / g->stride_w + 1;
+            if (ow_hi > g->ow)
+                ow_hi = g->ow;
+            for (int64_t oh = oh_lo; oh < oh_hi; ++oh)
+                for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                    int64_t ih_lo, ih_hi, iw_lo, iw_hi;
+                    FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
+                    const FC_T count = (FC_T)((ih_hi - ih_lo) * (iw_hi - iw_lo));
+                    const FC_T *FC_RESTRICT dyp = dy + ((n * g->oh + oh) * g->ow + ow) * c;
+                    for (int64_t k = 0; k < c; ++k)
+                        acc[k] += dyp[k] / count;
+                }
+        }
+    }
+}
