@@ -1,0 +1,169 @@
+"""Threads and SIMD levels: settings, real team sizes, bitwise determinism
+across thread counts, and every SIMD level against the reference."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import ops, reference
+from fastconv._kernels import conv as conv_kernels
+from fastconv._kernels import pool as pool_kernels
+
+
+@pytest.fixture
+def restore_settings():
+    threads, isa = fastconv.get_num_threads(), fastconv.get_isa()
+    yield
+    fastconv.set_num_threads(threads)
+    fastconv.set_isa(isa)
+
+
+def run_python(code: str, **env: str) -> tuple[str, str]:
+    """(stdout, stderr) of ``code`` run in a fresh interpreter with ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "FASTCONV_ISA")}
+    full_env.update(env)
+    out = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip(), out.stderr
+
+
+def test_built_with_openmp():
+    # Builds made with FASTCONV_NO_OPENMP=1 are single-threaded by design.
+    if os.environ.get("FASTCONV_NO_OPENMP", "") not in ("", "0"):
+        pytest.skip("this build was made without OpenMP on purpose")
+    assert fastconv.openmp_enabled()
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_set_num_threads_rejects_non_positive(bad, restore_settings):
+    with pytest.raises(ValueError, match="`n`.*positive"):
+        fastconv.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("bad", [2.0, "2", None, True])
+def test_set_num_threads_rejects_non_int(bad, restore_settings):
+    with pytest.raises(TypeError, match="`n`"):
+        fastconv.set_num_threads(bad)
+
+
+def test_set_and_get_num_threads(restore_settings):
+    fastconv.set_num_threads(3)
+    assert fastconv.get_num_threads() == (3 if fastconv.openmp_enabled() else 1)
+
+
+def test_default_threads_follow_omp_num_threads():
+    code = "import fastconv; print(fastconv.get_num_threads())"
+    expected = "3" if fastconv.openmp_enabled() else "1"
+    assert run_python(code, OMP_NUM_THREADS="3")[0] == expected
+    assert run_python(code, OMP_NUM_THREADS="2,1")[0] == ("2" if fastconv.openmp_enabled() else "1")
+
+
+def test_default_threads_are_the_available_cores():
+    if not fastconv.openmp_enabled():
+        pytest.skip("without OpenMP the count is always 1")
+    code = "import fastconv; print(fastconv.get_num_threads())"
+    assert run_python(code)[0] == str(len(os.sched_getaffinity(0)))
+
+
+def test_fastconv_isa_environment_variable():
+    code = "import fastconv; print(fastconv.get_isa())"
+    assert run_python(code, FASTCONV_ISA="generic")[0] == "generic"
+    out, err = run_python(code, FASTCONV_ISA="sse9")
+    assert out == fastconv.supported_isas()[-1]
+    assert "RuntimeWarning: FASTCONV_ISA='sse9'" in err
+
+
+def test_set_isa_rejects_unknown_and_unsupported(restore_settings):
+    with pytest.raises(ValueError, match="`isa`"):
+        fastconv.set_isa("sse9")
+    assert fastconv.supported_isas()[0] == "generic"
+
+
+def test_kernels_use_the_requested_threads(restore_settings):
+    if not fastconv.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 12, 12, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 8)).astype(np.float32)
+    y = ops.conv2d(x, w)
+    p, a = ops.max_pool2d(x, 2)
+    calls = [
+        (conv_kernels, lambda: ops.conv2d(x, w)),
+        (conv_kernels, lambda: ops.conv2d_backward(y, x, w)),
+        (conv_kernels, lambda: ops.conv2d_backward(y, x, w, need_dx=False)),
+        (pool_kernels, lambda: ops.max_pool2d(x, 2)),
+        (pool_kernels, lambda: ops.max_pool2d_backward(p, a, x.shape)),
+        (pool_kernels, lambda: ops.avg_pool2d(x, 2)),
+        (pool_kernels, lambda: ops.avg_pool2d_backward(p, x.shape, 2)),
+    ]
+    # Alternating counts, so a team size left over from an earlier call
+    # cannot pass for the current one.
+    for threads in (1, 2, 1, 2):
+        fastconv.set_num_threads(threads)
+        for i, (module, call) in enumerate(calls):
+            call()
+            assert module.last_team_size() == threads, f"call {i} with {threads} threads"
+
+
+def _all_outputs(dtype, rng):
+    """Every op's outputs (forward and gradients) on shapes that split unevenly."""
+    outs = []
+    for n in (5, 37):  # fewer and more images than the weight-gradient chunks
+        x = rng.standard_normal((n, 11, 9, 17)).astype(dtype)
+        w = rng.standard_normal((3, 2, 17, 19)).astype(dtype)
+        b = rng.standard_normal(19).astype(dtype)
+        y = ops.conv2d(x, w, b, strides=(2, 1), padding="same", dilation=(1, 2))
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        outs += [y, *ops.conv2d_backward(dy, x, w, (2, 1), "same", (1, 2))]
+        p, a = ops.max_pool2d(x, 3, 2, "same")
+        outs += [p, a, ops.max_pool2d_backward(p, a, x.shape)]
+        q = ops.avg_pool2d(x, (2, 3), 1, ((1, 0), (0, 2)))
+        outs += [q, ops.avg_pool2d_backward(q, x.shape, (2, 3), 1, ((1, 0), (0, 2)))]
+    return outs
+
+
+@pytest.mark.parametrize("isa", fastconv.supported_isas())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_identical_for_1_2_3_threads(isa, dtype, restore_settings):
+    fastconv.set_isa(isa)
+    results = {}
+    for threads in (1, 2, 3):
+        fastconv.set_num_threads(threads)
+        results[threads] = _all_outputs(dtype, np.random.default_rng(42))
+    for threads in (2, 3):
+        for i, (a, b) in enumerate(zip(results[1], results[threads])):
+            assert a.tobytes() == b.tobytes(), f"output {i} differs with {threads} threads"
+
+
+@pytest.mark.parametrize("isa", fastconv.supported_isas())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_simd_level_matches_the_reference(isa, dtype, restore_settings):
+    fastconv.set_isa(isa)
+    rng = np.random.default_rng(7)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for cin, cout, k, s, pad, d in [(1, 32, 3, 1, "valid", 1), (17, 33, 3, 2, "same", 1),
+                                    (64, 16, 2, 1, "same", 2), (3, 64, 5, 3, 2, 1)]:
+        x = rng.standard_normal((3, 13, 11, cin)).astype(dtype)
+        w = rng.standard_normal((k, k, cin, cout)).astype(dtype)
+        b = rng.standard_normal(cout).astype(dtype)
+        y = ops.conv2d(x, w, b, s, pad, d)
+        np.testing.assert_allclose(y, reference.conv2d(x, w, b, s, pad, d), **tol)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        for got, want in zip(ops.conv2d_backward(dy, x, w, s, pad, d),
+                             reference.conv2d_backward(dy, x, w, s, pad, d)):
+            np.testing.assert_allclose(got, want, **tol)
+        p, a = ops.max_pool2d(x, 3, 2, "same")
+        p_ref, a_ref = reference.max_pool2d(x, 3, 2, "same")
+        np.testing.assert_array_equal(p, p_ref)
+        np.testing.assert_array_equal(a, a_ref)
+        np.testing.assert_allclose(ops.max_pool2d_backward(p, a, x.shape),
+                                   reference.max_pool2d_backward(p, a, x.shape), **tol)
+        q = ops.avg_pool2d(x, 2, 1, "same")
+        np.testing.assert_allclose(q, reference.avg_pool2d(x, 2, 1, "same"), **tol)
+        np.testing.assert_allclose(ops.avg_pool2d_backward(q, x.shape, 2, 1, "same"),
+                                   reference.avg_pool2d_backward(q, x.shape, 2, 1, "same"),
+                                   **tol)
