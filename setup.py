@@ -6,6 +6,7 @@ thread). No -march flag is passed: the SIMD variants are selected at run time
 (src_c/fc_dispatch.h), so the built package runs on any CPU of its
 architecture.
 """
+import glob
 import os
 import shutil
 import sys
@@ -69,6 +70,8 @@ def kernel_extension(name: str, c_sources: list[str]) -> Extension:
         f"fastconv._kernels.{name}",
         sources=[f"fastconv/_kernels/{name}.pyx"] + [f"src_c/{s}" for s in c_sources],
         include_dirs=["src_c", np.get_include()],
+        # The templates are #included: rebuild when any header changes.
+        depends=sorted(glob.glob("src_c/*.h")),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 

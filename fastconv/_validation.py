@@ -19,6 +19,11 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+# Strides, dilations, pool sizes and paddings are capped (as in TensorFlow,
+# which stores them as int32) so that every index the kernels compute fits
+# in 64 bits.
+MAX_HYPER_PARAMETER = 2**31 - 1
+
 # argmax indices of max pooling are int32 flat positions ih * W + iw.
 ARGMAX_DTYPE = np.dtype(np.int32)
 
@@ -98,10 +103,10 @@ def positive_pair(value: object, name: str) -> tuple[int, int]:
             f"Invalid value for argument `{name}`: expected an int or a pair of "
             f"ints, received {name}={value!r}."
         )
-    if min(pair) < 1:
+    if min(pair) < 1 or max(pair) > MAX_HYPER_PARAMETER:
         raise ValueError(
-            f"Invalid value for argument `{name}`: expected positive ints, "
-            f"received {name}={value!r}."
+            f"Invalid value for argument `{name}`: expected positive ints up to "
+            f"2**31 - 1, received {name}={value!r}."
         )
     return pair
 
@@ -127,10 +132,10 @@ def _explicit_padding(padding: object) -> tuple[int, int, int, int] | None:
             return None
     else:
         return None
-    if min(pads) < 0:
+    if min(pads) < 0 or max(pads) > MAX_HYPER_PARAMETER:
         raise ValueError(
             "Invalid value for argument `padding`: explicit padding must be "
-            f"non-negative, received padding={padding!r}."
+            f"non-negative ints up to 2**31 - 1, received padding={padding!r}."
         )
     return pads
 

@@ -94,7 +94,7 @@ def conv2d_backward(
     db = np.empty((geom.c_out,), dtype=x.dtype) if need_db else None
     if geom.n == 0:
         # An empty batch contributes nothing to the weight gradients.
-        return dx, None if dw is None else dw * 0, None if db is None else db * 0
+        return dx, None if dw is None else np.zeros_like(dw), None if db is None else np.zeros_like(db)
     if need_dx or need_dw or need_db:
         _conv.conv2d_backward(
             dy, x, w, dx, dw, db, geom, _settings.isa_code(), _settings.get_num_threads()

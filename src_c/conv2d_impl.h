@@ -20,38 +20,194 @@ FC_TARGET static inline void FC_FN(axpy)(int64_t len, FC_T a, const FC_T *FC_RES
         acc[i] += a * v[i];
 }
 
+/* The register-blocked forward kernel computes FC_PB output pixels times
+ * FC_CB output channels (two vectors) at once: FC_PB * 2 accumulators stay in
+ * registers while each kernel row is loaded once per input channel. */
+#define FC_VL ((int64_t)(FC_VEC_BYTES / sizeof(FC_T)))
+#define FC_CB (2 * FC_VL)
+#define FC_PB (FC_VEC_BYTES == 64 ? 8 : 4)
+typedef FC_T FC_FN(vec) __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T))));
+
+/* Output pixel q of the flattened (N, OH, OW) grid, channels [co_lo, co_hi),
+ * with the taps clipped to the image: the readable statement of the forward
+ * pass, used at the borders and for channels left over by the blocks. */
+FC_TARGET static void FC_FN(conv_pixel)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
+                                        const FC_T *b, FC_T *y, int64_t q, int64_t co_lo,
+                                        int64_t co_hi)
+{
+    const int64_t cin = g->c_in, cout = g->c_out, len = co_hi - co_lo;
+    const int64_t ow = q % g->ow, oh = (q / g->ow) % g->oh, n = q / (g->ow * g->oh);
+    FC_T *FC_RESTRICT acc = y + q * cout + co_lo;
+    for (int64_t k = 0; k < len; ++k)
+        acc[k] = b ? b[co_lo + k] : (FC_T)0;
+    const int64_t ih0 = oh * g->stride_h - g->pad_top, iw0 = ow * g->stride_w - g->pad_left;
+    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+    fc_tap_range(ih0, g->dil_h, g->kh, g->h, &kh_lo, &kh_hi);
+    fc_tap_range(iw0, g->dil_w, g->kw, g->w, &kw_lo, &kw_hi);
+    for (int64_t i = kh_lo; i < kh_hi; ++i)
+        for (int64_t j = kw_lo; j < kw_hi; ++j) {
+            const FC_T *xp = x + ((n * g->h + ih0 + i * g->dil_h) * g->w + iw0 + j * g->dil_w) * cin;
+            const FC_T *wp = w + (i * g->kw + j) * cin * cout + co_lo;
+            if (len >= FC_VL) {
+                for (int64_t ci = 0; ci < cin; ++ci)
+                    FC_FN(axpy)(len, xp[ci], wp + ci * cout, acc);
+            } else {
+                /* Too few channels to fill a vector: keep each sum in a
+                 * register instead. Same terms, same order, same bits. */
+                for (int64_t k = 0; k < len; ++k) {
+                    FC_T sum = acc[k];
+                    for (int64_t ci = 0; ci < cin; ++ci)
+                        sum += xp[ci] * wp[ci * cout + k];
+                    acc[k] = sum;
+                }
+            }
+        }
+}
+
+/* Pixels gathered for the register-blocked kernel: up to FC_PB output pixels
+ * that share one clipped tap range [kh_lo, kh_hi) x [kw_lo, kw_hi). */
+typedef struct {
+    const FC_T *xs[FC_PB]; /* input pixel under tap (kh_lo, kw_lo) */
+    FC_T *ys[FC_PB];       /* output pixel */
+    int64_t q[FC_PB];      /* flat index in the (N, OH, OW) grid */
+    int count;
+    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+} FC_FN(pixel_block);
+
+/* The FC_PB pixels of a block, channels [co0, co0 + FC_CB); only the first
+ * `count` pixels are stored (the others repeat a real pixel to keep the
+ * block full). Each output is summed over the same taps in the same order
+ * as conv_pixel sums it, so a pixel gets the same bits whichever of the two
+ * computes it. */
+FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel_block) *blk,
+                                        const FC_T *w, const FC_T *b, int64_t co0)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in, cout = g->c_out;
+    vec b0 = {0}, b1 = {0};
+    if (b) {
+        b0 = *(const vec *)(b + co0);
+        b1 = *(const vec *)(b + co0 + FC_VL);
+    }
+    vec acc[FC_PB][2];
+#pragma GCC unroll 16
+    for (int p = 0; p < FC_PB; ++p) {
+        acc[p][0] = b0;
+        acc[p][1] = b1;
+    }
+    for (int64_t i = blk->kh_lo; i < blk->kh_hi; ++i)
+        for (int64_t j = blk->kw_lo; j < blk->kw_hi; ++j) {
+            const int64_t off =
+                ((i - blk->kh_lo) * g->dil_h * g->w + (j - blk->kw_lo) * g->dil_w) * cin;
+            const FC_T *wp = w + (i * g->kw + j) * cin * cout + co0;
+            for (int64_t ci = 0; ci < cin; ++ci) {
+                const vec w0 = *(const vec *)(wp + ci * cout);
+                const vec w1 = *(const vec *)(wp + ci * cout + FC_VL);
+#pragma GCC unroll 16
+                for (int p = 0; p < FC_PB; ++p) {
+                    const FC_T xv = blk->xs[p][off + ci];
+                    acc[p][0] += xv * w0;
+                    acc[p][1] += xv * w1;
+                }
+            }
+        }
+#pragma GCC unroll 16
+    for (int p = 0; p < FC_PB; ++p)
+        if (p < blk->count) {
+            *(vec *)(blk->ys[p] + co0) = acc[p][0];
+            *(vec *)(blk->ys[p] + co0 + FC_VL) = acc[p][1];
+        }
+}
+
+/* Every output channel of the pixels gathered in blk; empties it. */
+FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
+                                        const FC_T *b, FC_T *y, FC_FN(pixel_block) *blk)
+{
+    if (!blk->count)
+        return;
+    for (int p = blk->count; p < FC_PB; ++p) {
+        blk->xs[p] = blk->xs[blk->count - 1];
+        blk->ys[p] = blk->ys[blk->count - 1];
+    }
+    int64_t co0 = 0;
+    for (; co0 + FC_CB <= g->c_out; co0 += FC_CB)
+        FC_FN(conv_block)(g, blk, w, b, co0);
+    if (co0 < g->c_out)
+        for (int p = 0; p < blk->count; ++p)
+            FC_FN(conv_pixel)(g, x, w, b, y, blk->q[p], co0, g->c_out);
+    blk->count = 0;
+}
+
+/* Open blocks kept while gathering: border pixels of padded convolutions
+ * come in up to (2 * (K - 1) + 1)^2 tap-range classes per image (for an odd
+ * K), and giving each class its own block lets them fill across images. */
+#define FC_SLOTS 32
+
+/* Add output pixel (r = n * OH + oh, ow) to the open block of its clipped
+ * tap range, opening one (and flushing the fullest if all are taken) when
+ * there is none; a block is flushed as soon as it is full. */
+FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
+                                         const FC_T *b, FC_T *y, FC_FN(pixel_block) *slots,
+                                         int *last, int64_t r, int64_t ow)
+{
+    const int64_t n = r / g->oh, oh = r % g->oh;
+    const int64_t ih0 = oh * g->stride_h - g->pad_top, iw0 = ow * g->stride_w - g->pad_left;
+    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+    fc_tap_range(ih0, g->dil_h, g->kh, g->h, &kh_lo, &kh_hi);
+    fc_tap_range(iw0, g->dil_w, g->kw, g->w, &kw_lo, &kw_hi);
+    if (kh_lo == kh_hi || kw_lo == kw_hi) { /* every tap in the padding: bias only */
+        FC_FN(conv_pixel)(g, x, w, b, y, r * g->ow + ow, 0, g->c_out);
+        return;
+    }
+#define FC_SAME_RANGE(s)                                                         \
+    ((s)->count && (s)->kh_lo == kh_lo && (s)->kh_hi == kh_hi && (s)->kw_lo == kw_lo && \
+     (s)->kw_hi == kw_hi)
+    int k = *last;
+    if (!FC_SAME_RANGE(&slots[k])) {
+        int empty = -1, fullest = 0;
+        for (k = 0; k < FC_SLOTS && !FC_SAME_RANGE(&slots[k]); ++k) {
+            if (empty < 0 && !slots[k].count)
+                empty = k;
+            if (slots[k].count > slots[fullest].count)
+                fullest = k;
+        }
+        if (k == FC_SLOTS) {
+            k = empty >= 0 ? empty : fullest;
+            FC_FN(conv_flush)(g, x, w, b, y, &slots[k]);
+            slots[k].kh_lo = kh_lo;
+            slots[k].kh_hi = kh_hi;
+            slots[k].kw_lo = kw_lo;
+            slots[k].kw_hi = kw_hi;
+        }
+        *last = k;
+    }
+#undef FC_SAME_RANGE
+    FC_FN(pixel_block) *blk = &slots[k];
+    const int c = blk->count++;
+    blk->xs[c] = x + ((n * g->h + ih0 + kh_lo * g->dil_h) * g->w + iw0 + kw_lo * g->dil_w) * g->c_in;
+    blk->ys[c] = y + (r * g->ow + ow) * g->c_out;
+    blk->q[c] = r * g->ow + ow;
+    if (blk->count == FC_PB)
+        FC_FN(conv_flush)(g, x, w, b, y, blk);
+}
+
 /* Forward rows [row_begin, row_end) of the flattened (N * OH) output rows.
  * x (N, H, W, C_in), w (KH, KW, C_in, C_out), b (C_out,) or NULL,
- * y (N, OH, OW, C_out). */
+ * y (N, OH, OW, C_out). Output pixels are gathered into blocks of equal
+ * clipped tap range for conv_block. */
 FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x,
                                             const FC_T *w, const FC_T *b, FC_T *y,
                                             int64_t row_begin, int64_t row_end)
 {
-    const int64_t cin = g->c_in, cout = g->c_out;
-    for (int64_t r = row_begin; r < row_end; ++r) {
-        const int64_t n = r / g->oh, oh = r % g->oh;
-        const int64_t ih0 = oh * g->stride_h - g->pad_top;
-        int64_t kh_lo, kh_hi;
-        fc_tap_range(ih0, g->dil_h, g->kh, g->h, &kh_lo, &kh_hi);
-        for (int64_t ow = 0; ow < g->ow; ++ow) {
-            FC_T *FC_RESTRICT acc = y + (r * g->ow + ow) * cout;
-            for (int64_t co = 0; co < cout; ++co)
-                acc[co] = b ? b[co] : (FC_T)0;
-            const int64_t iw0 = ow * g->stride_w - g->pad_left;
-            int64_t kw_lo, kw_hi;
-            fc_tap_range(iw0, g->dil_w, g->kw, g->w, &kw_lo, &kw_hi);
-            for (int64_t i = kh_lo; i < kh_hi; ++i) {
-                const int64_t ih = ih0 + i * g->dil_h;
-                for (int64_t j = kw_lo; j < kw_hi; ++j) {
-                    const int64_t iw = iw0 + j * g->dil_w;
-                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
-                    const FC_T *wp = w + (i * g->kw + j) * cin * cout;
-                    for (int64_t ci = 0; ci < cin; ++ci)
-                        FC_FN(axpy)(cout, xp[ci], wp + ci * cout, acc);
-                }
-            }
-        }
-    }
+    FC_FN(pixel_block) slots[FC_SLOTS];
+    int last = 0;
+    for (int k = 0; k < FC_SLOTS; ++k)
+        slots[k].count = 0;
+    for (int64_t r = row_begin; r < row_end; ++r)
+        for (int64_t ow = 0; ow < g->ow; ++ow)
+            FC_FN(conv_gather)(g, x, w, b, y, slots, &last, r, ow);
+    for (int k = 0; k < FC_SLOTS; ++k)
+        FC_FN(conv_flush)(g, x, w, b, y, &slots[k]);
 }
 
 /* Input gradient for rows [row_begin, row_end) of the flattened (N * H) input
@@ -90,45 +246,106 @@ FC_TARGET static void FC_FN(conv2d_backward_data)(const fc_conv_geom *g, const F
     }
 }
 
+/* Input channels per block of the weight-gradient kernel: with two vectors
+ * of output channels, FC_CIB * 2 accumulators stay in registers. */
+#define FC_CIB (FC_VEC_BYTES == 64 ? 8 : 4)
+
+/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] = sum over the images
+ * [n_begin, n_end) and the output pixels whose tap (i, j) lies inside the
+ * image of x[n, ih, iw, ci] * dy[n, oh, ow, co]; cib <= FC_CIB. Pixels are
+ * visited in (n, oh, ow) order, as conv2d_backward_weight does elsewhere. */
+FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
+                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
+                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
+                                           int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
+                                           int64_t ci0, int cib, int64_t co0)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in, cout = g->c_out;
+    vec acc[FC_CIB][2];
+#pragma GCC unroll 16
+    for (int c = 0; c < FC_CIB; ++c)
+        acc[c][0] = acc[c][1] = (vec){0};
+    for (int64_t n = n_begin; n < n_end; ++n)
+        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+            const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
+                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+                const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+#pragma GCC unroll 16
+                for (int c = 0; c < FC_CIB; ++c)
+                    if (c < cib) {
+                        acc[c][0] += xp[c] * d0;
+                        acc[c][1] += xp[c] * d1;
+                    }
+            }
+        }
+    FC_T *dwp = dw + ((i * g->kw + j) * cin + ci0) * cout + co0;
+#pragma GCC unroll 16
+    for (int c = 0; c < FC_CIB; ++c)
+        if (c < cib) {
+            *(vec *)(dwp + c * cout) = acc[c][0];
+            *(vec *)(dwp + c * cout + FC_VL) = acc[c][1];
+        }
+}
+
 /* Weight and bias gradients of the images [n_begin, n_end), written (not
  * added) to dw (KH, KW, C_in, C_out) or NULL and db (C_out,) or NULL.
- * x (N, H, W, C_in), dy (N, OH, OW, C_out). */
+ * x (N, H, W, C_in), dy (N, OH, OW, C_out). Every element is summed over
+ * the pixels in (n, oh, ow) order: output channels in whole blocks of FC_CB
+ * by conv_dw_block, the rest by the plain loop below. */
 FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x,
                                                     const FC_T *dy, FC_T *dw, FC_T *db,
                                                     int64_t n_begin, int64_t n_end)
 {
     const int64_t cin = g->c_in, cout = g->c_out;
-    if (dw)
-        for (int64_t k = 0; k < g->kh * g->kw * cin * cout; ++k)
-            dw[k] = (FC_T)0;
-    if (db)
+    const int64_t co_blocked = cout - cout % FC_CB;
+    if (db) {
         for (int64_t co = 0; co < cout; ++co)
             db[co] = (FC_T)0;
-    for (int64_t n = n_begin; n < n_end; ++n) {
-        for (int64_t oh = 0; oh < g->oh; ++oh) {
-            const int64_t ih0 = oh * g->stride_h - g->pad_top;
-            int64_t kh_lo, kh_hi;
-            fc_tap_range(ih0, g->dil_h, g->kh, g->h, &kh_lo, &kh_hi);
-            for (int64_t ow = 0; ow < g->ow; ++ow) {
-                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
-                if (db)
-                    FC_FN(axpy)(cout, (FC_T)1, dyp, db);
-                if (!dw)
-                    continue;
-                const int64_t iw0 = ow * g->stride_w - g->pad_left;
-                int64_t kw_lo, kw_hi;
-                fc_tap_range(iw0, g->dil_w, g->kw, g->w, &kw_lo, &kw_hi);
-                for (int64_t i = kh_lo; i < kh_hi; ++i) {
-                    const int64_t ih = ih0 + i * g->dil_h;
-                    for (int64_t j = kw_lo; j < kw_hi; ++j) {
-                        const int64_t iw = iw0 + j * g->dil_w;
+        for (int64_t q = n_begin * g->oh * g->ow; q < n_end * g->oh * g->ow; ++q)
+            FC_FN(axpy)(cout, (FC_T)1, dy + q * cout, db);
+    }
+    if (!dw)
+        return;
+    for (int64_t i = 0; i < g->kh; ++i) {
+        /* output rows / columns whose tap (i, j) reads inside the image */
+        int64_t oh_lo, oh_hi;
+        fc_tap_range(i * g->dil_h - g->pad_top, g->stride_h, g->oh, g->h, &oh_lo, &oh_hi);
+        for (int64_t j = 0; j < g->kw; ++j) {
+            int64_t ow_lo, ow_hi;
+            fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo, &ow_hi);
+            FC_T *dwp = dw + (i * g->kw + j) * cin * cout;
+            for (int64_t k = 0; k < cin * cout; ++k)
+                dwp[k] = (FC_T)0;
+            for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
+                const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
+                for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
+                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi,
+                                         ow_lo, ow_hi, ci0, cib, co0);
+            }
+            if (co_blocked == cout)
+                continue;
+            for (int64_t n = n_begin; n < n_end; ++n)
+                for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+                    const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+                    for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                        const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
                         const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
-                        FC_T *dwp = dw + (i * g->kw + j) * cin * cout;
+                        const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
                         for (int64_t ci = 0; ci < cin; ++ci)
-                            FC_FN(axpy)(cout, xp[ci], dyp, dwp + ci * cout);
+                            FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
+                                        dwp + ci * cout + co_blocked);
                     }
                 }
-            }
         }
     }
 }
+
+#undef FC_VL
+#undef FC_CB
+#undef FC_PB
+#undef FC_CIB
+#undef FC_SLOTS

@@ -1,6 +1,10 @@
 /* fc_dispatch.h - instantiate a micro-kernel template once per dtype and
  * instruction set, and name the results.
  *
+ * Inside a template, FC_T is the element type, FC_FN(f) the name of f for
+ * this instantiation, FC_TARGET the function attribute selecting the
+ * instruction set and FC_VEC_BYTES its natural vector width.
+ *
  * A file including a template T this way:
  *     #define FC_TEMPLATE "T_impl.h"
  *     #include "fc_dispatch.h"
@@ -14,8 +18,10 @@
 #define FC_CAT3(a, b, c) FC_CAT3_(a, b, c)
 #define FC_FN(f) FC_CAT3(f, FC_DT, FC_ISA_NAME)
 
+/* FC_VEC_BYTES: the vector width the micro-kernels' explicit vectors use. */
 #define FC_TARGET
 #define FC_ISA_NAME generic
+#define FC_VEC_BYTES 16
 #define FC_T float
 #define FC_DT f32
 #include FC_TEMPLATE
@@ -28,10 +34,12 @@
 #undef FC_DT
 #undef FC_ISA_NAME
 #undef FC_TARGET
+#undef FC_VEC_BYTES
 
 #if FC_X86
 #define FC_TARGET __attribute__((target("avx2,fma")))
 #define FC_ISA_NAME avx2
+#define FC_VEC_BYTES 32
 #define FC_T float
 #define FC_DT f32
 #include FC_TEMPLATE
@@ -44,10 +52,12 @@
 #undef FC_DT
 #undef FC_ISA_NAME
 #undef FC_TARGET
+#undef FC_VEC_BYTES
 
 #define FC_TARGET \
     __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512")))
 #define FC_ISA_NAME avx512
+#define FC_VEC_BYTES 64
 #define FC_T float
 #define FC_DT f32
 #include FC_TEMPLATE
@@ -60,6 +70,7 @@
 #undef FC_DT
 #undef FC_ISA_NAME
 #undef FC_TARGET
+#undef FC_VEC_BYTES
 #endif
 
 /* FC_DISPATCH(f, dt, isa, args): call the variant of f for dtype dt (f32 or

@@ -50,6 +50,22 @@ cdef fc_conv_geom _geometry(g):
     return c
 
 
+cdef fc_conv_geom _data_gradient_geometry(fc_conv_geom g):
+    """Geometry of dx (N, H, W, C_in) = conv(dy (N, OH, OW, C_out), flipped w)
+    for a unit-stride convolution: dx[ih] sums w[i] * dy[ih + pad_top - i * dil]
+    over the taps i, which is tap KH - 1 - i of a forward pass with padding
+    (KH - 1) * dil - pad_top."""
+    cdef fc_conv_geom t
+    t.n, t.h, t.w, t.c_in = g.n, g.oh, g.ow, g.c_out
+    t.kh, t.kw, t.c_out = g.kh, g.kw, g.c_in
+    t.oh, t.ow = g.h, g.w
+    t.stride_h = t.stride_w = 1
+    t.dil_h, t.dil_w = g.dil_h, g.dil_w
+    t.pad_top = (g.kh - 1) * g.dil_h - g.pad_top
+    t.pad_left = (g.kw - 1) * g.dil_w - g.pad_left
+    return t
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                    const floating[::1] b, floating[:, :, :, ::1] y,
                    geom, int isa, int n_threads):
@@ -58,12 +74,14 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     ``b`` may be None. N >= 1.
     """
     cdef fc_conv_geom g = _geometry(geom)
-    cdef const floating *bp = NULL if b is None else &b[0]
+    cdef const floating *bp = NULL
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef const floating *wp = &w[0, 0, 0, 0]
     cdef floating *yp = &y[0, 0, 0, 0]
     cdef int64_t rows = g.n * g.oh
     cdef int t
+    if b is not None:
+        bp = &b[0]
     with nogil:
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             fc_record_team_size()
@@ -97,14 +115,22 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef int64_t w_len = g.kh * g.kw * g.c_in * g.c_out
     cdef int64_t n_chunks = min(g.n, WEIGHT_GRAD_CHUNKS)
     cdef bint weights = dwp != NULL or dbp != NULL
+    cdef bint flip = False
+    cdef fc_conv_geom gt
     cdef int t, c
 
     dtype = np.asarray(dy).dtype
     if dxp != NULL:
         # The data gradient reads the kernel as (KH, KW, C_out, C_in) so that
-        # its innermost loop runs over contiguous input channels.
-        wt = np.ascontiguousarray(np.transpose(np.asarray(w), (0, 1, 3, 2)))
+        # its innermost loop runs over contiguous input channels. With unit
+        # strides it is the forward convolution of dy with that kernel
+        # flipped in space, so it runs on the blocked forward kernel.
+        flip = g.stride_h == 1 and g.stride_w == 1
+        wt_src = np.asarray(w)[::-1, ::-1] if flip else np.asarray(w)
+        wt = np.ascontiguousarray(np.transpose(wt_src, (0, 1, 3, 2)))
         wtp = &wt[0, 0, 0, 0]
+        if flip:
+            gt = _data_gradient_geometry(g)
     if dwp != NULL:
         dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
         dw_parts_p = &dw_parts[0, 0]
@@ -114,7 +140,17 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
 
     with nogil, parallel(num_threads=n_threads):
         fc_record_team_size()
-        if dxp != NULL:
+        if dxp != NULL and flip:
+            for t in prange(n_threads, schedule="static"):
+                if floating is float:
+                    fc_conv2d_forward_f32(isa, &gt, dyp, wtp, NULL, dxp,
+                                          dx_rows * t // n_threads,
+                                          dx_rows * (t + 1) // n_threads)
+                else:
+                    fc_conv2d_forward_f64(isa, &gt, dyp, wtp, NULL, dxp,
+                                          dx_rows * t // n_threads,
+                                          dx_rows * (t + 1) // n_threads)
+        elif dxp != NULL:
             for t in prange(n_threads, schedule="static"):
                 if floating is float:
                     fc_conv2d_backward_data_f32(isa, &g, dyp, wtp, dxp,
