@@ -54,8 +54,12 @@
 #undef FC_TARGET
 #undef FC_VEC_BYTES
 
+#if defined(__clang__)
+#define FC_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#else /* GCC would otherwise prefer 256-bit vectors for the loops it vectorises */
 #define FC_TARGET \
     __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,prefer-vector-width=512")))
+#endif
 #define FC_ISA_NAME avx512
 #define FC_VEC_BYTES 64
 #define FC_T float
