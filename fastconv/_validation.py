@@ -161,13 +161,14 @@ def _padding_mode(padding: object) -> str | tuple[int, int, int, int]:
 
 
 def _axis_geometry(
-    size: int, window: int, stride: int, mode: str | tuple[int, int], what: str
+    size: int, window: int, stride: int, mode: str | tuple[int, int], what: str, axis: str
 ) -> tuple[int, int, int]:
     """(output size, pad before, pad after) along one spatial axis.
 
     ``window`` is the effective (dilated) window extent. "same" follows
     TensorFlow: output ceil(size / stride), and when the total padding is odd
-    the extra row/column goes after (bottom/right).
+    the extra row/column goes after (bottom/right). ``what`` names the
+    window in the error message, e.g. "argument `w`: the dilated kernel's".
     """
     if mode == "same":
         out = -(-size // stride)
@@ -177,8 +178,8 @@ def _axis_geometry(
     padded = size + before + after
     if padded < window:
         raise ValueError(
-            f"{what} ({window}) is larger than the padded input ({padded}); "
-            "use a smaller window, more padding, or padding='same'."
+            f"Invalid {what} {axis} ({window}) is larger than the padded input "
+            f"{axis} ({padded}); use a smaller window, more padding, or padding='same'."
         )
     return (padded - window) // stride + 1, before, after
 
@@ -189,11 +190,13 @@ def _axis_geometry(
 
 def check_array(value: object, name: str, ndim: int) -> np.ndarray:
     """A C-contiguous float32/float64 array of ``ndim`` dimensions."""
-    if not isinstance(value, np.ndarray):
+    if not isinstance(value, np.ndarray) or isinstance(value, np.ma.MaskedArray):
         raise TypeError(
-            f"Invalid value for argument `{name}`: expected a numpy.ndarray, "
-            f"received {type(value).__name__}."
+            f"Invalid value for argument `{name}`: expected a numpy.ndarray (not a "
+            f"masked array), received {type(value).__name__}."
         )
+    if value.dtype.kind == "f" and value.dtype.itemsize in (4, 8):
+        value = value.astype(value.dtype.newbyteorder("="), copy=False)
     if value.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"Invalid dtype for argument `{name}`: expected float32 or float64, "
@@ -267,9 +270,9 @@ def conv_geometry(
     mode = _padding_mode(padding)
     mode_h = mode if isinstance(mode, str) else mode[:2]
     mode_w = mode if isinstance(mode, str) else mode[2:]
-    what = "The dilated kernel's {}"
-    oh, pt, pb = _axis_geometry(h, (kh - 1) * dh + 1, sh, mode_h, what.format("height"))
-    ow, pl, pr = _axis_geometry(w, (kw - 1) * dw + 1, sw, mode_w, what.format("width"))
+    what = "shape for argument `w`: the dilated kernel's"
+    oh, pt, pb = _axis_geometry(h, (kh - 1) * dh + 1, sh, mode_h, what, "height")
+    ow, pl, pr = _axis_geometry(w, (kw - 1) * dw + 1, sw, mode_w, what, "width")
     return ConvGeometry(n, h, w, c_in, kh, kw, c_out, oh, ow, sh, sw, dh, dw, pt, pb, pl, pr)
 
 
@@ -290,9 +293,22 @@ def check_conv2d(
     return x, w, b, geom
 
 
+def check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"Invalid value for argument `{name}`: expected True or False, "
+            f"received {name}={value!r}."
+        )
+    return bool(value)
+
+
 def check_conv2d_backward(
-    dy: object, x: object, w: object, strides: object, padding: object, dilation: object
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, ConvGeometry]:
+    dy: object, x: object, w: object, strides: object, padding: object, dilation: object,
+    need_dx: object, need_dw: object, need_db: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, ConvGeometry, tuple[bool, bool, bool]]:
+    """Checked dy, x, w, the geometry and the (need_dx, need_dw, need_db) flags."""
+    flags = (check_flag(need_dx, "need_dx"), check_flag(need_dw, "need_dw"),
+             check_flag(need_db, "need_db"))
     dy = check_array(dy, "dy", 4)
     x = check_array(x, "x", 4)
     w = check_array(w, "w", 4)
@@ -303,7 +319,7 @@ def check_conv2d_backward(
             f"Invalid shape for argument `dy`: expected the forward output's shape "
             f"{geom.output_shape}, received shape {dy.shape}."
         )
-    return dy, x, w, geom
+    return dy, x, w, geom, flags
 
 
 # ----------------------------------------------------------------------------
@@ -326,8 +342,9 @@ def pool_geometry(
         )
     mode_h = mode if isinstance(mode, str) else mode[:2]
     mode_w = mode if isinstance(mode, str) else mode[2:]
-    oh, pt, pb = _axis_geometry(h, kh, sh, mode_h, "The pool window's height")
-    ow, pl, pr = _axis_geometry(w, kw, sw, mode_w, "The pool window's width")
+    what = "value for argument `pool_size`: the pool window's"
+    oh, pt, pb = _axis_geometry(h, kh, sh, mode_h, what, "height")
+    ow, pl, pr = _axis_geometry(w, kw, sw, mode_w, what, "width")
     return PoolGeometry(n, h, w, c, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr)
 
 

@@ -88,7 +88,9 @@ def conv2d_backward(
     dw : ndarray, shape (KH, KW, C_in, C_out), or None
     db : ndarray, shape (C_out,), or None
     """
-    dy, x, w, geom = v.check_conv2d_backward(dy, x, w, strides, padding, dilation)
+    dy, x, w, geom, (need_dx, need_dw, need_db) = v.check_conv2d_backward(
+        dy, x, w, strides, padding, dilation, need_dx, need_dw, need_db
+    )
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     dw = np.empty(w.shape, dtype=x.dtype) if need_dw else None
     db = np.empty((geom.c_out,), dtype=x.dtype) if need_db else None

@@ -159,7 +159,9 @@ def conv2d_backward(
     db : ndarray of shape (C_out,) or None
         All in the dtype of the inputs.
     """
-    dy, x, w, g = check_conv2d_backward(dy, x, w, strides, padding, dilation)
+    dy, x, w, g, (need_dx, need_dw, need_db) = check_conv2d_backward(
+        dy, x, w, strides, padding, dilation, need_dx, need_dw, need_db
+    )
     dx = np.zeros_like(x) if need_dx else None
     dw = np.zeros_like(w) if need_dw else None
     db = dy.sum(axis=(0, 1, 2)) if need_db else None

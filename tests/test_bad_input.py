@@ -48,9 +48,9 @@ CASES = [
     ("x-empty-h", "conv2d", dict(x=np.zeros((2, 0, 5, 3))), ValueError, "`x`.*height"),
     ("w-empty", "conv2d", dict(w=np.zeros((0, 3, 3, 4))), ValueError, "`w`.*kernel dimension"),
     ("kernel-too-big", "conv2d", dict(w=np.zeros((6, 3, 3, 4))), ValueError,
-     "kernel's height.*padded input.*padding"),
+     "`w`.*kernel's height.*padded input.*padding"),
     ("dilated-too-big", "conv2d", dict(dilation=(1, 3), padding=0), ValueError,
-     "kernel's width.*padded input.*padding"),
+     "`w`.*kernel's width.*padded input.*padding"),
     ("strides-zero", "conv2d", dict(strides=0), ValueError, "`strides`.*positive"),
     ("strides-negative", "conv2d_backward", dict(strides=(1, -1)), ValueError, "`strides`"),
     ("strides-bool", "conv2d", dict(strides=True), TypeError, "`strides`"),
@@ -77,7 +77,7 @@ CASES = [
     ("pool-padding-too-big", "max_pool2d", dict(padding=(0, 2)), ValueError,
      "`padding`.*smaller than the pool size"),
     ("pool-too-big", "avg_pool2d", dict(pool_size=6), ValueError,
-     "pool window's height.*padded input"),
+     "`pool_size`.*pool window's height.*padded input"),
     ("pool-x-ndim", "avg_pool2d", dict(x=np.zeros((2, 5, 5))), ValueError, "`x`"),
     ("argmax-int64", "max_pool2d_backward", dict(argmax=ARGMAX.astype(np.int64)), TypeError,
      "`argmax`.*int32"),
@@ -105,6 +105,10 @@ CASES = [
      "`x_shape`"),
     ("x_shape-channels", "max_pool2d_backward", dict(x_shape=(2, 5, 5, 4)), ValueError,
      "`x_shape`"),
+    ("x-masked", "conv2d", dict(x=np.ma.masked_array(X)), TypeError, "`x`.*masked"),
+    ("need_dx-int", "conv2d_backward", dict(need_dx=1), TypeError, "`need_dx`.*True or False"),
+    ("need_dw-none", "conv2d_backward", dict(need_dw=None), TypeError, "`need_dw`"),
+    ("need_db-string", "conv2d_backward", dict(need_db="no"), TypeError, "`need_db`"),
 ]
 
 
@@ -122,6 +126,16 @@ def test_rejected_with_the_argument_named(backend, op, broken, error, match):
 def test_valid_arguments_of_these_cases_are_accepted(backend, op):
     # Keeps the cases above honest: each fails only because of what it breaks.
     getattr(backend, op)(**VALID[op])
+
+
+@BACKENDS
+def test_non_native_byte_order_is_converted(backend):
+    # Big-endian input (e.g. read from a file) is a float array like any other.
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(X.shape), rng.standard_normal(W.shape)
+    swapped = x.astype(x.dtype.newbyteorder("S"))
+    np.testing.assert_array_equal(backend.conv2d(swapped, w), backend.conv2d(x, w))
+    np.testing.assert_array_equal(backend.max_pool2d(swapped, 2)[0], backend.max_pool2d(x, 2)[0])
 
 
 # ----------------------------------------------------------------------------
