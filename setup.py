@@ -68,7 +68,7 @@ class BuildExt(build_ext):
 def kernel_extension(name: str, c_sources: list[str]) -> Extension:
     return Extension(
         f"fastconv._kernels.{name}",
-        sources=[f"fastconv/_kernels/{name}.pyx"] + [f"src_c/{s}" for s in c_sources],
+        sources=[f"src/fastconv/_kernels/{name}.pyx"] + [f"src_c/{s}" for s in c_sources],
         include_dirs=["src_c", np.get_include()],
         # The templates are #included: rebuild when any header changes.
         depends=sorted(glob.glob("src_c/*.h")),
