@@ -28,25 +28,55 @@ FC_TARGET static inline void FC_FN(axpy)(int64_t len, FC_T a, const FC_T *FC_RES
 #define FC_PB (FC_VEC_BYTES == 64 ? 8 : 4)
 typedef FC_T FC_FN(vec) __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T))));
 
-/* Output pixel q of the flattened (N, OH, OW) grid, channels [co_lo, co_hi),
- * with the taps clipped to the image: the readable statement of the forward
- * pass, used at the borders and for channels left over by the blocks. */
-FC_TARGET static void FC_FN(conv_pixel)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
-                                        const FC_T *b, FC_T *y, int64_t q, int64_t co_lo,
-                                        int64_t co_hi)
+/* conv_pixel for a convolution with one output channel (the data gradient of
+ * a single-channel input is one): each tap is then a dot product of two
+ * contiguous rows, summed in vector lanes, then across the lanes. */
+FC_TARGET static void FC_FN(conv_pixel_dot)(const fc_conv_geom *g, const FC_T *x,
+                                            const FC_T *w, const FC_T *b, FC_T *y,
+                                            const fc_out_pixel *px)
 {
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in;
+    const int64_t ih0 = px->oh * g->stride_h - g->pad_top, iw0 = px->ow * g->stride_w - g->pad_left;
+    vec lanes = {0};
+    FC_T rest = (FC_T)0;
+    for (int64_t i = px->kh_lo; i < px->kh_hi; ++i)
+        for (int64_t j = px->kw_lo; j < px->kw_hi; ++j) {
+            const FC_T *xp =
+                x + ((px->n * g->h + ih0 + i * g->dil_h) * g->w + iw0 + j * g->dil_w) * cin;
+            const FC_T *wp = w + (i * g->kw + j) * cin;
+            int64_t ci = 0;
+            for (; ci + FC_VL <= cin; ci += FC_VL)
+                lanes += *(const vec *)(xp + ci) * *(const vec *)(wp + ci);
+            for (; ci < cin; ++ci)
+                rest += xp[ci] * wp[ci];
+        }
+    FC_T sum = b ? b[0] : (FC_T)0;
+    for (int l = 0; l < FC_VL; ++l)
+        sum += lanes[l];
+    y[(px->n * g->oh + px->oh) * g->ow + px->ow] = sum + rest;
+}
+
+/* Output pixel px, channels [co_lo, co_hi), over the taps inside the image:
+ * the readable statement of the forward pass, used for layers with fewer
+ * output channels than a block and for channels left over by the blocks. */
+FC_TARGET static void FC_FN(conv_pixel)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
+                                        const FC_T *b, FC_T *y, const fc_out_pixel *px,
+                                        int64_t co_lo, int64_t co_hi)
+{
+    if (g->c_out == 1) {
+        FC_FN(conv_pixel_dot)(g, x, w, b, y, px);
+        return;
+    }
     const int64_t cin = g->c_in, cout = g->c_out, len = co_hi - co_lo;
-    const int64_t ow = q % g->ow, oh = (q / g->ow) % g->oh, n = q / (g->ow * g->oh);
-    FC_T *FC_RESTRICT acc = y + q * cout + co_lo;
+    FC_T *FC_RESTRICT acc = y + ((px->n * g->oh + px->oh) * g->ow + px->ow) * cout + co_lo;
     for (int64_t k = 0; k < len; ++k)
         acc[k] = b ? b[co_lo + k] : (FC_T)0;
-    const int64_t ih0 = oh * g->stride_h - g->pad_top, iw0 = ow * g->stride_w - g->pad_left;
-    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
-    fc_tap_range(ih0, g->dil_h, g->kh, g->h, &kh_lo, &kh_hi);
-    fc_tap_range(iw0, g->dil_w, g->kw, g->w, &kw_lo, &kw_hi);
-    for (int64_t i = kh_lo; i < kh_hi; ++i)
-        for (int64_t j = kw_lo; j < kw_hi; ++j) {
-            const FC_T *xp = x + ((n * g->h + ih0 + i * g->dil_h) * g->w + iw0 + j * g->dil_w) * cin;
+    const int64_t ih0 = px->oh * g->stride_h - g->pad_top, iw0 = px->ow * g->stride_w - g->pad_left;
+    for (int64_t i = px->kh_lo; i < px->kh_hi; ++i)
+        for (int64_t j = px->kw_lo; j < px->kw_hi; ++j) {
+            const FC_T *xp =
+                x + ((px->n * g->h + ih0 + i * g->dil_h) * g->w + iw0 + j * g->dil_w) * cin;
             const FC_T *wp = w + (i * g->kw + j) * cin * cout + co_lo;
             if (len >= FC_VL) {
                 for (int64_t ci = 0; ci < cin; ++ci)
@@ -65,13 +95,14 @@ FC_TARGET static void FC_FN(conv_pixel)(const fc_conv_geom *g, const FC_T *x, co
 }
 
 /* Pixels gathered for the register-blocked kernel: up to FC_PB output pixels
- * that share one clipped tap range [kh_lo, kh_hi) x [kw_lo, kw_hi). */
+ * that share one clipped tap range. */
 typedef struct {
-    const FC_T *xs[FC_PB]; /* input pixel under tap (kh_lo, kw_lo) */
+    const FC_T *xs[FC_PB]; /* input pixel under the first tap inside the image */
     FC_T *ys[FC_PB];       /* output pixel */
-    int64_t q[FC_PB];      /* flat index in the (N, OH, OW) grid */
+    fc_out_pixel px[FC_PB];
     int count;
-    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+    int keyed;          /* the block holds pixels of tap range `key` (once set) */
+    fc_out_pixel key;
 } FC_FN(pixel_block);
 
 /* The FC_PB pixels of a block, channels [co0, co0 + FC_CB); only the first
@@ -84,6 +115,7 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
+    const fc_out_pixel *taps = &blk->px[0];
     vec b0 = {0}, b1 = {0};
     if (b) {
         b0 = *(const vec *)(b + co0);
@@ -95,10 +127,10 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
         acc[p][0] = b0;
         acc[p][1] = b1;
     }
-    for (int64_t i = blk->kh_lo; i < blk->kh_hi; ++i)
-        for (int64_t j = blk->kw_lo; j < blk->kw_hi; ++j) {
+    for (int64_t i = taps->kh_lo; i < taps->kh_hi; ++i)
+        for (int64_t j = taps->kw_lo; j < taps->kw_hi; ++j) {
             const int64_t off =
-                ((i - blk->kh_lo) * g->dil_h * g->w + (j - blk->kw_lo) * g->dil_w) * cin;
+                ((i - taps->kh_lo) * g->dil_h * g->w + (j - taps->kw_lo) * g->dil_w) * cin;
             const FC_T *wp = w + (i * g->kw + j) * cin * cout + co0;
             for (int64_t ci = 0; ci < cin; ++ci) {
                 const vec w0 = *(const vec *)(wp + ci * cout);
@@ -134,7 +166,7 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
         FC_FN(conv_block)(g, blk, w, b, co0);
     if (co0 < g->c_out)
         for (int p = 0; p < blk->count; ++p)
-            FC_FN(conv_pixel)(g, x, w, b, y, blk->q[p], co0, g->c_out);
+            FC_FN(conv_pixel)(g, x, w, b, y, &blk->px[p], co0, g->c_out);
     blk->count = 0;
 }
 
@@ -143,29 +175,17 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
  * K), and giving each class its own block lets them fill across images. */
 #define FC_SLOTS 32
 
-/* Add output pixel (r = n * OH + oh, ow) to the open block of its clipped
- * tap range, opening one (and flushing the fullest if all are taken) when
- * there is none; a block is flushed as soon as it is full. */
+/* Add pixel px to the open block of its tap range, opening one (and flushing
+ * the fullest if all are taken) when there is none; a block is flushed as
+ * soon as it is full. */
 FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
                                          const FC_T *b, FC_T *y, FC_FN(pixel_block) *slots,
-                                         int *last, int64_t r, int64_t ow)
+                                         int *last, const fc_out_pixel *px)
 {
-    const int64_t n = r / g->oh, oh = r % g->oh;
-    const int64_t ih0 = oh * g->stride_h - g->pad_top, iw0 = ow * g->stride_w - g->pad_left;
-    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
-    fc_tap_range(ih0, g->dil_h, g->kh, g->h, &kh_lo, &kh_hi);
-    fc_tap_range(iw0, g->dil_w, g->kw, g->w, &kw_lo, &kw_hi);
-    if (kh_lo == kh_hi || kw_lo == kw_hi) { /* every tap in the padding: bias only */
-        FC_FN(conv_pixel)(g, x, w, b, y, r * g->ow + ow, 0, g->c_out);
-        return;
-    }
-#define FC_SAME_RANGE(s)                                                         \
-    ((s)->count && (s)->kh_lo == kh_lo && (s)->kh_hi == kh_hi && (s)->kw_lo == kw_lo && \
-     (s)->kw_hi == kw_hi)
     int k = *last;
-    if (!FC_SAME_RANGE(&slots[k])) {
+    if (!(slots[k].keyed && fc_same_taps(&slots[k].key, px))) {
         int empty = -1, fullest = 0;
-        for (k = 0; k < FC_SLOTS && !FC_SAME_RANGE(&slots[k]); ++k) {
+        for (k = 0; k < FC_SLOTS && !(slots[k].keyed && fc_same_taps(&slots[k].key, px)); ++k) {
             if (empty < 0 && !slots[k].count)
                 empty = k;
             if (slots[k].count > slots[fullest].count)
@@ -174,19 +194,18 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
         if (k == FC_SLOTS) {
             k = empty >= 0 ? empty : fullest;
             FC_FN(conv_flush)(g, x, w, b, y, &slots[k]);
-            slots[k].kh_lo = kh_lo;
-            slots[k].kh_hi = kh_hi;
-            slots[k].kw_lo = kw_lo;
-            slots[k].kw_hi = kw_hi;
+            slots[k].keyed = 1;
+            slots[k].key = *px;
         }
         *last = k;
     }
-#undef FC_SAME_RANGE
     FC_FN(pixel_block) *blk = &slots[k];
     const int c = blk->count++;
-    blk->xs[c] = x + ((n * g->h + ih0 + kh_lo * g->dil_h) * g->w + iw0 + kw_lo * g->dil_w) * g->c_in;
-    blk->ys[c] = y + (r * g->ow + ow) * g->c_out;
-    blk->q[c] = r * g->ow + ow;
+    const int64_t ih = px->oh * g->stride_h - g->pad_top + px->kh_lo * g->dil_h;
+    const int64_t iw = px->ow * g->stride_w - g->pad_left + px->kw_lo * g->dil_w;
+    blk->xs[c] = x + ((px->n * g->h + ih) * g->w + iw) * g->c_in;
+    blk->ys[c] = y + ((px->n * g->oh + px->oh) * g->ow + px->ow) * g->c_out;
+    blk->px[c] = *px;
     if (blk->count == FC_PB)
         FC_FN(conv_flush)(g, x, w, b, y, blk);
 }
@@ -194,7 +213,9 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
 /* Forward rows [row_begin, row_end) of the flattened (N * OH) output rows.
  * x (N, H, W, C_in), w (KH, KW, C_in, C_out), b (C_out,) or NULL,
  * y (N, OH, OW, C_out). Output pixels are gathered into blocks of equal
- * clipped tap range for conv_block. */
+ * clipped tap range for conv_block; pixels whose taps all fall in the
+ * padding, and layers with fewer output channels than a block, go through
+ * conv_pixel. */
 FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x,
                                             const FC_T *w, const FC_T *b, FC_T *y,
                                             int64_t row_begin, int64_t row_end)
@@ -202,10 +223,22 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
     FC_FN(pixel_block) slots[FC_SLOTS];
     int last = 0;
     for (int k = 0; k < FC_SLOTS; ++k)
-        slots[k].count = 0;
-    for (int64_t r = row_begin; r < row_end; ++r)
-        for (int64_t ow = 0; ow < g->ow; ++ow)
-            FC_FN(conv_gather)(g, x, w, b, y, slots, &last, r, ow);
+        slots[k].count = slots[k].keyed = 0;
+    fc_out_pixel px;
+    for (int64_t r = row_begin; r < row_end; ++r) {
+        px.n = r / g->oh;
+        px.oh = r % g->oh;
+        fc_tap_range(px.oh * g->stride_h - g->pad_top, g->dil_h, g->kh, g->h, &px.kh_lo,
+                     &px.kh_hi);
+        for (px.ow = 0; px.ow < g->ow; ++px.ow) {
+            fc_tap_range(px.ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &px.kw_lo,
+                         &px.kw_hi);
+            if (g->c_out < FC_CB || px.kh_lo == px.kh_hi || px.kw_lo == px.kw_hi)
+                FC_FN(conv_pixel)(g, x, w, b, y, &px, 0, g->c_out);
+            else
+                FC_FN(conv_gather)(g, x, w, b, y, slots, &last, &px);
+        }
+    }
     for (int k = 0; k < FC_SLOTS; ++k)
         FC_FN(conv_flush)(g, x, w, b, y, &slots[k]);
 }

@@ -60,13 +60,33 @@ typedef struct {
     int64_t pad_top, pad_left;
 } fc_pool_geom;
 
+/* One output pixel (n, oh, ow) of a convolution and the taps that read
+ * inside the image: rows [kh_lo, kh_hi), columns [kw_lo, kw_hi). */
+typedef struct {
+    int64_t n, oh, ow;
+    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+} fc_out_pixel;
+
+/* 1 when pixels a and b read the same taps. */
+static inline int fc_same_taps(const fc_out_pixel *a, const fc_out_pixel *b)
+{
+    return a->kh_lo == b->kh_lo && a->kh_hi == b->kh_hi && a->kw_lo == b->kw_lo &&
+           a->kw_hi == b->kw_hi;
+}
+
 /* Inclusive-exclusive range [lo, hi) of taps t in [0, k) for which
  * base + t * step lands in [0, size). step >= 1. */
 static inline void fc_tap_range(int64_t base, int64_t step, int64_t k, int64_t size,
                                 int64_t *lo, int64_t *hi)
 {
-    int64_t a = base >= 0 ? 0 : (-base + step - 1) / step;
-    int64_t b = size - base <= 0 ? 0 : (size - base + step - 1) / step;
+    int64_t a, b;
+    if (step == 1) { /* the common case, without the divisions */
+        a = base >= 0 ? 0 : -base;
+        b = size - base <= 0 ? 0 : size - base;
+    } else {
+        a = base >= 0 ? 0 : (-base + step - 1) / step;
+        b = size - base <= 0 ? 0 : (size - base + step - 1) / step;
+    }
     *lo = a;
     *hi = b < k ? b : k;
     if (*hi < *lo)
