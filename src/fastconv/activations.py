@@ -1,0 +1,395 @@
+"""Activation functions with Keras 3's names, defaults and formulas, each
+followed by its backward.
+
+Every activation ``f`` has a forward ``f(x) -> y`` and a backward
+``f_backward(dy, x, y) -> dx`` that takes the forward's input and output as
+well as dL/dy and returns dL/dx, using whichever of ``x`` and ``y`` is
+cheaper. Results keep the dtype of ``x`` (float32 stays float32); integer
+inputs are computed in float32. The forwards are written so that no finite
+input raises an overflow, divide-by-zero or invalid-value warning (values may
+underflow to 0, which NumPy ignores by default).
+
+:class:`Activation` bundles a name, a forward and a backward; :func:`get`
+turns the identifiers the layers accept (None, a name, an Activation or a
+function) into one.
+
+Shapes: any; ``softmax`` normalises over ``axis``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+# SELU's constants (Klambauer et al., 2017), at Keras' precision.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+
+# W. J. Cody's rational Chebyshev approximations of erf / erfc (Math. Comp.
+# 23, 1969; Netlib SPECFUN CALERF), coefficients highest degree first for
+# np.polyval. Interval 1 (|z| <= 0.46875): erf(z) = z * P1(z^2) / Q1(z^2).
+_P1 = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02,
+       3.77485237685302021e02, 3.20937758913846947e03)
+_Q1 = (1.0, 2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+       2.84423683343917062e03)
+# Interval 2 (0.46875 < |z| <= 4): erfc(|z|) = exp(-z^2) * P2(|z|) / Q2(|z|).
+_P2 = (2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e00,
+       6.61191906371416295e01, 2.98635138197400131e02, 8.81952221241769090e02,
+       1.71204761263407058e03, 2.05107837782607147e03, 1.23033935479799725e03)
+_Q2 = (1.0, 1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+       1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+       3.43936767414372164e03, 1.23033935480374942e03)
+# Interval 3 (4 < |z| < 26.543): erfc(|z|) = exp(-z^2) / |z| *
+# (1/sqrt(pi) - t * P3(t) / Q3(t)) with t = 1 / z^2; beyond, erfc underflows.
+_P3 = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
+       1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4)
+_Q3 = (1.0, 2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+       6.05183413124413191e-2, 2.33520497626869185e-3)
+_INV_SQRT_PI = 5.6418958354775628695e-1
+_ERFC_UNDERFLOW = 26.543
+
+
+def _exp_minus_square(s: np.ndarray) -> np.ndarray:
+    """exp(-s^2) as exp(-r^2) * exp(-(s - r)(s + r)), r = s rounded down to a
+    multiple of 1/16: r^2 is exact, which keeps erfc's tail accurate (Cody's trick)."""
+    r = np.trunc(16.0 * s) / 16.0
+    return np.exp(-r * r) * np.exp(-(s - r) * (s + r))
+
+
+def _erfc(z: np.ndarray) -> np.ndarray:
+    """erfc of a float64 array, to about 1e-15 relative error (checked against math.erfc)."""
+    # Each interval works on the flat indices of its elements: on the
+    # scattered masks an activation map gives, NumPy's boolean indexing is
+    # several times slower than flatnonzero plus integer indexing.
+    shape, z = z.shape, np.ravel(z)
+    y = np.abs(z)
+    out = np.full_like(y, np.nan)
+    out[np.flatnonzero(y >= _ERFC_UNDERFLOW)] = 0.0
+
+    i = np.flatnonzero(y <= 0.46875)
+    w = z[i]
+    t = w * w
+    out[i] = 1.0 - w * np.polyval(_P1, t) / np.polyval(_Q1, t)
+
+    i = np.flatnonzero((y > 0.46875) & (y <= 4.0))
+    s = y[i]
+    out[i] = _exp_minus_square(s) * np.polyval(_P2, s) / np.polyval(_Q2, s)
+
+    i = np.flatnonzero((y > 4.0) & (y < _ERFC_UNDERFLOW))
+    s = y[i]
+    t = 1.0 / (s * s)
+    out[i] = (_exp_minus_square(s) / s
+              * (_INV_SQRT_PI - t * np.polyval(_P3, t) / np.polyval(_Q3, t)))
+
+    # Intervals 2 and 3 computed erfc(|z|); erfc(z) = 2 - erfc(-z).
+    i = np.flatnonzero((z < 0) & (y > 0.46875))
+    out[i] = 2.0 - out[i]
+    return out.reshape(shape)
+
+
+def _as_float(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
+
+
+def linear(x: np.ndarray) -> np.ndarray:
+    """The identity (Keras returns the input itself)."""
+    return _as_float(x)
+
+
+def linear_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return dy
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)``."""
+    return np.maximum(_as_float(x), 0)
+
+
+def relu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dy`` where ``x > 0``, else 0 (0 at ``x = 0``, as TensorFlow and JAX)."""
+    return np.where(x > 0, dy, 0)
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float = 0.2) -> np.ndarray:
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise."""
+    x = _as_float(x)
+    return np.where(x >= 0, x, float(negative_slope) * x)
+
+
+def leaky_relu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray,
+                        negative_slope: float = 0.2) -> np.ndarray:
+    return np.where(x > 0, dy, float(negative_slope) * dy)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))``, computed from ``exp(-|x|)`` so it never overflows."""
+    x = _as_float(x)
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r)
+
+
+def sigmoid_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return dy * y * (1 - y)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """The hyperbolic tangent."""
+    return np.tanh(_as_float(x))
+
+
+def tanh_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return dy * (1 - y * y)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` over ``axis``, shifted by the maximum so exp never overflows."""
+    x = _as_float(x)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def softmax_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray,
+                     axis: int = -1) -> np.ndarray:
+    """``y * (dy - sum(dy * y))`` over ``axis`` (the Jacobian-vector product)."""
+    return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))``, as ``logaddexp(x, 0)`` so it never overflows."""
+    return np.logaddexp(_as_float(x), 0)
+
+
+def softplus_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return dy * sigmoid(x)
+
+
+def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
+    x = _as_float(x)
+    # np.where evaluates both branches: clamping keeps expm1 from
+    # overflowing on the large positive inputs it then discards.
+    return np.where(x > 0, x, float(alpha) * np.expm1(np.minimum(x, 0)))
+
+
+def elu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 alpha: float = 1.0) -> np.ndarray:
+    """``dy`` for ``x > 0``, else ``dy * alpha * exp(x) = dy * (y + alpha)``."""
+    return np.where(x > 0, dy, dy * (y + float(alpha)))
+
+
+def selu(x: np.ndarray) -> np.ndarray:
+    """``scale * elu(x, alpha)`` with Keras' constants."""
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def selu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``scale * dy`` for ``x > 0``, else ``dy * (y + scale * alpha)``."""
+    return np.where(x > 0, _SELU_SCALE * dy, dy * (y + _SELU_SCALE * _SELU_ALPHA))
+
+
+def gelu(x: np.ndarray, approximate: bool = False) -> np.ndarray:
+    """Gaussian error linear unit ``x * P(N(0, 1) <= x)``.
+
+    With ``approximate=False`` (Keras' default) this is
+    ``0.5 * x * erfc(-x / sqrt(2))``, the exact form written with erfc
+    (as TensorFlow and JAX do) so that the tail for negative ``x`` keeps its
+    relative accuracy; erfc is computed in float64 by Cody's approximations
+    (relative error about 1e-15) and the result rounded to ``x``'s dtype.
+    With ``approximate=True`` it is
+    ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3)))``.
+    """
+    x = _as_float(x)
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(_gelu_tanh_argument(x)))
+    x64 = x.astype(np.float64, copy=False)
+    y = 0.5 * x64 * _erfc(-_SQRT_HALF * x64)
+    return y.astype(x.dtype, copy=False)
+
+
+def _gelu_tanh_argument(x: np.ndarray) -> np.ndarray:
+    # tanh(u) rounds to +-1 in float64 once |u| > 19.1, i.e. |x| > 7.3, so
+    # clipping x to [-10, 10] changes no result but keeps x ** 3 finite.
+    xc = np.clip(x, -10, 10)
+    return _SQRT_2_OVER_PI * (xc + _GELU_CUBIC * xc * xc * xc)
+
+
+def gelu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray,
+                  approximate: bool = False) -> np.ndarray:
+    """``dy * (Phi(x) + x * phi(x))`` (exact) or the derivative of the tanh form."""
+    if approximate:
+        t = np.tanh(_gelu_tanh_argument(x))
+        xc = np.clip(x, -10, 10)
+        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * xc * xc)
+        return dy * (0.5 * (1 + t) + 0.5 * xc * (1 - t * t) * du)
+    x = _as_float(x)
+    x64 = x.astype(np.float64, copy=False)
+    cdf = 0.5 * _erfc(-_SQRT_HALF * x64)
+    # phi(40) = exp(-800) is already 0 in float64; clamping keeps x ** 2 finite.
+    xc = np.minimum(np.abs(x64), 40.0)
+    pdf = _INV_SQRT_2PI * np.exp(-0.5 * xc * xc)
+    return dy * (cdf + x64 * pdf).astype(x.dtype, copy=False)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """``x * sigmoid(x)``, also called swish."""
+    x = _as_float(x)
+    return x * sigmoid(x)
+
+
+def silu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dy * (s + y * (1 - s))`` with ``s = sigmoid(x)``: ``d(x s)/dx = s + x s (1 - s)``."""
+    s = sigmoid(x)
+    return dy * (s + y * (1 - s))
+
+
+swish = silu
+swish_backward = silu_backward
+
+
+class Activation:
+    """An activation function with its backward, as the layers use it.
+
+    Parameters
+    ----------
+    name : str
+        What :func:`serialize` writes.
+    forward : callable
+        ``forward(x) -> y``.
+    backward : callable or None
+        ``backward(dy, x, y) -> dx``; None for a forward-only function, which
+        can run inference but raises when a gradient is requested.
+    """
+
+    def __init__(self, name: str, forward: Callable[[np.ndarray], np.ndarray],
+                 backward: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+                 | None = None) -> None:
+        self.name = name
+        self._forward = forward
+        self._backward = backward
+
+    @property
+    def has_backward(self) -> bool:
+        return self._backward is not None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``y = f(x)``."""
+        return self._forward(x)
+
+    def backward(self, dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """dL/dx given dL/dy and the forward's input ``x`` and output ``y``."""
+        if self._backward is None:
+            raise NotImplementedError(
+                f"The activation {self.name!r} is a plain function without a backward, so it "
+                "can only be used for inference: to train with it, pass "
+                "fastconv.activations.Activation(name, forward, backward)."
+            )
+        return self._backward(dy, x, y)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._forward(x)
+
+    def __repr__(self) -> str:
+        return f"<Activation {self.name}>"
+
+
+_BUILTINS: dict[str, Activation] = {
+    a.name: a for a in (
+        Activation("linear", linear, linear_backward),
+        Activation("relu", relu, relu_backward),
+        Activation("leaky_relu", leaky_relu, leaky_relu_backward),
+        Activation("sigmoid", sigmoid, sigmoid_backward),
+        Activation("tanh", tanh, tanh_backward),
+        Activation("softmax", softmax, softmax_backward),
+        Activation("softplus", softplus, softplus_backward),
+        Activation("elu", elu, elu_backward),
+        Activation("selu", selu, selu_backward),
+        Activation("gelu", gelu, gelu_backward),
+        Activation("silu", silu, silu_backward),
+    )
+}
+# Keras' alias: "swish" is silu, and serializes as "silu".
+_BY_NAME: dict[str, Activation] = {**_BUILTINS, "swish": _BUILTINS["silu"]}
+_BY_FUNCTION: dict[Callable[..., np.ndarray], Activation] = {
+    a._forward: a for a in _BUILTINS.values()
+}
+
+
+def get(identifier: Any) -> Activation:
+    """The activation that ``identifier`` names.
+
+    Parameters
+    ----------
+    identifier : None, str, Activation or callable
+        None (linear), a name ("relu", "swish", ...), an :class:`Activation`
+        (returned as is), one of this module's functions (its Activation,
+        with the backward) or any other function ``f(x) -> y`` (wrapped
+        forward-only: fine for inference, an error in training).
+
+    Returns
+    -------
+    Activation
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    TypeError
+        For any other kind of identifier.
+    """
+    if identifier is None:
+        return _BUILTINS["linear"]
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(
+                "Invalid value for argument `activation`: expected None, a callable or one "
+                f"of {sorted(_BY_NAME)}, received activation={identifier!r}."
+            )
+        return _BY_NAME[identifier]
+    if isinstance(identifier, Activation):
+        return identifier
+    if callable(identifier):
+        if identifier in _BY_FUNCTION:
+            return _BY_FUNCTION[identifier]
+        return Activation(getattr(identifier, "__name__", repr(identifier)), identifier)
+    raise TypeError(
+        "Invalid value for argument `activation`: expected None, a callable or one of "
+        f"{sorted(_BY_NAME)}, received activation={identifier!r}."
+    )
+
+
+def serialize(activation: Any) -> str:
+    """The name that :func:`get` turns back into ``activation``.
+
+    Parameters
+    ----------
+    activation : None, str, Activation or callable
+        Anything :func:`get` accepts.
+
+    Returns
+    -------
+    str
+        "linear" for None; a built-in's name ("silu" for swish, as Keras).
+
+    Raises
+    ------
+    ValueError
+        For an activation that is not one of this module's built-ins, which
+        a name alone cannot restore.
+    """
+    resolved = get(activation)
+    if _BY_NAME.get(resolved.name) is not resolved:
+        raise ValueError(
+            "Invalid value for argument `activation`: only the built-in activations "
+            f"{sorted(_BY_NAME)} can be serialized, received activation={activation!r}."
+        )
+    return resolved.name
