@@ -1,16 +1,33 @@
-"""fastconv: a CPU CNN engine with OpenMP/SIMD direct-convolution kernels.
+"""fastconv: a CPU CNN engine with OpenMP/SIMD direct-convolution kernels and
+a Keras-style model API.
+
+Programs written for Keras run with their imports changed: ``import fastconv
+as keras``, ``from fastconv import layers, models``, or ``import fastconv as
+tf`` for code that says ``tf.keras.<...>`` (``fastconv.keras`` is fastconv).
 
 Public names:
 
+- the model API: ``Sequential``, ``Model``, ``Input``, ``layers``, ``models``,
+  ``optimizers``, ``losses``, ``metrics``, ``callbacks``, ``initializers``,
+  ``regularizers``, ``constraints``, ``activations``, ``datasets``, ``utils``,
+  ``backend``, ``testing``;
 - ``fastconv.ops``: convolution and pooling (forward and gradients) on NumPy
-  arrays, NHWC activations and HWIO kernels, backed by compiled kernels.
-- ``fastconv.reference``: the same functions, same signatures, in NumPy.
-- ``set_num_threads`` / ``get_num_threads``: threads used by the kernels.
-- ``openmp_enabled``: whether the build has OpenMP.
-- ``set_isa`` / ``get_isa`` / ``supported_isas``: the SIMD level in use.
+  arrays, NHWC activations and HWIO kernels, backed by compiled kernels;
+- ``fastconv.reference``: the same functions, same signatures, in NumPy;
+- ``set_num_threads`` / ``get_num_threads``, ``openmp_enabled``,
+  ``set_isa`` / ``get_isa`` / ``supported_isas``: how the kernels run.
 """
 
-from fastconv import ops, reference
+import os
+import sys
+
+# OpenMP threads that busy-wait between kernels steal the cores from the
+# Python and NumPy work in between (a training step ran 2x slower on 2
+# cores); sleeping instead costs a few microseconds per kernel call. Must be
+# set before the kernels load libgomp; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from fastconv import ops, reference  # noqa: E402
 from fastconv._settings import (
     get_isa,
     get_num_threads,
@@ -19,17 +36,34 @@ from fastconv._settings import (
     set_num_threads,
     supported_isas,
 )
+from fastconv import (  # noqa: E402  (the model API builds on the kernels above)
+    activations,
+    backend,
+    callbacks,
+    constraints,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    testing,
+    utils,
+)
+from fastconv.layers import Input
+from fastconv.models import Model, Sequential
 
 __version__ = "0.1.0"
 
+# `tf.keras.X` and `from tensorflow import keras` idioms: fastconv.keras is fastconv.
+keras = sys.modules[__name__]
+
 __all__ = [
-    "ops",
-    "reference",
-    "get_isa",
-    "get_num_threads",
-    "openmp_enabled",
-    "set_isa",
-    "set_num_threads",
-    "supported_isas",
-    "__version__",
+    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints",
+    "datasets", "initializers", "keras", "layers", "losses", "metrics", "models", "ops",
+    "optimizers", "reference", "regularizers", "testing", "utils",
+    "get_isa", "get_num_threads", "openmp_enabled", "set_isa", "set_num_threads",
+    "supported_isas", "__version__",
 ]

@@ -1,6 +1,6 @@
-"""Command line: ``python -m fastconv [demo]`` (also the ``fastconv`` script).
+"""``python -m fastconv demo``: the kernels against the NumPy reference.
 
-``demo`` runs the first layers of the seed CNN (conv 3x3 -> max pool ->
+It runs the first layers of the seed CNN (conv 3x3 -> max pool ->
 conv 3x3 -> max pool, batch 64, 28x28x1 input) forward and backward on random
 data with ``fastconv.ops`` and with the NumPy reference, checks that both
 agree and prints the time, GFLOP/s and speed-up of each step.
@@ -8,7 +8,6 @@ agree and prints the time, GFLOP/s and speed-up of each step.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -94,25 +93,3 @@ def demo(batch: int, repeat: int) -> int:
     print(f"{'total':<36}{total_fast * 1e3:12.2f}{'':>9}{total_ref * 1e3:14.2f}"
           f"{total_ref / total_fast:9.1f}x")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fastconv", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command")
-    p_demo = sub.add_parser("demo", help="time conv + pool forward/backward against the reference")
-    for p in (parser, p_demo):
-        p.add_argument("--batch", type=int, default=64, help="images per batch (default 64)")
-        p.add_argument("--repeat", type=int, default=10, help="timed calls per step (default 10)")
-        p.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
-    args = parser.parse_args(argv)
-    if args.batch < 1 or args.repeat < 1:
-        parser.error("--batch and --repeat must be positive")
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be positive")
-        fastconv.set_num_threads(args.threads)
-    return demo(args.batch, args.repeat)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

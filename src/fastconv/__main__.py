@@ -1,0 +1,59 @@
+"""Command line: ``python -m fastconv [train|demo]`` (also the ``fastconv`` script).
+
+- ``train`` (the default): trains a seed CNN on Fashion-MNIST, see
+  ``fastconv._train_job``.
+- ``demo``: times the kernels against the NumPy reference, see
+  ``fastconv._demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import fastconv
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastconv", description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=_positive, default=None,
+                        help="kernel threads (default: OMP_NUM_THREADS, else all cores)")
+    sub = parser.add_subparsers(dest="command")
+    p_train = sub.add_parser("train", help="train a seed CNN on Fashion-MNIST (default)")
+    from fastconv._train_job import MODELS
+
+    p_train.add_argument("--model", choices=sorted(MODELS), default="seed-cnn",
+                         help="seed-cnn: the seed 000/004 convnet, rmsprop, batch 64; "
+                              "fashion-cnn: the seed 003 CNN, adam, batch 32")
+    p_train.add_argument("--epochs", type=_positive, default=5)
+    p_train.add_argument("--batch-size", type=_positive, default=None)
+    p_train.add_argument("--data", default=None, help="directory of the Fashion-MNIST IDX files")
+    p_train.add_argument("--sample", action="store_true",
+                         help="use the sample shipped with fastconv even if the full set exists")
+    p_train.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    p_demo = sub.add_parser("demo", help="time conv + pool forward/backward against the reference")
+    p_demo.add_argument("--batch", type=_positive, default=64, help="images per batch")
+    p_demo.add_argument("--repeat", type=_positive, default=10, help="timed calls per step")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        fastconv.set_num_threads(args.threads)
+    if args.command == "demo":
+        from fastconv._demo import demo
+
+        return demo(args.batch, args.repeat)
+    from fastconv._train_job import train
+
+    if args.command is None:
+        args = p_train.parse_args([])
+    return train(args.model, args.epochs, args.batch_size, args.data, args.sample, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""compile / fit / evaluate / predict: the training loop of every model.
+
+``Trainer`` is mixed into ``fastconv.models.Model``. A model provides
+``_chain`` (its layers in call order), ``_forward(x, training)`` and the
+weights; this module owns the loop around them: batching, shuffling, the
+validation split, the loss (fusing softmax + cross-entropy into one stable
+gradient), regularization, the optimizer step, metrics, progress lines and
+callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from fastconv import _random, callbacks as callbacks_module, losses, metrics as metrics_module
+from fastconv import optimizers
+from fastconv._blas import with_single_threaded_blas
+from fastconv._progress import Progbar
+
+
+def _as_inputs(x: Any, dtype: str, name: str = "x") -> np.ndarray:
+    if x is None:
+        raise ValueError(f"Invalid value for argument `{name}`: expected an array of inputs, "
+                         "received None.")
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Invalid dtype for argument `{name}`: expected numbers, "
+                        f"received {arr.dtype}.")
+    return arr.astype(dtype, copy=False)
+
+
+def _batch_size(batch_size: Any) -> int:
+    if batch_size is None:
+        return 32
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"Invalid value for argument `batch_size`: expected a positive int, "
+                         f"received batch_size={batch_size!r}.")
+    return int(batch_size)
+
+
+def _verbosity(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"Invalid value for argument `verbose`: expected 'auto', 0, 1 or 2, "
+                         f"received verbose={verbose!r}.")
+    return int(verbose)
+
+
+class Trainer:
+    """The training API of a model (Keras' ``compile``/``fit``/``evaluate``/``predict``)."""
+
+    # -- compile -----------------------------------------------------------
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Any = None, weighted_metrics: Any = None,
+                run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile: Any = "auto", auto_scale_loss: bool = True) -> None:
+        """Configure training: optimizer, loss and metrics.
+
+        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
+        ``auto_scale_loss`` are accepted for compatibility and change nothing.
+        """
+        if loss_weights is not None or weighted_metrics is not None:
+            raise ValueError("`loss_weights` and `weighted_metrics` apply to multi-output "
+                             "models, which fastconv does not support.")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss) if loss not in (None, "") else None
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, (str, metrics_module.Metric)):
+            metrics = [metrics]
+        self._metric_ids = list(metrics)
+        self._metrics: list | None = None  # resolved against the data's shapes on first use
+        self.compiled = True
+        self._compile_config = {
+            "optimizer": optimizers.serialize(self.optimizer),
+            "loss": None if self.loss is None else losses.serialize(self.loss),
+            "metrics": [m if isinstance(m, str) else m.name for m in self._metric_ids],
+        }
+
+    def _require_compiled(self, what: str) -> None:
+        if not getattr(self, "compiled", False) or self.loss is None:
+            raise RuntimeError(f"You must call `compile()` with a loss before `{what}()`.")
+
+    def _resolve_metrics(self, y: np.ndarray, y_pred_shape: tuple) -> list:
+        if self._metrics is None:
+            self._metrics = [metrics_module.get(m, loss=self.loss, y_true_shape=y.shape,
+                                                y_pred_shape=y_pred_shape)
+                             for m in self._metric_ids]
+        return self._metrics
+
+    # -- one batch ---------------------------------------------------------
+
+    def _fused_output(self) -> bool:
+        """Whether the last layer's activation and the loss fuse into one
+        gradient: softmax + (sparse) categorical cross-entropy, or sigmoid +
+        binary cross-entropy, on probabilities. The fused gradient, computed
+        from the probabilities, avoids dividing by tiny probabilities."""
+        last = self._chain[-1]
+        activation = getattr(getattr(last, "activation", None), "name", None)
+        if getattr(self.loss, "from_logits", True) or not hasattr(self.loss, "logits_gradient"):
+            return False
+        pairs = {"softmax": (losses.CategoricalCrossentropy, losses.SparseCategoricalCrossentropy),
+                 "sigmoid": (losses.BinaryCrossentropy,)}
+        return isinstance(self.loss, pairs.get(activation, ()))
+
+    def _forward_collect(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, float]:
+        """The output and the activity-regularization penalty (batch-averaged).
+
+        In training, the outputs of layers with an activity regularizer are
+        kept in ``self._outputs`` for the penalty's gradient."""
+        penalty = 0.0
+        self._outputs = {}
+        for i, layer in enumerate(self._chain):
+            x = layer.forward(x, training=training)
+            if layer.activity_regularizer is not None:
+                penalty += layer.activity_regularizer(x) / x.shape[0]
+                if training:
+                    self._outputs[i] = x
+        return x, penalty
+
+    def _trainable_variables(self) -> list:
+        return [v for layer in self._chain for v in layer.trainable_weights]
+
+    def _backward(self, y: np.ndarray, out: np.ndarray) -> None:
+        """Gradients of the loss with respect to every weight, into Variable.grad."""
+        fused = self._fused_output()
+        dy = self.loss.logits_gradient(y, out) if fused else self.loss.gradient(y, out)
+        dy = dy.astype(out.dtype, copy=False)
+        chain = self._chain
+        for i in range(len(chain) - 1, -1, -1):
+            layer = chain[i]
+            if layer.activity_regularizer is not None:
+                # d(penalty / N) / d(output). With the fused loss gradient dy is
+                # taken after the activation, so the penalty cannot join it there.
+                if fused and i == len(chain) - 1:
+                    raise ValueError(
+                        "An activity_regularizer on the softmax/sigmoid output layer is not "
+                        "supported with a cross-entropy loss on probabilities.")
+                dy = dy + layer.activity_regularizer.gradient(self._outputs[i]) / dy.shape[0]
+            need_dx = i > 0
+            if fused and i == len(chain) - 1:
+                dy = layer.backward(dy, need_dx=need_dx, activation_done=True)
+            else:
+                dy = layer.backward(dy, need_dx=need_dx)
+        for layer in chain:
+            layer.add_regularization_gradients()
+
+    def _loss_value(self, y: np.ndarray, out: np.ndarray, penalty: float) -> float:
+        regularization = sum(layer.regularization_loss() for layer in self._chain)
+        return float(self.loss(y, out)) + penalty + regularization
+
+    @with_single_threaded_blas
+    def train_on_batch(self, x: Any, y: Any) -> float:
+        """One optimizer step on one batch; returns the batch's loss."""
+        self._require_compiled("train_on_batch")
+        x = _as_inputs(x, self._dtype())
+        y = np.asarray(y)
+        self._ensure_built(x.shape)
+        return self._train_step(x, y)[0]
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        out, penalty = self._forward_collect(x, training=True)
+        loss_value = self._loss_value(y, out, penalty)
+        self._backward(y, out)
+        self._outputs = {}
+        variables = self._trainable_variables()
+        self.optimizer.update([v.value for v in variables], [v.grad for v in variables])
+        for layer in self._chain:
+            layer.apply_constraints()
+        return loss_value, out
+
+    # -- fit ---------------------------------------------------------------
+
+    @with_single_threaded_blas
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: Any = "auto", callbacks: list | None = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            initial_epoch: int = 0, steps_per_epoch: int | None = None) -> callbacks_module.History:
+        """Train for ``epochs`` passes over (x, y); returns the History."""
+        self._require_compiled("fit")
+        x = _as_inputs(x, self._dtype())
+        if y is None:
+            raise ValueError("Invalid value for argument `y`: expected targets, received None.")
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples but y has "
+                             f"{len(y)}. Make sure all arrays contain the same number of samples.")
+        batch_size = _batch_size(batch_size)
+        verbose = _verbosity(verbose)
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"Invalid value for argument `epochs`: expected an int >= 0, "
+                             f"received epochs={epochs!r}.")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"Invalid value for argument `validation_split`: expected a float "
+                             f"in [0, 1), received validation_split={validation_split!r}.")
+        if validation_data is None and validation_split > 0:
+            # Keras holds out the last samples, before any shuffling.
+            split = int(len(x) * (1.0 - validation_split))
+            x, x_val, y, y_val = x[:split], x[split:], y[:split], y[split:]
+            validation_data = (x_val, y_val)
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("Invalid value for argument `validation_data`: expected a "
+                                 "tuple (x_val, y_val).")
+            validation_data = (_as_inputs(validation_data[0], self._dtype(), "validation_data"),
+                               np.asarray(validation_data[1]))
+        if len(x) == 0:
+            raise ValueError("Invalid value for argument `x`: no training samples.")
+        self._ensure_built(x.shape)
+
+        history = callbacks_module.History()
+        n_steps = math.ceil(len(x) / batch_size)
+        if steps_per_epoch is not None:
+            n_steps = min(n_steps, int(steps_per_epoch))
+        cbs = callbacks_module.CallbackList(
+            [*(callbacks or []), history], self,
+            {"epochs": epochs, "steps": n_steps, "verbose": verbose})
+        self.stop_training = False
+        self.history = history
+        cbs.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            order = _random.generator().permutation(len(x)) if shuffle else np.arange(len(x))
+            logs = self._run_epoch(x, y, order, batch_size, n_steps, verbose, cbs)
+            if validation_data is not None:
+                val_logs = self._evaluate_arrays(*validation_data, batch_size, 0, cbs=None)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            self._print_epoch_end(logs, verbose)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(history.history and {k: v[-1] for k, v in history.history.items()})
+        return history
+
+    def _run_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
+                   n_steps: int, verbose: int, cbs: Any) -> dict[str, float]:
+        mean_loss = metrics_module.Mean(name="loss")
+        self._progbar = Progbar(n_steps, verbose)
+        for step in range(n_steps):
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            cbs.on_train_batch_begin(step, {})
+            loss_value, out = self._train_step(xb, yb)
+            mean_loss.update_state(loss_value, sample_weight=len(idx))
+            metrics = self._resolve_metrics(yb, out.shape)
+            for m in metrics:
+                m.update_state(yb, out)
+            logs = self._logs(mean_loss, metrics)
+            cbs.on_train_batch_end(step, logs)
+            self._progbar.update(step + 1, logs, done=False)
+        logs = self._logs(mean_loss, self._metrics or [])
+        for m in self._metrics or []:
+            m.reset_state()
+        return logs
+
+    def _print_epoch_end(self, logs: dict[str, float], verbose: int) -> None:
+        ordered = dict(sorted(logs.items(), key=lambda kv: (kv[0].startswith("val_"), kv[0])))
+        self._progbar.update(self._progbar.total, ordered, done=True)
+        self._progbar.summary(self._progbar.total, ordered)
+
+    @staticmethod
+    def _logs(mean_loss: Any, metrics: list) -> dict[str, float]:
+        logs = {m.name: float(m.result()) for m in metrics}
+        logs["loss"] = float(mean_loss.result())
+        return dict(sorted(logs.items()))
+
+    # -- evaluate / predict ------------------------------------------------
+
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, verbose: int,
+                         cbs: Any) -> dict[str, float]:
+        mean_loss = metrics_module.Mean(name="loss")
+        n_steps = math.ceil(len(x) / batch_size)
+        progbar = Progbar(n_steps, verbose)
+        metrics = None
+        for step in range(n_steps):
+            xb, yb = x[step * batch_size:(step + 1) * batch_size], y[step * batch_size:(step + 1) * batch_size]
+            if cbs is not None:
+                cbs.on_test_batch_begin(step, {})
+            out, penalty = self._forward_collect(xb, training=False)
+            mean_loss.update_state(self._loss_value(yb, out, penalty), sample_weight=len(xb))
+            metrics = self._resolve_metrics(yb, out.shape)
+            for m in metrics:
+                m.update_state(yb, out)
+            logs = self._logs(mean_loss, metrics)
+            if cbs is not None:
+                cbs.on_test_batch_end(step, logs)
+            progbar.update(step + 1, logs, done=step + 1 == n_steps)
+        logs = self._logs(mean_loss, metrics or [])
+        for m in metrics or []:
+            m.reset_state()
+        return logs
+
+    @with_single_threaded_blas
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: Any = "auto", callbacks: list | None = None,
+                 return_dict: bool = False) -> Any:
+        """The loss and metrics on (x, y): ``[loss, *metrics]`` (a scalar loss
+        when there are no metrics), or a dict with ``return_dict=True``."""
+        self._require_compiled("evaluate")
+        x = _as_inputs(x, self._dtype())
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples but y has "
+                             f"{len(y)}.")
+        if len(x) == 0:
+            raise ValueError("Invalid value for argument `x`: no samples to evaluate.")
+        self._ensure_built(x.shape)
+        cbs = callbacks_module.CallbackList(callbacks or [], self, {})
+        cbs.on_test_begin({})
+        logs = self._evaluate_arrays(x, y, _batch_size(batch_size), _verbosity(verbose), cbs)
+        cbs.on_test_end(logs)
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
+        return values[0] if len(values) == 1 else values
+
+    @with_single_threaded_blas
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
+                callbacks: list | None = None) -> np.ndarray:
+        """The model's outputs for ``x``, computed ``batch_size`` samples at a time."""
+        x = _as_inputs(x, self._dtype())
+        self._ensure_built(x.shape)
+        batch_size = _batch_size(batch_size)
+        n_steps = math.ceil(len(x) / batch_size)
+        progbar = Progbar(n_steps, _verbosity(verbose))
+        cbs = callbacks_module.CallbackList(callbacks or [], self, {})
+        cbs.on_predict_begin({})
+        outputs = []
+        for step in range(n_steps):
+            cbs.on_predict_batch_begin(step, {})
+            out, _ = self._forward_collect(x[step * batch_size:(step + 1) * batch_size],
+                                           training=False)
+            outputs.append(out)
+            cbs.on_predict_batch_end(step, {"outputs": out})
+            progbar.update(step + 1, {}, done=step + 1 == n_steps)
+        cbs.on_predict_end({})
+        if not outputs:
+            return np.zeros((0, *self.output_shape[1:]), dtype=self._dtype())
+        return np.concatenate(outputs)
+
+    @with_single_threaded_blas
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        x = _as_inputs(x, self._dtype())
+        self._ensure_built(x.shape)
+        return self._forward_collect(x, training=False)[0]
+
+    def test_on_batch(self, x: Any, y: Any) -> Any:
+        return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0)

@@ -1,0 +1,167 @@
+"""Conv2D: 2-D convolution layer on fastconv's compiled kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fastconv import activations, constraints, initializers, ops, regularizers
+from fastconv.layers.base import (
+    Layer,
+    Shape,
+    normalize_data_format,
+    normalize_padding,
+    normalize_tuple,
+)
+
+
+class Conv2D(Layer):
+    """2-D convolution: ``activation(conv(x, kernel) + bias)``, as Keras' Conv2D.
+
+    Parameters
+    ----------
+    filters : int
+        Output channels.
+    kernel_size : int or (int, int)
+    strides : int or (int, int)
+    padding : "valid" or "same"
+        "same" pads as TensorFlow does (extra row/column at the bottom/right).
+    data_format : "channels_last" (default, NHWC) or "channels_first" (NCHW)
+        channels_first inputs are transposed to NHWC for the kernels and back.
+    dilation_rate : int or (int, int)
+    activation : str, callable or None
+    use_bias : bool
+    kernel_initializer, bias_initializer
+        Defaults "glorot_uniform" and "zeros".
+    kernel_regularizer, bias_regularizer, activity_regularizer
+    kernel_constraint, bias_constraint
+
+    Weights: kernel ``(KH, KW, C_in, filters)`` and bias ``(filters,)``.
+    """
+
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int],
+                 strides: int | tuple[int, int] = (1, 1), padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: int | tuple[int, int] = (1, 1),
+                 groups: int = 1, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
+            raise ValueError(
+                "Invalid value for argument `filters`: expected a positive int, "
+                f"received filters={filters!r}."
+            )
+        if groups != 1:
+            raise ValueError(
+                f"Invalid value for argument `groups`: only groups=1 is supported, "
+                f"received groups={groups!r}."
+            )
+        self.filters = int(filters)
+        self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size")
+        self.strides = normalize_tuple(strides, 2, "strides")
+        self.padding = normalize_padding(padding)
+        self.data_format = normalize_data_format(data_format)
+        self.dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate")
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel = self.bias = None
+
+    def _channels_axis(self) -> int:
+        return 1 if self.data_format == "channels_first" else -1
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
+                f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}"
+            )
+        c_in = input_shape[self._channels_axis()]
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, c_in, self.filters),
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      self.kernel_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if self.data_format == "channels_first":
+            n, c, h, w = input_shape
+        else:
+            n, h, w, c = input_shape
+        sizes = []
+        for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate):
+            extent = (k - 1) * d + 1
+            if self.padding == "same":
+                sizes.append(-(-size // s))
+            elif size < extent:
+                raise ValueError(
+                    f"Layer '{self.name}': the input's spatial size {(h, w)} is smaller than "
+                    f"the dilated kernel {(self.kernel_size, self.dilation_rate)}; use "
+                    "padding='same' or a smaller kernel."
+                )
+            else:
+                sizes.append((size - extent) // s + 1)
+        if self.data_format == "channels_first":
+            return (n, self.filters, *sizes)
+        return (n, *sizes, self.filters)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if self.data_format == "channels_first":
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        z = ops.conv2d(x, self.kernel.value, self.bias.value if self.use_bias else None,
+                       self.strides, self.padding, self.dilation_rate)
+        y = self.activation.forward(z)
+        if training:
+            self._x, self._z, self._y = x, z, y
+        if self.data_format == "channels_first":
+            y = y.transpose(0, 3, 1, 2)
+        return y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True,
+                 activation_done: bool = False) -> np.ndarray | None:
+        """Gradients given dL/d(output); with ``activation_done`` dy is already
+        dL/d(pre-activation) (the model's fused softmax + cross-entropy)."""
+        if self.data_format == "channels_first":
+            dy = dy.transpose(0, 2, 3, 1)
+        dz = dy if activation_done else self.activation.backward(dy, self._z, self._y)
+        dz = np.ascontiguousarray(dz, dtype=self.dtype)
+        dx, dw, db = ops.conv2d_backward(
+            dz, self._x, self.kernel.value, self.strides, self.padding, self.dilation_rate,
+            need_dx=need_dx, need_dw=True, need_db=self.use_bias,
+        )
+        self.kernel.grad[...] = dw
+        if self.use_bias:
+            self.bias.grad[...] = db
+        self._x = self._z = self._y = None
+        if dx is not None and self.data_format == "channels_first":
+            dx = dx.transpose(0, 3, 1, 2)
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }

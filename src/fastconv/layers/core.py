@@ -1,0 +1,334 @@
+"""Core layers: Input, Dense, Flatten, Reshape, Dropout and the activation
+layers (Activation, ReLU, Softmax)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fastconv import _random, activations, constraints, initializers, regularizers
+from fastconv.layers.base import KerasTensor, Layer, Shape, normalize_data_format
+
+
+class InputLayer(Layer):
+    """The entry point of a model: holds the shape of one batch of inputs."""
+
+    def __init__(self, shape: tuple | None = None, batch_size: int | None = None,
+                 dtype: str | None = None, name: str | None = None,
+                 batch_shape: tuple | None = None, **kwargs: Any) -> None:
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("Invalid arguments: `shape` (one sample's shape) or "
+                                 "`batch_shape` is required, received neither.")
+            if not isinstance(shape, (tuple, list)):
+                shape = (shape,)
+            batch_shape = (batch_size, *shape)
+        super().__init__(name=name, dtype=dtype, batch_input_shape=batch_shape, **kwargs)
+        self.built = True
+        self.input_shape = self.output_shape = self.batch_input_shape
+        self.output = KerasTensor(self.batch_input_shape, self.dtype, layer=self, name=self.name)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        return dy if need_dx else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype,
+                "batch_shape": list(self.batch_input_shape)}
+
+
+def Input(shape: tuple | None = None, batch_size: int | None = None, dtype: str | None = None,
+          name: str | None = None, batch_shape: tuple | None = None) -> KerasTensor:
+    """A symbolic input of one sample's ``shape`` (Keras' ``keras.Input``)."""
+    return InputLayer(shape, batch_size, dtype, name, batch_shape).output
+
+
+class _WithActivation(Layer):
+    """A layer whose output passes through an activation function; keeps the
+    pre-activation ``z`` and the output ``y`` its backward needs."""
+
+    def _activate(self, z: np.ndarray, training: bool) -> np.ndarray:
+        y = self.activation.forward(z)
+        if training:
+            self._z, self._y = z, y
+        return y
+
+    def _activation_backward(self, dy: np.ndarray, activation_done: bool) -> np.ndarray:
+        dz = dy if activation_done else self.activation.backward(dy, self._z, self._y)
+        self._z = self._y = None
+        return dz
+
+
+class Dense(_WithActivation):
+    """Fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
+
+    Weights: kernel ``(input_dim, units)`` and bias ``(units,)``. Computed with
+    NumPy's BLAS.
+    """
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"Invalid value for argument `units`: expected a positive int, "
+                             f"received units={units!r}.")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel = self.bias = None
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Layer '{self.name}' needs a known last input dimension, "
+                             f"received input shape {tuple(input_shape)}.")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      self.kernel_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        z = x @ self.kernel.value
+        if self.use_bias:
+            z += self.bias.value
+        if training:
+            self._x = x
+        return self._activate(z, training)
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True,
+                 activation_done: bool = False) -> np.ndarray | None:
+        """Gradients given dL/d(output); with ``activation_done`` dy is already
+        dL/d(pre-activation) (the model's fused softmax + cross-entropy)."""
+        dz = self._activation_backward(dy, activation_done)
+        x2 = self._x.reshape(-1, self._x.shape[-1])
+        dz2 = dz.reshape(-1, self.units)
+        np.matmul(x2.T, dz2, out=self.kernel.grad)
+        if self.use_bias:
+            self.bias.grad[...] = dz2.sum(axis=0)
+        self._x = None
+        return (dz @ self.kernel.value.T) if need_dx else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class Activation(_WithActivation):
+    """Applies an activation function (a name such as "relu", or a callable)."""
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self._activate(x, training)
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True,
+                 activation_done: bool = False) -> np.ndarray | None:
+        dx = self._activation_backward(dy, activation_done)
+        return dx if need_dx else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class ReLU(Layer):
+    """``min(max_value, x)`` for ``x >= threshold``, else ``negative_slope * (x - threshold)``."""
+
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
+                 threshold: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0:
+            raise ValueError(f"Invalid value for argument `max_value`: expected a non-negative "
+                             f"float or None, received max_value={max_value!r}.")
+        if negative_slope < 0:
+            raise ValueError(f"Invalid value for argument `negative_slope`: expected a "
+                             f"non-negative float, received negative_slope={negative_slope!r}.")
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope = float(negative_slope)
+        self.threshold = float(threshold)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        above = x >= self.threshold
+        y = np.where(above, x, self.negative_slope * (x - self.threshold)).astype(x.dtype)
+        if self.max_value is not None:
+            y = np.minimum(y, x.dtype.type(self.max_value))
+        if training:
+            self._x = x
+        return y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        x, self._x = self._x, None
+        if not need_dx:
+            return None
+        slope = np.where(x >= self.threshold, 1.0, self.negative_slope).astype(dy.dtype)
+        if self.max_value is not None:
+            slope[x >= self.max_value] = 0
+        return dy * slope
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "max_value": self.max_value,
+                "negative_slope": self.negative_slope, "threshold": self.threshold}
+
+
+class Softmax(_WithActivation):
+    """Softmax over the last axis."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if axis != -1:
+            raise ValueError(f"Invalid value for argument `axis`: only axis=-1 is supported, "
+                             f"received axis={axis!r}.")
+        self.axis = -1
+        self.activation = activations.get("softmax")
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self._activate(x, training)
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True,
+                 activation_done: bool = False) -> np.ndarray | None:
+        dx = self._activation_backward(dy, activation_done)
+        return dx if need_dx else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Flatten(Layer):
+    """Flattens each sample to one axis (channels-last order, as Keras)."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = normalize_data_format(data_format)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def _channels_first(self, ndim: int) -> bool:
+        return self.data_format == "channels_first" and ndim > 2
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if training:
+            self._x_shape = x.shape
+        if self._channels_first(x.ndim):
+            x = np.moveaxis(x, 1, -1)
+        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        shape = self._x_shape
+        if self._channels_first(len(shape)):
+            moved = (shape[0], *shape[2:], shape[1])
+            return np.moveaxis(dy.reshape(moved), -1, 1)
+        return dy.reshape(shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape: tuple, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if (not isinstance(target_shape, (tuple, list)) or not target_shape
+                or not all(isinstance(d, (int, np.integer)) and (d > 0 or d == -1)
+                           for d in target_shape)
+                or list(target_shape).count(-1) > 1):
+            raise ValueError(
+                "Invalid value for argument `target_shape`: expected a tuple of positive "
+                f"ints with at most one -1, received target_shape={target_shape!r}."
+            )
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        size = math.prod(input_shape[1:])
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if (-1 in self.target_shape and size % known) or (
+                -1 not in self.target_shape and known != size):
+            raise ValueError(
+                f"Layer '{self.name}': cannot reshape input of shape {tuple(input_shape)} "
+                f"({size} values per sample) to {self.target_shape}."
+            )
+        return (input_shape[0], *(size // known if d == -1 else d for d in self.target_shape))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if training:
+            self._x_shape = x.shape
+        return x.reshape(x.shape[0], *self.output_shape[1:])
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        return dy.reshape(self._x_shape) if need_dx else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Dropout(Layer):
+    """Sets a random fraction ``rate`` of inputs to 0 during training and scales
+    the rest by 1 / (1 - rate); the identity at inference."""
+
+    def __init__(self, rate: float, noise_shape: tuple | None = None, seed: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float, np.floating)) or isinstance(rate, bool) or not (
+                0 <= rate < 1):
+            raise ValueError(f"Invalid value for argument `rate`: expected a float in [0, 1), "
+                             f"received rate={rate!r}.")
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        shape = x.shape if self.noise_shape is None else tuple(
+            x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        rng = self._rng or _random.generator()
+        keep = rng.random(shape, dtype=np.float32) >= self.rate
+        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return x * self._mask
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        mask, self._mask = self._mask, None
+        if not need_dx:
+            return None
+        return dy if mask is None else dy * mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+                "seed": self.seed}
