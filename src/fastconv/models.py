@@ -188,9 +188,11 @@ class Model(Trainer):
     # -- config and files --------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
+        """The architecture: the input layer (when built) then every layer."""
+        head = [self._input_layer] if self._input_layer is not None else []
         return {
             "name": self.name,
-            "layers": [saving.serialize_layer(layer) for layer in self.layers],
+            "layers": [saving.serialize_layer(layer) for layer in [*head, *self._chain]],
         }
 
     def to_json(self, **kwargs: Any) -> str:
