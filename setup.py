@@ -56,6 +56,11 @@ def openmp_flags(compiler) -> list[str] | None:
 class BuildExt(build_ext):
     def build_extensions(self):
         omp = openmp_flags(self.compiler)
+        # Object files built with the other OpenMP choice must not be reused.
+        marker = os.path.join(self.build_temp, "fastconv-openmp")
+        choice = "on" if omp else "off"
+        if not os.path.exists(marker) or open(marker).read() != choice:
+            self.force = True
         optimise = [] if self.compiler.compiler_type == "msvc" else ["-O3"]
         for ext in self.extensions:
             ext.extra_compile_args += optimise
@@ -63,6 +68,9 @@ class BuildExt(build_ext):
                 ext.extra_compile_args += omp
                 ext.extra_link_args += omp
         super().build_extensions()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(marker, "w") as f:
+            f.write(choice)
 
 
 def kernel_extension(name: str, c_sources: list[str]) -> Extension:

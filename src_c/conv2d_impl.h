@@ -1,15 +1,23 @@
 /* conv2d_impl.h - direct convolution micro-kernels, one instantiation per
- * (dtype, instruction set). Included by conv2d.c with these macros set:
- *   FC_T       element type (float or double)
- *   FC_FN(f)   the name of function f for this instantiation
- *   FC_TARGET  the function attribute selecting the instruction set
+ * (dtype, instruction set). Included by conv2d.c through fc_dispatch.h, which
+ * sets FC_T (element type), FC_FN(f) (this instantiation's name of f),
+ * FC_TARGET (the instruction-set attribute) and FC_VEC_BYTES (its vector
+ * width).
  *
- * Every innermost loop runs over a contiguous channel axis with no branch, so
- * the compiler vectorises it for the target's vector width: output channels
- * in the forward pass and the weight gradient, input channels in the data
- * gradient (which reads the kernel transposed to (KH, KW, C_out, C_in)).
- * Each output element is summed in one fixed order, whatever the thread
- * count, so the results are bitwise reproducible.
+ * Forward: output pixels that read the same clipped taps are gathered into
+ * blocks of FC_PB pixels and computed FC_CB output channels at a time with
+ * explicit vectors held in registers (conv_block); layers with fewer output
+ * channels than a block, channel tails and all-padding pixels go through
+ * the plain per-pixel loop (conv_pixel). The unit-stride data gradient runs
+ * on this forward kernel (the Cython wrapper flips and transposes w); the
+ * strided one gathers with the kernel transposed to (KH, KW, C_out, C_in).
+ * The weight gradient accumulates FC_CIB input channels x FC_CB output
+ * channels in registers over the pixels of a batch chunk.
+ *
+ * Determinism: which path computes an output depends only on the layer's
+ * sizes and the pixel's tap range, never on how rows are shared between
+ * threads, and each path sums in a fixed order; so results are bitwise
+ * identical for any thread count.
  */
 
 /* acc[i] += a * v[i] for i in [0, len) */
@@ -107,9 +115,7 @@ typedef struct {
 
 /* The FC_PB pixels of a block, channels [co0, co0 + FC_CB); only the first
  * `count` pixels are stored (the others repeat a real pixel to keep the
- * block full). Each output is summed over the same taps in the same order
- * as conv_pixel sums it, so a pixel gets the same bits whichever of the two
- * computes it. */
+ * block full). */
 FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel_block) *blk,
                                         const FC_T *w, const FC_T *b, int64_t co0)
 {
@@ -171,8 +177,10 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
 }
 
 /* Open blocks kept while gathering: border pixels of padded convolutions
- * come in up to (2 * (K - 1) + 1)^2 tap-range classes per image (for an odd
- * K), and giving each class its own block lets them fill across images. */
+ * fall into several tap-range classes (K^2 for "same", up to (2K - 1)^2 for
+ * the data gradient of a "valid" convolution), and giving each class its own
+ * block lets blocks fill across images. More classes than slots only costs
+ * speed (the fullest block is flushed early). */
 #define FC_SLOTS 32
 
 /* Add pixel px to the open block of its tap range, opening one (and flushing
@@ -351,8 +359,6 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
             int64_t ow_lo, ow_hi;
             fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo, &ow_hi);
             FC_T *dwp = dw + (i * g->kw + j) * cin * cout;
-            for (int64_t k = 0; k < cin * cout; ++k)
-                dwp[k] = (FC_T)0;
             for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
                 const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
                 for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
@@ -361,6 +367,10 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
             }
             if (co_blocked == cout)
                 continue;
+            /* The channels the blocks do not cover, by the plain loop. */
+            for (int64_t ci = 0; ci < cin; ++ci)
+                for (int64_t co = co_blocked; co < cout; ++co)
+                    dwp[ci * cout + co] = (FC_T)0;
             for (int64_t n = n_begin; n < n_end; ++n)
                 for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
                     const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;

@@ -2,7 +2,8 @@
  *
  * The micro-kernels are compiled several times with per-function target
  * attributes (see conv2d.c); this is the run-time half of that dispatch.
- * fastconv.ops asks once at import and passes the chosen level to every call.
+ * fastconv._settings asks once at import; fastconv.ops passes the chosen level
+ * to every call.
  */
 #include "fc_common.h"
 

@@ -16,6 +16,14 @@ static inline int omp_get_thread_num(void) { return 0; }
  * really used. */
 static int fc_last_team_size = 0;
 
+/* A barrier of the enclosing parallel region (nothing without OpenMP). */
+static inline void fc_omp_barrier(void)
+{
+#ifdef _OPENMP
+    _Pragma("omp barrier")
+#endif
+}
+
 static inline void fc_record_team_size(void)
 {
     if (omp_get_thread_num() == 0)

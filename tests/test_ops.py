@@ -94,6 +94,9 @@ paddings = st.one_of(
               st.tuples(st.integers(0, 3), st.integers(0, 3))),
 )
 isas = st.sampled_from(fastconv.supported_isas())
+# Small counts, and the widths around the kernels' vector blocks (8, 16, 32
+# floats; 4, 8, 16 doubles) where the register-blocked paths switch on.
+channels = st.one_of(st.integers(1, 9), st.sampled_from([15, 16, 17, 31, 32, 33, 64]))
 
 
 def check_or_same_error(op: str, arrays: dict, isa: str | None, **params: object) -> None:
@@ -110,8 +113,8 @@ def check_or_same_error(op: str, arrays: dict, isa: str | None, **params: object
 
 @settings(max_examples=150, deadline=None)
 @given(
-    n=st.integers(0, 3), h=st.integers(1, 10), w=st.integers(1, 10), c_in=st.integers(1, 9),
-    c_out=st.integers(1, 9), kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    n=st.integers(0, 3), h=st.integers(1, 10), w=st.integers(1, 10), c_in=channels,
+    c_out=channels, kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
     strides=st.one_of(st.integers(1, 3), pairs), dilation=st.one_of(st.integers(1, 2), pairs),
     padding=paddings, dtype=st.sampled_from(DTYPES), bias=st.booleans(), isa=isas,
 )
@@ -340,3 +343,19 @@ def test_max_pool2d_constant_input_first_wins(fill, padding, isa):
     # Every window is one big tie; padding must never be picked, even when
     # the image is -Inf everywhere.
     check_op("max_pool2d", np.full((2, 7, 6, 17), fill), pool_size=3, strides=1, padding=padding)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "max_pool2d"])
+def test_misaligned_input_is_copied_to_aligned_memory(op):
+    # A float32 array one byte past an allocation: valid NumPy, but its
+    # elements are unaligned, which the compiled kernels must never see.
+    x = random_array((2, 6, 5, 3), np.float32, 1)
+    raw = bytearray(x.nbytes + 1)
+    unaligned = np.frombuffer(raw, dtype=np.float32, count=x.size, offset=1).reshape(x.shape)
+    unaligned[...] = x
+    assert not unaligned.flags.aligned
+    args = (random_array((3, 3, 3, 4), np.float32, 2),) if op == "conv2d" else (2,)
+    got, want = (getattr(ops, op)(data, *args) for data in (unaligned, x))
+    as_tuple = (lambda r: r if isinstance(r, tuple) else (r,))
+    for a, b in zip(as_tuple(got), as_tuple(want), strict=True):
+        np.testing.assert_array_equal(a, b)

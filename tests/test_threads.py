@@ -38,10 +38,25 @@ def test_built_with_openmp():
     assert fastconv.openmp_enabled()
 
 
-@pytest.mark.parametrize("bad", [0, -1])
-def test_set_num_threads_rejects_non_positive(bad, restore_settings):
-    with pytest.raises(ValueError, match="`n`.*positive"):
+@pytest.mark.parametrize("bad", [0, -1, 1025, 2**31, 100000])
+def test_set_num_threads_rejects_out_of_range(bad, restore_settings):
+    with pytest.raises(ValueError, match=r"`n`.*\[1, 1024\]"):
         fastconv.set_num_threads(bad)
+
+
+def test_huge_omp_num_threads_is_capped():
+    code = "import fastconv; print(fastconv.get_num_threads())"
+    expected = "1024" if fastconv.openmp_enabled() else "1"
+    assert run_python(code, OMP_NUM_THREADS="100000")[0] == expected
+
+
+def test_tiny_calls_use_no_more_threads_than_rows(restore_settings):
+    if not fastconv.openmp_enabled():
+        pytest.skip("built without OpenMP")
+    fastconv.set_num_threads(3)
+    x = np.ones((1, 2, 4, 3), np.float32)  # one image, 2 output rows below
+    ops.conv2d(x, np.ones((1, 1, 3, 5), np.float32))
+    assert conv_kernels.last_team_size() == 2
 
 
 @pytest.mark.parametrize("bad", [2.0, "2", None, True])
@@ -109,16 +124,33 @@ def test_kernels_use_the_requested_threads(restore_settings):
             assert module.last_team_size() == threads, f"call {i} with {threads} threads"
 
 
+# (C_in, C_out, kernel, strides, padding, dilation) of convolutions that,
+# between them, take every path of the kernels: register-blocked pixels and
+# channels at every SIMD width (C_out 33, 65), channel tails (19), one output
+# channel (dot products), the unit-stride data gradient on the flipped
+# forward kernel (with more clipped tap ranges than open blocks, 5x5 "valid"),
+# and the strided data gradient.
+CONV_PATHS = [
+    (17, 19, (3, 2), (2, 1), "same", (1, 2)),
+    (33, 65, (3, 3), 1, "same", 1),
+    (65, 33, (5, 5), 1, "valid", 1),
+    (40, 1, (3, 3), 1, "same", 1),
+    (1, 33, (3, 3), 2, "valid", 1),
+]
+
+
 def _all_outputs(dtype, rng):
     """Every op's outputs (forward and gradients) on shapes that split unevenly."""
     outs = []
     for n in (5, 37):  # fewer and more images than the weight-gradient chunks
+        for c_in, c_out, k, s, pad, d in CONV_PATHS:
+            x = rng.standard_normal((n, 11, 9, c_in)).astype(dtype)
+            w = rng.standard_normal((*k, c_in, c_out)).astype(dtype)
+            b = rng.standard_normal(c_out).astype(dtype)
+            y = ops.conv2d(x, w, b, s, pad, d)
+            dy = rng.standard_normal(y.shape).astype(dtype)
+            outs += [y, *ops.conv2d_backward(dy, x, w, s, pad, d)]
         x = rng.standard_normal((n, 11, 9, 17)).astype(dtype)
-        w = rng.standard_normal((3, 2, 17, 19)).astype(dtype)
-        b = rng.standard_normal(19).astype(dtype)
-        y = ops.conv2d(x, w, b, strides=(2, 1), padding="same", dilation=(1, 2))
-        dy = rng.standard_normal(y.shape).astype(dtype)
-        outs += [y, *ops.conv2d_backward(dy, x, w, (2, 1), "same", (1, 2))]
         p, a = ops.max_pool2d(x, 3, 2, "same")
         outs += [p, a, ops.max_pool2d_backward(p, a, x.shape)]
         q = ops.avg_pool2d(x, (2, 3), 1, ((1, 0), (0, 2)))

@@ -30,13 +30,18 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# More threads than this is a mistake (and asking libgomp for ~10^5 threads
+# crashes the process), so set_num_threads refuses it.
+MAX_THREADS = 1024
+
+
 def _default_num_threads() -> int:
     # OMP_NUM_THREADS may be a list ("4,2") for nested regions; the first
     # entry is the count for the outermost level, which is ours.
     value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if value.isdigit() and int(value) > 0:
-        return int(value)
-    return _available_cores()
+        return min(int(value), MAX_THREADS)
+    return min(_available_cores(), MAX_THREADS)
 
 
 _num_threads = _default_num_threads()
@@ -56,9 +61,10 @@ def set_num_threads(n: int) -> None:
         raise TypeError(
             f"Invalid value for argument `n`: expected a positive int, received n={n!r}."
         )
-    if n < 1:
+    if not 1 <= n <= MAX_THREADS:
         raise ValueError(
-            f"Invalid value for argument `n`: expected a positive int, received n={n!r}."
+            f"Invalid value for argument `n`: expected an int in [1, {MAX_THREADS}], "
+            f"received n={n!r}."
         )
     _num_threads = int(n)
 
@@ -66,6 +72,13 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Threads the kernels use: 1 without OpenMP, else the current setting."""
     return _num_threads if openmp_enabled() else 1
+
+
+def threads_for(work_items: int) -> int:
+    """Threads for a kernel call that splits ``work_items`` independent items
+    (rows, images): never more threads than items, so tiny calls do not wake
+    threads that would have nothing to do."""
+    return max(1, min(get_num_threads(), work_items))
 
 
 def supported_isas() -> tuple[str, ...]:

@@ -54,11 +54,6 @@ class ConvGeometry:
     def output_shape(self) -> tuple[int, int, int, int]:
         return (self.n, self.oh, self.ow, self.c_out)
 
-    @property
-    def flops(self) -> int:
-        """Multiply-adds of the forward pass, counted as 2 FLOPs each."""
-        return 2 * self.n * self.oh * self.ow * self.kh * self.kw * self.c_in * self.c_out
-
 
 @dataclass(frozen=True)
 class PoolGeometry:
@@ -207,7 +202,8 @@ def check_array(value: object, name: str, ndim: int) -> np.ndarray:
             f"Invalid shape for argument `{name}`: expected {ndim} dimensions, "
             f"received shape {value.shape}."
         )
-    return np.ascontiguousarray(value)
+    # C order and aligned elements: the compiled kernels assume both.
+    return np.require(value, requirements=("C", "A"))
 
 
 def check_same_dtype(**arrays: np.ndarray | None) -> np.dtype:
@@ -388,7 +384,7 @@ def check_max_pool2d_backward(
             f"Invalid value for argument `x_shape`: batch and channels must match "
             f"dy's shape {dy.shape}, received x_shape={tuple(x_shape)}."
         )
-    argmax = np.ascontiguousarray(argmax)
+    argmax = np.require(argmax, requirements=("C", "A"))
     if argmax.size and (argmax.min() < 0 or argmax.max() >= shape[1] * shape[2]):
         raise ValueError(
             "Invalid value for argument `argmax`: indices must lie in "

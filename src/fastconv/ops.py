@@ -4,7 +4,8 @@ Every function here has the signature of its namesake in
 ``fastconv.reference`` (the NumPy definition of the op) and returns the same
 values to rounding. Arguments are checked once, here; then the compiled
 kernels (``fastconv._kernels``, OpenMP over ``fastconv.get_num_threads()``
-threads, GIL released) compute into freshly allocated outputs.
+threads, GIL released) compute into freshly allocated outputs. A call never
+uses more threads than it has independent rows (or images) to share out.
 
 Layouts: activations NHWC ``(N, H, W, C)``, kernels HWIO
 ``(KH, KW, C_in, C_out)``; float32 or float64, one dtype per call.
@@ -55,7 +56,8 @@ def conv2d(
     x, w, b, geom = v.check_conv2d(x, w, b, strides, padding, dilation)
     y = np.empty(geom.output_shape, dtype=x.dtype)
     if geom.n:
-        _conv.conv2d_forward(x, w, b, y, geom, _settings.isa_code(), _settings.get_num_threads())
+        _conv.conv2d_forward(x, w, b, y, geom, _settings.isa_code(),
+                             _settings.threads_for(geom.n * geom.oh))
     return y
 
 
@@ -99,7 +101,8 @@ def conv2d_backward(
         return dx, None if dw is None else np.zeros_like(dw), None if db is None else np.zeros_like(db)
     if need_dx or need_dw or need_db:
         _conv.conv2d_backward(
-            dy, x, w, dx, dw, db, geom, _settings.isa_code(), _settings.get_num_threads()
+            dy, x, w, dx, dw, db, geom, _settings.isa_code(),
+            _settings.threads_for(geom.n * geom.h),
         )
     return dx, dw, db
 
@@ -134,7 +137,7 @@ def max_pool2d(
     argmax = np.empty(geom.output_shape, dtype=v.ARGMAX_DTYPE)
     if geom.n:
         _pool.max_pool2d_forward(
-            x, y, argmax, geom, _settings.isa_code(), _settings.get_num_threads()
+            x, y, argmax, geom, _settings.isa_code(), _settings.threads_for(geom.n * geom.oh)
         )
     return y, argmax
 
@@ -159,10 +162,10 @@ def max_pool2d_backward(
     dy, argmax, shape = v.check_max_pool2d_backward(dy, argmax, x_shape)
     dx = np.empty(shape, dtype=dy.dtype)
     if shape[0]:
-        # Only n, h, w, c are read by the scatter; the window is implied by argmax.
+        # The scatter reads the sizes (n, h, w, c, oh, ow); the window is implied by argmax.
         geom = v.PoolGeometry(*shape, 1, 1, dy.shape[1], dy.shape[2], 1, 1, 0, 0, 0, 0)
         _pool.max_pool2d_backward(
-            dy, argmax, dx, geom, _settings.isa_code(), _settings.get_num_threads()
+            dy, argmax, dx, geom, _settings.isa_code(), _settings.threads_for(geom.n)
         )
     return dx
 
@@ -191,7 +194,8 @@ def avg_pool2d(
     x, geom = v.check_pool2d(x, pool_size, strides, padding)
     y = np.empty(geom.output_shape, dtype=x.dtype)
     if geom.n:
-        _pool.avg_pool2d_forward(x, y, geom, _settings.isa_code(), _settings.get_num_threads())
+        _pool.avg_pool2d_forward(x, y, geom, _settings.isa_code(),
+                                 _settings.threads_for(geom.n * geom.oh))
     return y
 
 
@@ -219,5 +223,6 @@ def avg_pool2d_backward(
     dy, geom = v.check_avg_pool2d_backward(dy, x_shape, pool_size, strides, padding)
     dx = np.empty((geom.n, geom.h, geom.w, geom.c), dtype=dy.dtype)
     if geom.n:
-        _pool.avg_pool2d_backward(dy, dx, geom, _settings.isa_code(), _settings.get_num_threads())
+        _pool.avg_pool2d_backward(dy, dx, geom, _settings.isa_code(),
+                                  _settings.threads_for(geom.n * geom.h))
     return dx

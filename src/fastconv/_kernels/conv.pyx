@@ -21,7 +21,7 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 from fastconv._kernels.kernels cimport (
-    fc_conv_geom, fc_last_team_size, fc_record_team_size,
+    fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_record_team_size,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
     fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
@@ -117,7 +117,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef bint weights = dwp != NULL or dbp != NULL
     cdef bint flip = False
     cdef fc_conv_geom gt
-    cdef int t, c
+    cdef int t_dx, c, t_dw, t_db
 
     dtype = np.asarray(dy).dtype
     if dxp != NULL:
@@ -141,25 +141,25 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     with nogil, parallel(num_threads=n_threads):
         fc_record_team_size()
         if dxp != NULL and flip:
-            for t in prange(n_threads, schedule="static"):
+            for t_dx in prange(n_threads, schedule="static"):
                 if floating is float:
                     fc_conv2d_forward_f32(isa, &gt, dyp, wtp, NULL, dxp,
-                                          dx_rows * t // n_threads,
-                                          dx_rows * (t + 1) // n_threads)
+                                          dx_rows * t_dx // n_threads,
+                                          dx_rows * (t_dx + 1) // n_threads)
                 else:
                     fc_conv2d_forward_f64(isa, &gt, dyp, wtp, NULL, dxp,
-                                          dx_rows * t // n_threads,
-                                          dx_rows * (t + 1) // n_threads)
+                                          dx_rows * t_dx // n_threads,
+                                          dx_rows * (t_dx + 1) // n_threads)
         elif dxp != NULL:
-            for t in prange(n_threads, schedule="static"):
+            for t_dx in prange(n_threads, schedule="static"):
                 if floating is float:
                     fc_conv2d_backward_data_f32(isa, &g, dyp, wtp, dxp,
-                                                dx_rows * t // n_threads,
-                                                dx_rows * (t + 1) // n_threads)
+                                                dx_rows * t_dx // n_threads,
+                                                dx_rows * (t_dx + 1) // n_threads)
                 else:
                     fc_conv2d_backward_data_f64(isa, &g, dyp, wtp, dxp,
-                                                dx_rows * t // n_threads,
-                                                dx_rows * (t + 1) // n_threads)
+                                                dx_rows * t_dx // n_threads,
+                                                dx_rows * (t_dx + 1) // n_threads)
         if weights:
             for c in prange(n_chunks, schedule="static"):
                 if floating is float:
@@ -174,23 +174,26 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
                         NULL if dwp == NULL else dw_parts_p + c * w_len,
                         NULL if dbp == NULL else db_parts_p + c * g.c_out,
                         g.n * c // n_chunks, g.n * (c + 1) // n_chunks)
-            # The implicit barrier after the loop above makes every chunk's
-            # partial sum visible before they are added in chunk order.
+            # Cython ends each prange with `nowait`: every chunk's partial sum
+            # must be complete before any thread adds them up.
+            fc_omp_barrier()
             if dwp != NULL:
-                for t in prange(n_threads, schedule="static"):
+                for t_dw in prange(n_threads, schedule="static"):
                     if floating is float:
                         fc_sum_parts_f32(dw_parts_p, n_chunks, w_len, dwp,
-                                         w_len * t // n_threads, w_len * (t + 1) // n_threads)
+                                         w_len * t_dw // n_threads,
+                                         w_len * (t_dw + 1) // n_threads)
                     else:
                         fc_sum_parts_f64(dw_parts_p, n_chunks, w_len, dwp,
-                                         w_len * t // n_threads, w_len * (t + 1) // n_threads)
+                                         w_len * t_dw // n_threads,
+                                         w_len * (t_dw + 1) // n_threads)
             if dbp != NULL:
-                for t in prange(n_threads, schedule="static"):
+                for t_db in prange(n_threads, schedule="static"):
                     if floating is float:
                         fc_sum_parts_f32(db_parts_p, n_chunks, g.c_out, dbp,
-                                         g.c_out * t // n_threads,
-                                         g.c_out * (t + 1) // n_threads)
+                                         g.c_out * t_db // n_threads,
+                                         g.c_out * (t_db + 1) // n_threads)
                     else:
                         fc_sum_parts_f64(db_parts_p, n_chunks, g.c_out, dbp,
-                                         g.c_out * t // n_threads,
-                                         g.c_out * (t + 1) // n_threads)
+                                         g.c_out * t_db // n_threads,
+                                         g.c_out * (t_db + 1) // n_threads)

@@ -7,6 +7,7 @@ cdef extern from "fc_omp.h" nogil:
     int FC_OPENMP_ENABLED
     int fc_last_team_size
     void fc_record_team_size()
+    void fc_omp_barrier()
 
 
 cdef extern from "fc_common.h" nogil:
