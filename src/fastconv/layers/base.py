@@ -194,11 +194,15 @@ class Layer:
         """Build on first use, then insist on a compatible input shape."""
         input_shape = tuple(input_shape)
         if not self.built:
+            # The shape check comes first: a rejected shape leaves the layer unbuilt.
+            output_shape = self.compute_output_shape((None, *input_shape[1:]))
             self.build(input_shape)
             self.built = True
             self.input_shape = (None, *input_shape[1:])
-            self.output_shape = self.compute_output_shape(self.input_shape)
-        elif tuple(input_shape[1:]) != tuple(self.input_shape[1:]):
+            self.output_shape = output_shape
+        elif len(input_shape) != len(self.input_shape) or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(input_shape[1:], self.input_shape[1:])):
             raise ValueError(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
                 f"shape {self.input_shape}, found shape {input_shape}."
@@ -322,6 +326,16 @@ def normalize_tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
             f"received {name}={value!r}."
         )
     return result
+
+
+def check_ndim(layer: Layer, input_shape: Shape, ndim: int) -> None:
+    """Keras' message for an input of the wrong rank."""
+    if len(input_shape) != ndim:
+        raise ValueError(
+            f"Input 0 of layer '{layer.name}' is incompatible with the layer: expected "
+            f"ndim={ndim}, found ndim={len(input_shape)}. Full shape received: "
+            f"{tuple(input_shape)}"
+        )
 
 
 def normalize_padding(value: Any) -> str:

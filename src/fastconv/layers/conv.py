@@ -10,6 +10,7 @@ from fastconv import activations, constraints, initializers, ops, regularizers
 from fastconv.layers.base import (
     Layer,
     Shape,
+    check_ndim,
     normalize_data_format,
     normalize_padding,
     normalize_tuple,
@@ -79,11 +80,7 @@ class Conv2D(Layer):
         return 1 if self.data_format == "channels_first" else -1
 
     def build(self, input_shape: Shape) -> None:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
-                f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}"
-            )
+        check_ndim(self, input_shape, 4)
         c_in = input_shape[self._channels_axis()]
         self.kernel = self.add_weight("kernel", (*self.kernel_size, c_in, self.filters),
                                       self.kernel_initializer, self.kernel_regularizer,
@@ -94,6 +91,7 @@ class Conv2D(Layer):
         self.built = True
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, 4)
         if self.data_format == "channels_first":
             n, c, h, w = input_shape
         else:
@@ -101,7 +99,9 @@ class Conv2D(Layer):
         sizes = []
         for size, k, s, d in zip((h, w), self.kernel_size, self.strides, self.dilation_rate):
             extent = (k - 1) * d + 1
-            if self.padding == "same":
+            if size is None:
+                sizes.append(None)
+            elif self.padding == "same":
                 sizes.append(-(-size // s))
             elif size < extent:
                 raise ValueError(

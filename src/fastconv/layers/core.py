@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from fastconv import _random, activations, constraints, initializers, regularizers
-from fastconv.layers.base import KerasTensor, Layer, Shape, normalize_data_format
+from fastconv.layers.base import (
+    KerasTensor,
+    Layer,
+    Shape,
+    _check_shape_arg,
+    normalize_data_format,
+)
 
 
 class InputLayer(Layer):
@@ -22,9 +28,14 @@ class InputLayer(Layer):
             if shape is None:
                 raise ValueError("Invalid arguments: `shape` (one sample's shape) or "
                                  "`batch_shape` is required, received neither.")
-            if not isinstance(shape, (tuple, list)):
+            if isinstance(shape, (int, np.integer)):
                 shape = (shape,)
-            batch_shape = (batch_size, *shape)
+            if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                           or isinstance(batch_size, bool) or batch_size < 1):
+                raise ValueError(f"Invalid value for argument `batch_size`: expected a positive "
+                                 f"int or None, received batch_size={batch_size!r}.")
+            batch_shape = (batch_size, *_check_shape_arg(shape, "shape"))
+        batch_shape = _check_shape_arg(batch_shape, "batch_shape")
         super().__init__(name=name, dtype=dtype, batch_input_shape=batch_shape, **kwargs)
         self.built = True
         self.input_shape = self.output_shape = self.batch_input_shape
@@ -160,24 +171,36 @@ class Activation(_WithActivation):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+def _is_non_negative_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and value >= 0)
+
+
 class ReLU(Layer):
-    """``min(max_value, x)`` for ``x >= threshold``, else ``negative_slope * (x - threshold)``."""
+    """``min(max_value, x)`` for ``x > threshold``, else ``negative_slope * (x - threshold)``.
+
+    At ``x == threshold`` the output is 0, as Keras computes it (its docstring
+    example: ``relu([-10, -5, 0, 5, 10], threshold=5) == [0, 0, 0, 0, 10]``).
+    """
 
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
                  threshold: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if max_value is not None and max_value < 0:
+        if max_value is not None and not _is_non_negative_number(max_value):
             raise ValueError(f"Invalid value for argument `max_value`: expected a non-negative "
                              f"float or None, received max_value={max_value!r}.")
-        if negative_slope < 0:
+        if not _is_non_negative_number(negative_slope):
             raise ValueError(f"Invalid value for argument `negative_slope`: expected a "
                              f"non-negative float, received negative_slope={negative_slope!r}.")
+        if not _is_non_negative_number(threshold):
+            raise ValueError(f"Invalid value for argument `threshold`: expected a "
+                             f"non-negative float, received threshold={threshold!r}.")
         self.max_value = None if max_value is None else float(max_value)
         self.negative_slope = float(negative_slope)
         self.threshold = float(threshold)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        above = x >= self.threshold
+        above = x > self.threshold
         y = np.where(above, x, self.negative_slope * (x - self.threshold)).astype(x.dtype)
         if self.max_value is not None:
             y = np.minimum(y, x.dtype.type(self.max_value))
@@ -189,7 +212,7 @@ class ReLU(Layer):
         x, self._x = self._x, None
         if not need_dx:
             return None
-        slope = np.where(x >= self.threshold, 1.0, self.negative_slope).astype(dy.dtype)
+        slope = np.where(x > self.threshold, 1.0, self.negative_slope).astype(dy.dtype)
         if self.max_value is not None:
             slope[x >= self.max_value] = 0
         return dy * slope
@@ -263,8 +286,8 @@ class Reshape(Layer):
     def __init__(self, target_shape: tuple, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if (not isinstance(target_shape, (tuple, list)) or not target_shape
-                or not all(isinstance(d, (int, np.integer)) and (d > 0 or d == -1)
-                           for d in target_shape)
+                or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                           and (d > 0 or d == -1) for d in target_shape)
                 or list(target_shape).count(-1) > 1):
             raise ValueError(
                 "Invalid value for argument `target_shape`: expected a tuple of positive "
@@ -273,6 +296,8 @@ class Reshape(Layer):
         self.target_shape = tuple(int(d) for d in target_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape[1:]):  # the -1 entry stays unknown (Keras)
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
         size = math.prod(input_shape[1:])
         known = math.prod(d for d in self.target_shape if d != -1)
         if (-1 in self.target_shape and size % known) or (
@@ -286,7 +311,7 @@ class Reshape(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             self._x_shape = x.shape
-        return x.reshape(x.shape[0], *self.output_shape[1:])
+        return x.reshape(x.shape[0], *self.target_shape)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         return dy.reshape(self._x_shape) if need_dx else None

@@ -10,6 +10,7 @@ from fastconv import ops
 from fastconv.layers.base import (
     Layer,
     Shape,
+    check_ndim,
     normalize_data_format,
     normalize_padding,
     normalize_tuple,
@@ -30,19 +31,18 @@ class _Pooling2D(Layer):
         self.data_format = normalize_data_format(data_format)
 
     def build(self, input_shape: Shape) -> None:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
-                f"ndim=4, found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}"
-            )
+        check_ndim(self, input_shape, 4)
         self.built = True
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, 4)
         first = self.data_format == "channels_first"
         n, h, w, c = (input_shape[0], *input_shape[2:], input_shape[1]) if first else input_shape
         sizes = []
         for size, k, s in zip((h, w), self.pool_size, self.strides):
-            if self.padding == "same":
+            if size is None:
+                sizes.append(None)
+            elif self.padding == "same":
                 sizes.append(-(-size // s))
             elif size < k:
                 raise ValueError(
