@@ -11,7 +11,6 @@ callbacks.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -77,8 +76,9 @@ class Trainer:
         self._metric_ids = list(metrics)
         self._metrics: list | None = None  # resolved against the data's shapes on first use
         self.compiled = True
+        # What model.save records besides the optimizer, whose config it
+        # takes at save time (the learning rate may change after compile).
         self._compile_config = {
-            "optimizer": optimizers.serialize(self.optimizer),
             "loss": None if self.loss is None else losses.serialize(self.loss),
             "metrics": [m if isinstance(m, str) else m.name for m in self._metric_ids],
         }
@@ -156,13 +156,25 @@ class Trainer:
         return float(self.loss(y, out)) + penalty + regularization
 
     @with_single_threaded_blas
-    def train_on_batch(self, x: Any, y: Any) -> float:
-        """One optimizer step on one batch; returns the batch's loss."""
+    def train_on_batch(self, x: Any, y: Any) -> Any:
+        """One optimizer step on one batch; returns the batch's loss, or
+        ``[loss, *metrics]`` when the model was compiled with metrics (as
+        Keras), the metrics measured on this batch alone."""
         self._require_compiled("train_on_batch")
         x = _as_inputs(x, self._dtype())
         y = np.asarray(y)
         self._ensure_built(x.shape)
-        return self._train_step(x, y)[0]
+        loss_value, out = self._train_step(x, y)
+        metrics = self._resolve_metrics(y, out.shape)
+        if not metrics:
+            return loss_value
+        values = [loss_value]
+        for m in metrics:
+            m.reset_state()
+            m.update_state(y, out)
+            values.append(float(m.result()))
+            m.reset_state()
+        return values
 
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         out, penalty = self._forward_collect(x, training=True)
@@ -243,6 +255,7 @@ class Trainer:
     def _run_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
                    n_steps: int, verbose: int, cbs: Any) -> dict[str, float]:
         mean_loss = metrics_module.Mean(name="loss")
+        self._reset_metrics()
         self._progbar = Progbar(n_steps, verbose)
         for step in range(n_steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
@@ -256,10 +269,15 @@ class Trainer:
             logs = self._logs(mean_loss, metrics)
             cbs.on_train_batch_end(step, logs)
             self._progbar.update(step + 1, logs, done=False)
-        logs = self._logs(mean_loss, self._metrics or [])
+            if self.stop_training:  # as Keras: a callback may end the epoch early
+                break
+        return self._logs(mean_loss, self._metrics or [])
+
+    def _reset_metrics(self) -> None:
+        """Start every pass from empty metrics, as Keras: a pass interrupted
+        by an exception must not leak its counts into the next one."""
         for m in self._metrics or []:
             m.reset_state()
-        return logs
 
     def _print_epoch_end(self, logs: dict[str, float], verbose: int) -> None:
         ordered = dict(sorted(logs.items(), key=lambda kv: (kv[0].startswith("val_"), kv[0])))
@@ -277,6 +295,7 @@ class Trainer:
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, verbose: int,
                          cbs: Any) -> dict[str, float]:
         mean_loss = metrics_module.Mean(name="loss")
+        self._reset_metrics()
         n_steps = math.ceil(len(x) / batch_size)
         progbar = Progbar(n_steps, verbose)
         metrics = None
@@ -294,8 +313,7 @@ class Trainer:
                 cbs.on_test_batch_end(step, logs)
             progbar.update(step + 1, logs, done=step + 1 == n_steps)
         logs = self._logs(mean_loss, metrics or [])
-        for m in metrics or []:
-            m.reset_state()
+        progbar.summary(n_steps, logs)
         return logs
 
     @with_single_threaded_blas
@@ -341,6 +359,7 @@ class Trainer:
             outputs.append(out)
             cbs.on_predict_batch_end(step, {"outputs": out})
             progbar.update(step + 1, {}, done=step + 1 == n_steps)
+        progbar.summary(n_steps, {})
         cbs.on_predict_end({})
         if not outputs:
             return np.zeros((0, *self.output_shape[1:]), dtype=self._dtype())

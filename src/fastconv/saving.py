@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from typing import Any
 
@@ -43,7 +43,10 @@ def _atomic_write(filepath: str, overwrite: bool, write: Any) -> None:
         raise FileExistsError(f"{filepath} exists and overwrite=False.")
     directory = os.path.dirname(os.path.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fastconv-", suffix=".tmp", dir=directory)
+    # Not tempfile.mkstemp: its files are private (0600) and the rename would
+    # keep that mode; mode 0666 lets the umask decide, as for any new file.
+    tmp = os.path.join(directory, f".fastconv-{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -144,7 +147,10 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 def _read_npz(data: Any, source: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(data, allow_pickle=False) as npz:
+        loaded = np.load(data, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
+            raise ValueError("it holds a single array, not named weight arrays")
+        with loaded as npz:
             return {name: npz[name] for name in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"{source} is not a readable .npz weights file: {exc}") from None
@@ -159,6 +165,8 @@ def save_weights(model: Any, filepath: str, overwrite: bool = True) -> None:
 def load_weights(model: Any, filepath: str) -> None:
     model._require_built("load_weights")
     filepath = os.fspath(filepath)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"No weights file at {filepath}.")
     if zipfile.is_zipfile(filepath) and _is_model_archive(filepath):
         with zipfile.ZipFile(filepath) as archive:
             arrays = _read_npz(io.BytesIO(archive.read("weights.npz")), filepath)
@@ -184,7 +192,10 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
     spec = json.loads(model.to_json())
     arrays = _weight_arrays(model)
     if getattr(model, "compiled", False):
-        spec["compile_config"] = model._compile_config
+        # The optimizer's config is taken now, not at compile time: its
+        # learning rate may have been changed since.
+        spec["compile_config"] = {"optimizer": optimizers.serialize(model.optimizer),
+                                  **model._compile_config}
         for name, value in model.optimizer.get_state().items():
             arrays[f"optimizer/{name}"] = value
     spec["format"] = FORMAT
@@ -221,10 +232,17 @@ def load_model(filepath: str, compile: bool = True) -> Any:
     _assign_weights(model, arrays, filepath)
     compile_config = spec.get("compile_config")
     if compile and compile_config:
-        model.compile(optimizer=optimizers.get(compile_config["optimizer"]),
-                      loss=losses.get(compile_config["loss"]) if compile_config["loss"] else None,
-                      metrics=compile_config["metrics"])
+        try:
+            optimizer, loss = compile_config["optimizer"], compile_config["loss"]
+            metrics = compile_config["metrics"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{filepath}: the compile settings are malformed: {exc!r}") from None
+        model.compile(optimizer=optimizers.get(optimizer),
+                      loss=losses.get(loss) if loss else None, metrics=metrics)
         state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-        if state:
+        # An optimizer saved before its first step has nothing to restore
+        # (and Optimizer.set_state rejects a slot-less state when the
+        # optimizer keeps slots, e.g. Adam's).
+        if any(k != "iterations" for k in state) or np.any(state.get("iterations", 0)):
             model.optimizer.set_state(state)
     return model
