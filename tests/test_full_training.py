@@ -1,6 +1,10 @@
-"""Accuracy on real data: the seed CNN trained for one epoch on the full
-Fashion-MNIST (60,000 images). Runs where the dataset is installed (CI
-installs Debian's dataset-fashion-mnist); skipped elsewhere."""
+"""Accuracy on real data: the seed CNN trained on the full Fashion-MNIST
+(60,000 images). Runs where the dataset is installed (CI installs Debian's
+dataset-fashion-mnist); skipped elsewhere.
+
+It trains two epochs: after one, the test accuracy lands between 0.84 and
+0.86 depending on the seed (0.8436, 0.8591, 0.8425, 0.8596 for seeds 0-3),
+too close to the 0.85 bar for a test; after two it clears it with margin."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def full_fashion_mnist():
         pytest.skip("the full Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 
 
-def test_seed_cnn_one_epoch_reaches_085(full_fashion_mnist):
+def test_seed_cnn_two_epochs_reach_085(full_fashion_mnist):
     from fastconv._train_job import seed_cnn
 
     (x_train, y_train), (x_test, y_test) = full_fashion_mnist
@@ -30,7 +34,7 @@ def test_seed_cnn_one_epoch_reaches_085(full_fashion_mnist):
     model = seed_cnn()
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(x_train, y_train, epochs=1, batch_size=64, verbose=0)
+    history = model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
     test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0)
-    # Keras 3 reached 0.889 after 5 epochs; one epoch clears 0.85.
+    # Keras 3 reached 0.889 after 5 epochs.
     assert test_acc >= 0.85, (test_acc, test_loss, history.history)

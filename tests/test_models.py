@@ -426,3 +426,18 @@ def test_to_categorical_rejects_bad_labels(labels, num_classes, error):
 
     with pytest.raises(error, match="Invalid"):
         to_categorical(labels, num_classes)
+
+
+def test_model_trainable_false_freezes_every_layer():
+    from fastconv import layers, models
+
+    model = models.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()
+    model.trainable = False
+    assert model.trainable is False and model.trainable_weights == []
+    model.train_on_batch(np.ones((5, 4), np.float32), np.zeros((5, 2), np.float32))
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    model.trainable = True
+    assert len(model.trainable_weights) == 4

@@ -316,3 +316,15 @@ def test_keras_config_with_features_off_loads():
 def test_get_rejects_unknown(identifier):
     with pytest.raises(ValueError, match=r"\['adam', 'rmsprop', 'sgd'\]"):
         optimizers.get(identifier)
+
+
+@pytest.mark.parametrize("make", [optimizers.SGD, optimizers.RMSprop, optimizers.Adam])
+def test_state_saved_before_the_first_step_restores(make):
+    # A model saved right after compile() carries a state with no slots yet.
+    fresh = make()
+    restored = make()
+    restored.set_state(fresh.get_state())
+    assert restored.iterations == 0
+    values = [np.ones(3, np.float32)]
+    restored.update(values, [np.full(3, 0.5, np.float32)])
+    assert restored.iterations == 1 and not np.array_equal(values[0], np.ones(3))

@@ -150,6 +150,16 @@ class Model(Trainer):
     # -- weights -----------------------------------------------------------
 
     @property
+    def trainable(self) -> bool:
+        return all(layer.trainable for layer in self._chain)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """``model.trainable = False`` freezes every layer, as in Keras."""
+        for layer in self._chain:
+            layer.trainable = bool(value)
+
+    @property
     def weights(self) -> list:
         return [w for layer in self._chain for w in layer.weights]
 

@@ -311,7 +311,7 @@ class Optimizer:
             for slot in names
         }
         shapes = [a.shape for a in slots[names[0]]] if count else None
-        for slot, arrays in slots.items():
+        for slot, arrays in slots.items() if count else ():
             if any(a.dtype.kind != "f" for a in arrays) or [a.shape for a in arrays] != shapes:
                 raise ValueError(
                     f"Invalid value for argument `state`: the '{slot}' arrays must be "

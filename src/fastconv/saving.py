@@ -240,9 +240,6 @@ def load_model(filepath: str, compile: bool = True) -> Any:
         model.compile(optimizer=optimizers.get(optimizer),
                       loss=losses.get(loss) if loss else None, metrics=metrics)
         state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-        # An optimizer saved before its first step has nothing to restore
-        # (and Optimizer.set_state rejects a slot-less state when the
-        # optimizer keeps slots, e.g. Adam's).
-        if any(k != "iterations" for k in state) or np.any(state.get("iterations", 0)):
+        if state:
             model.optimizer.set_state(state)
     return model
