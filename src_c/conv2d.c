@@ -18,6 +18,11 @@
     {                                                                                    \
         FC_DISPATCH(conv2d_backward_data, dt, isa, (g, dy, wt, dx, row_begin, row_end)); \
     }                                                                                    \
+    void fc_relu_backward_##dt(int isa, const T *dy, const T *y, T *dx, int64_t begin,  \
+                               int64_t end)                                             \
+    {                                                                                    \
+        FC_DISPATCH(relu_backward, dt, isa, (dy, y, dx, begin, end));                    \
+    }                                                                                    \
     void fc_conv2d_backward_weight_##dt(int isa, const fc_conv_geom *g, const T *x,     \
                                         const T *dy, T *dw, T *db, int64_t n_begin,     \
                                         int64_t n_end)                                  \

@@ -26,6 +26,13 @@ void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double 
                                    const double *dy, double *dw, double *db, int64_t n_begin,
                                    int64_t n_end);
 
+/* dx[k] = y[k] > 0 ? dy[k] : 0 for k in [begin, end): the ReLU gradient
+ * given its output y (dx may alias dy). */
+void fc_relu_backward_f32(int isa, const float *dy, const float *y, float *dx, int64_t begin,
+                          int64_t end);
+void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
+                          int64_t begin, int64_t end);
+
 /* out[k] = parts[0, k] + parts[1, k] + ... in that order, k in [begin, end);
  * parts (n_parts, len). */
 void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t len, float *out,

@@ -157,7 +157,16 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
         }
 }
 
-/* Every output channel of the pixels gathered in blk; empties it. */
+/* y[k] = max(y[k], 0) for k in [0, len), letting NaN through as the
+ * reference's np.maximum does. */
+FC_TARGET static inline void FC_FN(relu_inplace)(FC_T *FC_RESTRICT y, int64_t len)
+{
+    for (int64_t k = 0; k < len; ++k)
+        y[k] = y[k] < (FC_T)0 ? (FC_T)0 : y[k];
+}
+
+/* Every output channel of the pixels gathered in blk (then the ReLU
+ * epilogue if asked for, while the pixels are still in cache); empties it. */
 FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
                                         const FC_T *b, FC_T *y, FC_FN(pixel_block) *blk)
 {
@@ -173,6 +182,9 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
     if (co0 < g->c_out)
         for (int p = 0; p < blk->count; ++p)
             FC_FN(conv_pixel)(g, x, w, b, y, &blk->px[p], co0, g->c_out);
+    if (g->relu)
+        for (int p = 0; p < blk->count; ++p)
+            FC_FN(relu_inplace)(blk->ys[p], g->c_out);
     blk->count = 0;
 }
 
@@ -241,9 +253,11 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
         for (px.ow = 0; px.ow < g->ow; ++px.ow) {
             fc_tap_range(px.ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &px.kw_lo,
                          &px.kw_hi);
-            if (g->c_out < FC_CB || px.kh_lo == px.kh_hi || px.kw_lo == px.kw_hi)
+            if (g->c_out < FC_CB || px.kh_lo == px.kh_hi || px.kw_lo == px.kw_hi) {
                 FC_FN(conv_pixel)(g, x, w, b, y, &px, 0, g->c_out);
-            else
+                if (g->relu)
+                    FC_FN(relu_inplace)(y + (r * g->ow + px.ow) * g->c_out, g->c_out);
+            } else
                 FC_FN(conv_gather)(g, x, w, b, y, slots, &last, &px);
         }
     }
@@ -385,6 +399,15 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
                 }
         }
     }
+}
+
+/* ReLU gradient of elements [begin, end): dx = dy where the output y > 0,
+ * else 0. dy, y, dx of equal size (dx may be dy). */
+FC_TARGET static void FC_FN(relu_backward)(const FC_T *dy, const FC_T *y, FC_T *dx,
+                                           int64_t begin, int64_t end)
+{
+    for (int64_t k = begin; k < end; ++k)
+        dx[k] = y[k] > (FC_T)0 ? dy[k] : (FC_T)0;
 }
 
 #undef FC_VL

@@ -46,6 +46,7 @@ typedef struct {
     int64_t stride_h, stride_w;
     int64_t dil_h, dil_w;
     int64_t pad_top, pad_left;
+    int relu; /* forward epilogue: y = max(y, 0) after the bias (0: none) */
 } fc_conv_geom;
 
 /* Geometry of one pooling: x (n, h, w, c), y (n, oh, ow, c), window (kh, kw).

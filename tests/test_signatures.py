@@ -16,6 +16,7 @@ OPS = [
     "max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "relu_backward",
 ]
 
 

@@ -183,8 +183,8 @@ def _axis_geometry(
 # arrays
 
 
-def check_array(value: object, name: str, ndim: int) -> np.ndarray:
-    """A C-contiguous float32/float64 array of ``ndim`` dimensions."""
+def check_array(value: object, name: str, ndim: int | None) -> np.ndarray:
+    """A C-contiguous float32/float64 array of ``ndim`` dimensions (any if None)."""
     if not isinstance(value, np.ndarray) or isinstance(value, np.ma.MaskedArray):
         raise TypeError(
             f"Invalid value for argument `{name}`: expected a numpy.ndarray (not a "
@@ -197,7 +197,7 @@ def check_array(value: object, name: str, ndim: int) -> np.ndarray:
             f"Invalid dtype for argument `{name}`: expected float32 or float64, "
             f"received {value.dtype}."
         )
-    if value.ndim != ndim:
+    if ndim is not None and value.ndim != ndim:
         raise ValueError(
             f"Invalid shape for argument `{name}`: expected {ndim} dimensions, "
             f"received shape {value.shape}."
@@ -270,6 +270,19 @@ def conv_geometry(
     oh, pt, pb = _axis_geometry(h, (kh - 1) * dh + 1, sh, mode_h, what, "height")
     ow, pl, pr = _axis_geometry(w, (kw - 1) * dw + 1, sw, mode_w, what, "width")
     return ConvGeometry(n, h, w, c_in, kh, kw, c_out, oh, ow, sh, sw, dh, dw, pt, pb, pl, pr)
+
+
+FUSED_ACTIVATIONS = (None, "relu")
+
+
+def check_activation(activation: object) -> str | None:
+    """The activation fused into conv2d's output: None or "relu"."""
+    if activation not in FUSED_ACTIVATIONS:
+        raise ValueError(
+            f"Invalid value for argument `activation`: expected one of "
+            f"{FUSED_ACTIVATIONS}, received activation={activation!r}."
+        )
+    return activation
 
 
 def check_conv2d(
@@ -406,3 +419,15 @@ def check_avg_pool2d_backward(
             f"{geom.output_shape}, received shape {dy.shape}."
         )
     return dy, geom
+
+
+def check_relu_backward(dy: object, y: object) -> tuple[np.ndarray, np.ndarray]:
+    dy = check_array(dy, "dy", None)
+    y = check_array(y, "y", None)
+    check_same_dtype(dy=dy, y=y)
+    if dy.shape != y.shape:
+        raise ValueError(
+            f"Invalid shape for argument `dy`: expected the shape of `y` {y.shape}, "
+            f"received shape {dy.shape}."
+        )
+    return dy, y

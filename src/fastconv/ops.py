@@ -35,6 +35,7 @@ def conv2d(
     strides: int | tuple[int, int] = 1,
     padding: str | int | tuple = "valid",
     dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
 ) -> np.ndarray:
     """2-D convolution (cross-correlation, as in Keras): y = x * w + b.
 
@@ -48,17 +49,43 @@ def conv2d(
     padding : "valid", "same", int, (pad_h, pad_w) or ((top, bottom), (left, right))
         "same" places padding as TensorFlow does: when the total is odd, the
         extra row/column goes at the bottom/right. Padding is zeros.
+    activation : None or "relu"
+        "relu" returns max(y, 0), applied by the kernel while each output is
+        still in cache (its gradient: ``relu_backward``).
 
     Returns
     -------
     y : ndarray, shape (N, OH, OW, C_out)
     """
     x, w, b, geom = v.check_conv2d(x, w, b, strides, padding, dilation)
+    relu = v.check_activation(activation) == "relu"
     y = np.empty(geom.output_shape, dtype=x.dtype)
     if geom.n:
-        _conv.conv2d_forward(x, w, b, y, geom, _settings.isa_code(),
+        _conv.conv2d_forward(x, w, b, y, geom, relu, _settings.isa_code(),
                              _settings.threads_for(geom.n * geom.oh))
     return y
+
+
+def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Gradient of ReLU given its output: dx = dy where y > 0, else 0.
+
+    Parameters
+    ----------
+    dy : ndarray, any shape
+    y : ndarray, the shape of dy
+        The ReLU's output (e.g. ``conv2d(..., activation="relu")``).
+
+    Returns
+    -------
+    dx : ndarray, the shape of dy
+    """
+    dy, y = v.check_relu_backward(dy, y)
+    dx = np.empty_like(dy)
+    if dy.size:
+        # Elementwise work: one thread per 32k elements is plenty.
+        _conv.relu_backward(dy.reshape(-1), y.reshape(-1), dx.reshape(-1),
+                            _settings.isa_code(), _settings.threads_for(dy.size >> 15))
+    return dx
 
 
 def conv2d_backward(

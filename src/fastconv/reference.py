@@ -25,12 +25,14 @@ from fastconv._validation import (
     ARGMAX_DTYPE,
     ConvGeometry,
     PoolGeometry,
+    check_activation,
     check_avg_pool2d_backward,
     check_conv2d,
     check_conv2d_backward,
     check_max_pool2d,
     check_max_pool2d_backward,
     check_pool2d,
+    check_relu_backward,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "conv2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "relu_backward",
 ]
 
 
@@ -86,6 +89,7 @@ def conv2d(
     strides: int | tuple[int, int] = 1,
     padding: str | int | tuple = "valid",
     dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
 ) -> np.ndarray:
     """2-D convolution (cross-correlation, as in deep-learning libraries).
 
@@ -111,6 +115,8 @@ def conv2d(
         ``((top, bottom), (left, right))``.
     dilation : int or (int, int)
         Spacing between kernel taps, ``(dil_h, dil_w)``.
+    activation : None or "relu"
+        "relu" returns ``max(y, 0)``.
 
     Returns
     -------
@@ -118,12 +124,33 @@ def conv2d(
         Dtype of ``x``.
     """
     x, w, b, g = check_conv2d(x, w, b, strides, padding, dilation)
+    activation = check_activation(activation)
     y = np.zeros(g.output_shape, dtype=x.dtype)
     for kh, kw, oh, ow, ih, iw in _conv_taps(g):
         y[:, oh, ow] += x[:, ih, iw] @ w[kh, kw]
     if b is not None:
         y += b
+    if activation == "relu":
+        y = np.maximum(y, 0)
     return y
+
+
+def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Gradient of ReLU given its output ``y``: ``dy`` where ``y > 0``, else 0.
+
+    Parameters
+    ----------
+    dy : ndarray, any shape
+        Gradient of the loss with respect to the ReLU's output.
+    y : ndarray, the shape of ``dy``
+        The ReLU's output.
+
+    Returns
+    -------
+    dx : ndarray, the shape of ``dy``
+    """
+    dy, y = check_relu_backward(dy, y)
+    return np.where(y > 0, dy, dy.dtype.type(0))
 
 
 def conv2d_backward(

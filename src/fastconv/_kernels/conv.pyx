@@ -25,7 +25,7 @@ from fastconv._kernels.kernels cimport (
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
     fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
-    fc_sum_parts_f32, fc_sum_parts_f64,
+    fc_sum_parts_f32, fc_sum_parts_f64, fc_relu_backward_f32, fc_relu_backward_f64,
 )
 from libc.stdint cimport int64_t
 
@@ -47,6 +47,7 @@ cdef fc_conv_geom _geometry(g):
     c.stride_h, c.stride_w = g.stride_h, g.stride_w
     c.dil_h, c.dil_w = g.dil_h, g.dil_w
     c.pad_top, c.pad_left = g.pad_top, g.pad_left
+    c.relu = 0
     return c
 
 
@@ -63,17 +64,20 @@ cdef fc_conv_geom _data_gradient_geometry(fc_conv_geom g):
     t.dil_h, t.dil_w = g.dil_h, g.dil_w
     t.pad_top = (g.kh - 1) * g.dil_h - g.pad_top
     t.pad_left = (g.kw - 1) * g.dil_w - g.pad_left
+    t.relu = 0
     return t
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                    const floating[::1] b, floating[:, :, :, ::1] y,
-                   geom, int isa, int n_threads):
-    """y (N, OH, OW, C_out) = conv(x (N, H, W, C_in), w (KH, KW, C_in, C_out)) + b.
+                   geom, bint relu, int isa, int n_threads):
+    """y (N, OH, OW, C_out) = conv(x (N, H, W, C_in), w (KH, KW, C_in, C_out)) + b,
+    then max(y, 0) when ``relu``.
 
     ``b`` may be None. N >= 1.
     """
     cdef fc_conv_geom g = _geometry(geom)
+    g.relu = relu
     cdef const floating *bp = NULL
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef const floating *wp = &w[0, 0, 0, 0]
@@ -197,3 +201,22 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
                         fc_sum_parts_f64(db_parts_p, n_chunks, g.c_out, dbp,
                                          g.c_out * t_db // n_threads,
                                          g.c_out * (t_db + 1) // n_threads)
+
+
+def relu_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,
+                  int isa, int n_threads):
+    """dx = dy where y > 0, else 0 (flat arrays of one size, dx may be dy)."""
+    cdef int64_t size = dy.shape[0]
+    cdef const floating *dyp = &dy[0]
+    cdef const floating *yp = &y[0]
+    cdef floating *dxp = &dx[0]
+    cdef int t
+    with nogil:
+        for t in prange(n_threads, schedule="static", num_threads=n_threads):
+            fc_record_team_size()
+            if floating is float:
+                fc_relu_backward_f32(isa, dyp, yp, dxp, size * t // n_threads,
+                                     size * (t + 1) // n_threads)
+            else:
+                fc_relu_backward_f64(isa, dyp, yp, dxp, size * t // n_threads,
+                                     size * (t + 1) // n_threads)

@@ -20,6 +20,7 @@ cdef extern from "fc_common.h" nogil:
         int64_t stride_h, stride_w
         int64_t dil_h, dil_w
         int64_t pad_top, pad_left
+        int relu
 
     ctypedef struct fc_pool_geom:
         int64_t n, h, w, c
@@ -48,6 +49,10 @@ cdef extern from "conv2d.h" nogil:
     void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
                                        const double *dy, double *dw, double *db,
                                        int64_t n_begin, int64_t n_end)
+    void fc_relu_backward_f32(int isa, const float *dy, const float *y, float *dx,
+                              int64_t begin, int64_t end)
+    void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
+                              int64_t begin, int64_t end)
     void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t length,
                           float *out, int64_t begin, int64_t end)
     void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t length,

@@ -115,12 +115,23 @@ class Conv2D(Layer):
             return (n, self.filters, *sizes)
         return (n, *sizes, self.filters)
 
+    def _fused_relu(self) -> bool:
+        """Whether the activation is Keras' relu, which the kernels fuse."""
+        return self.activation is activations.get("relu")
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if self.data_format == "channels_first":
             x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-        z = ops.conv2d(x, self.kernel.value, self.bias.value if self.use_bias else None,
-                       self.strides, self.padding, self.dilation_rate)
-        y = self.activation.forward(z)
+        bias = self.bias.value if self.use_bias else None
+        if self._fused_relu():
+            # The kernel applies ReLU in its epilogue; backward needs only y.
+            z = None
+            y = ops.conv2d(x, self.kernel.value, bias, self.strides, self.padding,
+                           self.dilation_rate, activation="relu")
+        else:
+            z = ops.conv2d(x, self.kernel.value, bias, self.strides, self.padding,
+                           self.dilation_rate)
+            y = self.activation.forward(z)
         if training:
             self._x, self._z, self._y = x, z, y
         if self.data_format == "channels_first":
@@ -133,7 +144,12 @@ class Conv2D(Layer):
         dL/d(pre-activation) (the model's fused softmax + cross-entropy)."""
         if self.data_format == "channels_first":
             dy = dy.transpose(0, 2, 3, 1)
-        dz = dy if activation_done else self.activation.backward(dy, self._z, self._y)
+        if activation_done:
+            dz = dy
+        elif self._fused_relu():
+            dz = ops.relu_backward(np.asarray(dy, dtype=self.dtype), self._y)
+        else:
+            dz = self.activation.backward(dy, self._z, self._y)
         dz = np.ascontiguousarray(dz, dtype=self.dtype)
         dx, dw, db = ops.conv2d_backward(
             dz, self._x, self.kernel.value, self.strides, self.padding, self.dilation_rate,
