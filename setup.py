@@ -85,7 +85,7 @@ def kernel_extension(name: str, c_sources: list[str]) -> Extension:
 
 
 extensions = [
-    kernel_extension("_runtime", ["fc_cpu.c"]),
+    kernel_extension("_runtime", ["fc_cpu.c", "fc_peak.c"]),
     kernel_extension("conv", ["conv2d.c"]),
     kernel_extension("pool", ["pool2d.c"]),
 ]

@@ -27,6 +27,7 @@ import sys
 # set before the kernels load libgomp; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from fastconv import _memory  # noqa: E402,F401  (tunes glibc's allocator; see the module)
 from fastconv import ops, reference  # noqa: E402
 from fastconv._settings import (
     get_isa,

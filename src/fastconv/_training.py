@@ -366,6 +366,24 @@ class Trainer:
         return np.concatenate(outputs)
 
     @with_single_threaded_blas
+    @with_single_threaded_blas
+    def profile(self, x: Any, y: Any, repeat: int = 5, verbose: int = 1) -> list[dict]:
+        """Time each layer's forward and backward pass on one batch (x, y).
+
+        Returns one dict per layer (``forward_ms``, ``backward_ms``,
+        ``forward_gflop``, ``backward_gflop``, ...) and, with ``verbose``,
+        prints them as a table with GFLOP/s. The weights are not updated.
+        """
+        from fastconv._profile import format_profile, profile_model
+
+        self._require_compiled("profile")
+        x = _as_inputs(x, self._dtype())
+        self._ensure_built(x.shape)
+        rows = profile_model(self, x, np.asarray(y), repeat)
+        if verbose:
+            print(format_profile(rows))
+        return rows
+
     def predict_on_batch(self, x: Any) -> np.ndarray:
         x = _as_inputs(x, self._dtype())
         self._ensure_built(x.shape)

@@ -1,5 +1,6 @@
 """Keras-style layers: each owns its weights and calls ``fastconv.ops``."""
 
+from fastconv.layers.backend import kernels, use_backend
 from fastconv.layers.base import KerasTensor, Layer, Variable
 from fastconv.layers.conv import Conv2D
 from fastconv.layers.core import (
@@ -20,5 +21,5 @@ Convolution2D = Conv2D
 __all__ = [
     "Activation", "AveragePooling2D", "AvgPool2D", "Conv2D", "Convolution2D", "Dense",
     "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor", "Layer", "MaxPool2D",
-    "MaxPooling2D", "ReLU", "Reshape", "Softmax", "Variable",
+    "MaxPooling2D", "ReLU", "Reshape", "Softmax", "Variable", "kernels", "use_backend",
 ]

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import activations, constraints, initializers, ops, regularizers
+from fastconv import activations, constraints, initializers, regularizers
+from fastconv.layers.backend import kernels
 from fastconv.layers.base import (
     Layer,
     Shape,
@@ -126,10 +127,10 @@ class Conv2D(Layer):
         if self._fused_relu():
             # The kernel applies ReLU in its epilogue; backward needs only y.
             z = None
-            y = ops.conv2d(x, self.kernel.value, bias, self.strides, self.padding,
+            y = kernels().conv2d(x, self.kernel.value, bias, self.strides, self.padding,
                            self.dilation_rate, activation="relu")
         else:
-            z = ops.conv2d(x, self.kernel.value, bias, self.strides, self.padding,
+            z = kernels().conv2d(x, self.kernel.value, bias, self.strides, self.padding,
                            self.dilation_rate)
             y = self.activation.forward(z)
         if training:
@@ -147,11 +148,11 @@ class Conv2D(Layer):
         if activation_done:
             dz = dy
         elif self._fused_relu():
-            dz = ops.relu_backward(np.asarray(dy, dtype=self.dtype), self._y)
+            dz = kernels().relu_backward(np.asarray(dy, dtype=self.dtype), self._y)
         else:
             dz = self.activation.backward(dy, self._z, self._y)
         dz = np.ascontiguousarray(dz, dtype=self.dtype)
-        dx, dw, db = ops.conv2d_backward(
+        dx, dw, db = kernels().conv2d_backward(
             dz, self._x, self.kernel.value, self.strides, self.padding, self.dilation_rate,
             need_dx=need_dx, need_dw=True, need_db=self.use_bias,
         )

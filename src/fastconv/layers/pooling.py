@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import ops
+from fastconv.layers.backend import kernels
 from fastconv.layers.base import (
     Layer,
     Shape,
@@ -71,7 +71,7 @@ class MaxPooling2D(_Pooling2D):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._to_nhwc(x)
-        y, argmax = ops.max_pool2d(x, self.pool_size, self.strides, self.padding)
+        y, argmax = kernels().max_pool2d(x, self.pool_size, self.strides, self.padding)
         if training:
             self._argmax, self._x_shape = argmax, x.shape
         return self._from_nhwc(y)
@@ -81,7 +81,7 @@ class MaxPooling2D(_Pooling2D):
         if not need_dx:
             return None
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
-        return self._from_nhwc(ops.max_pool2d_backward(dy, argmax, self._x_shape))
+        return self._from_nhwc(kernels().max_pool2d_backward(dy, argmax, self._x_shape))
 
 
 class AveragePooling2D(_Pooling2D):
@@ -91,13 +91,13 @@ class AveragePooling2D(_Pooling2D):
         x = self._to_nhwc(x)
         if training:
             self._x_shape = x.shape
-        return self._from_nhwc(ops.avg_pool2d(x, self.pool_size, self.strides, self.padding))
+        return self._from_nhwc(kernels().avg_pool2d(x, self.pool_size, self.strides, self.padding))
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
-        return self._from_nhwc(ops.avg_pool2d_backward(dy, self._x_shape, self.pool_size,
+        return self._from_nhwc(kernels().avg_pool2d_backward(dy, self._x_shape, self.pool_size,
                                                        self.strides, self.padding))
 
 

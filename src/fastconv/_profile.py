@@ -1,0 +1,84 @@
+"""``model.profile(x, y)``: where a training step's time goes, layer by layer.
+
+Each layer's forward and backward pass is timed inside real training steps
+(best of ``repeat``), with its FLOPs (2 per multiply-add: convolutions and
+dense layers; the backward pass counts the input gradient only where the
+model computes it) so the table shows GFLOP/s next to the time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from fastconv.layers import Conv2D, Dense
+
+
+def layer_flops(layer: Any, batch: int, need_dx: bool) -> tuple[float, float]:
+    """(forward, backward) FLOPs of one layer for ``batch`` samples."""
+    if isinstance(layer, Conv2D):
+        out = layer.output_shape
+        spatial = out[2] * out[3] if layer.data_format == "channels_first" else out[1] * out[2]
+        c_in = layer.kernel.shape[2]
+        forward = 2.0 * batch * spatial * math.prod(layer.kernel_size) * c_in * layer.filters
+    elif isinstance(layer, Dense):
+        rows = batch * math.prod(layer.input_shape[1:-1])
+        forward = 2.0 * rows * layer.kernel.shape[0] * layer.units
+    else:
+        return 0.0, 0.0
+    return forward, forward * (2 if need_dx else 1)
+
+
+def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> list[dict]:
+    """Per-layer forward/backward times (ms, best of ``repeat`` steps) and FLOPs
+    of training steps on (x, y); the weights are not updated."""
+    model._require_compiled("profile")
+    fused = model._fused_output()
+    chain = model._chain
+    best_f = [math.inf] * len(chain)
+    best_b = [math.inf] * len(chain)
+    for _ in range(repeat + 1):  # the first step warms caches and allocators up
+        h = x
+        for i, layer in enumerate(chain):
+            start = time.perf_counter()
+            h = layer.forward(h, training=True)
+            best_f[i] = min(best_f[i], time.perf_counter() - start)
+        dy = model.loss.logits_gradient(y, h) if fused else model.loss.gradient(y, h)
+        dy = dy.astype(h.dtype, copy=False)
+        for i in range(len(chain) - 1, -1, -1):
+            kwargs = {"activation_done": True} if fused and i == len(chain) - 1 else {}
+            start = time.perf_counter()
+            dy = chain[i].backward(dy, need_dx=i > 0, **kwargs)
+            best_b[i] = min(best_b[i], time.perf_counter() - start)
+    rows = []
+    for i, layer in enumerate(chain):
+        flops_f, flops_b = layer_flops(layer, len(x), need_dx=i > 0)
+        rows.append({"layer": layer.name, "type": type(layer).__name__,
+                     "output_shape": layer.output_shape,
+                     "forward_ms": best_f[i] * 1e3, "backward_ms": best_b[i] * 1e3,
+                     "forward_gflop": flops_f / 1e9, "backward_gflop": flops_b / 1e9})
+    return rows
+
+
+def format_profile(rows: list[dict]) -> str:
+    head = (f"{'layer (type)':<32}{'forward ms':>11}{'GFLOP/s':>9}{'backward ms':>13}"
+            f"{'GFLOP/s':>9}")
+    lines = [head, "-" * len(head)]
+
+    def rate(gflop: float, ms: float) -> str:
+        return f"{gflop / (ms / 1e3):9.1f}" if gflop else f"{'-':>9}"
+
+    for r in rows:
+        lines.append(f"{r['layer'] + ' (' + r['type'] + ')':<32}{r['forward_ms']:11.3f}"
+                     f"{rate(r['forward_gflop'], r['forward_ms'])}{r['backward_ms']:13.3f}"
+                     f"{rate(r['backward_gflop'], r['backward_ms'])}")
+    total_f = sum(r["forward_ms"] for r in rows)
+    total_b = sum(r["backward_ms"] for r in rows)
+    gflop = sum(r["forward_gflop"] + r["backward_gflop"] for r in rows)
+    lines.append("-" * len(head))
+    lines.append(f"{'total':<32}{total_f:11.3f}{'':>9}{total_b:13.3f}{'':>9}"
+                 f"   ({gflop / ((total_f + total_b) / 1e3):.1f} GFLOP/s over both passes)")
+    return "\n".join(lines)

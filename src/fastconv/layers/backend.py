@@ -1,0 +1,40 @@
+"""Which module computes the layers' convolutions and pooling.
+
+Layers call ``kernels().conv2d(...)`` and friends. By default that is
+``fastconv.ops`` (the compiled kernels); ``use_backend(fastconv.reference)``
+runs the same model on the NumPy reference instead, which is possible
+because the two modules share one signature per function. The benchmark
+uses it to time a whole training step on each backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import ModuleType
+
+from fastconv import ops
+
+_backend: ModuleType = ops
+
+
+def kernels() -> ModuleType:
+    """The module the layers currently call (``fastconv.ops`` by default)."""
+    return _backend
+
+
+@contextlib.contextmanager
+def use_backend(module: ModuleType) -> Iterator[None]:
+    """Run the layers on ``module`` (``fastconv.ops`` or ``fastconv.reference``)
+    inside the ``with`` block."""
+    global _backend
+    missing = [name for name in ("conv2d", "conv2d_backward", "relu_backward", "max_pool2d",
+                                 "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
+               if not callable(getattr(module, name, None))]
+    if missing:
+        raise ValueError(f"Invalid value for argument `module`: {module!r} lacks {missing}.")
+    previous, _backend = _backend, module
+    try:
+        yield
+    finally:
+        _backend = previous
