@@ -1,7 +1,9 @@
-"""Command line: ``python -m fastconv [train|demo]`` (also the ``fastconv`` script).
+"""Command line: ``python -m fastconv [train|bench|demo]`` (also the ``fastconv`` script).
 
 - ``train`` (the default): trains a seed CNN on Fashion-MNIST, see
   ``fastconv._train_job``.
+- ``bench``: the seed CNN per layer and per training step against the
+  reference and PyTorch, see ``fastconv._bench``.
 - ``demo``: times the kernels against the NumPy reference, see
   ``fastconv._demo``.
 """
@@ -38,12 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--sample", action="store_true",
                          help="use the sample shipped with fastconv even if the full set exists")
     p_train.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    p_bench = sub.add_parser("bench", help="the seed CNN per layer and per training step "
+                                           "against the reference and PyTorch")
+    p_bench.add_argument("--batch", type=_positive, default=64, help="images per batch")
+    p_bench.add_argument("--repeat", type=_positive, default=20, help="timed runs (best of)")
     p_demo = sub.add_parser("demo", help="time conv + pool forward/backward against the reference")
     p_demo.add_argument("--batch", type=_positive, default=64, help="images per batch")
     p_demo.add_argument("--repeat", type=_positive, default=10, help="timed calls per step")
     args = parser.parse_args(argv)
     if args.threads is not None:
         fastconv.set_num_threads(args.threads)
+    if args.command == "bench":
+        from fastconv._bench import bench
+
+        return bench(args.batch, args.repeat)
     if args.command == "demo":
         from fastconv._demo import demo
 
