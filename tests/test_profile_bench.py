@@ -1,0 +1,90 @@
+"""model.profile, the layer backend switch, the FMA peak probe, the allocator
+setting and the bench command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import layers, models, reference
+from fastconv._kernels import _runtime
+
+
+def seed_model():
+    from fastconv._train_job import seed_cnn
+
+    fastconv.utils.set_random_seed(0)
+    model = seed_cnn()
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_profile_reports_every_layer_with_hand_counted_flops(capsys):
+    model = seed_model()
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    y = np.arange(4) % 10
+    before = model.get_weights()
+    rows = model.profile(x, y, repeat=2)
+    assert [r["layer"] for r in rows] == [layer.name for layer in model.layers]
+    assert all(r["forward_ms"] > 0 and r["backward_ms"] > 0 for r in rows)
+    conv1 = 2.0 * 4 * 26 * 26 * 3 * 3 * 1 * 32 / 1e9
+    conv2 = 2.0 * 4 * 11 * 11 * 3 * 3 * 32 * 64 / 1e9
+    dense1 = 2.0 * 4 * 576 * 64 / 1e9
+    assert rows[0]["forward_gflop"] == pytest.approx(conv1)
+    assert rows[0]["backward_gflop"] == pytest.approx(conv1)  # no dx for the first layer
+    assert rows[2]["backward_gflop"] == pytest.approx(2 * conv2)
+    assert rows[6]["forward_gflop"] == pytest.approx(dense1)
+    assert rows[1]["forward_gflop"] == 0
+    assert "conv2d_1 (Conv2D)" in capsys.readouterr().out
+    for a, b in zip(before, model.get_weights()):  # profiling does not train
+        np.testing.assert_array_equal(a, b)
+
+
+def test_use_backend_runs_the_same_model_on_the_reference():
+    model = seed_model()
+    x = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
+    fast = model.predict(x, verbose=0)
+    with layers.use_backend(reference):
+        assert layers.kernels() is reference
+        slow = model.predict(x, verbose=0)
+    assert layers.kernels() is fastconv.ops
+    np.testing.assert_allclose(slow, fast, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="`module`.*lacks"):
+        with layers.use_backend(np):
+            pass
+
+
+def test_fma_peak_probe_measures_a_positive_rate():
+    rate = _runtime.fma_peak_gflops("generic", 1, seconds=0.02)
+    # Two FLOPs per lane per multiply-add: any CPU of the last 20 years does
+    # more than 1 GFLOP/s even on the portable path.
+    assert 1.0 < rate < 1e5
+
+
+def test_allocator_setting_can_be_declined():
+    code = "import fastconv._memory as m; print(m.ENABLED)"
+    env = {**os.environ, "FASTCONV_MALLOC": "default"}
+    root = str(Path(fastconv.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_bench_command_prints_layers_and_the_training_step(tmp_path):
+    root = str(Path(fastconv.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get(
+        "PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-m", "fastconv", "bench", "--batch", "4",
+                          "--repeat", "1"], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    assert "FMA peak" in text and "conv2d_1 (11, 11, 64)" in text
+    assert "training step (fwd + bwd + rmsprop)" in text and "% peak" in text
