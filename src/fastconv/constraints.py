@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from fastconv import _registry
+
 EPSILON = 1e-7
 
 
@@ -190,14 +192,6 @@ _BY_NAME: dict[str, type[Constraint]] = {
 }
 
 
-def _unknown(identifier: Any) -> str:
-    return (
-        "Invalid value for argument `identifier`: expected None, a Constraint, a callable "
-        "f(w), a dict {'class_name': ..., 'config': {...}} or one of "
-        f"{sorted(_BY_NAME)}, received identifier={identifier!r}."
-    )
-
-
 def get(identifier: Any) -> Constraint | Callable[[np.ndarray], np.ndarray] | None:
     """The constraint that ``identifier`` names.
 
@@ -221,25 +215,7 @@ def get(identifier: Any) -> Constraint | Callable[[np.ndarray], np.ndarray] | No
     TypeError
         For any other kind of identifier.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
-            raise ValueError(_unknown(identifier))
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        config = identifier.get("config", {})
-        if name not in _BY_NAME or not isinstance(config, dict):
-            raise ValueError(_unknown(identifier))
-        return _BY_NAME[name].from_config(config)
-    if isinstance(identifier, type):
-        if issubclass(identifier, Constraint):
-            return identifier()
-        raise TypeError(_unknown(identifier))
-    if callable(identifier):
-        return identifier
-    raise TypeError(_unknown(identifier))
+    return _registry.lookup(identifier, _BY_NAME, Constraint, "f(w)")
 
 
 def serialize(constraint: Constraint | None) -> dict[str, Any] | None:
@@ -259,11 +235,4 @@ def serialize(constraint: Constraint | None) -> dict[str, Any] | None:
     TypeError
         For a plain function, which has no config to save.
     """
-    if constraint is None:
-        return None
-    if not isinstance(constraint, Constraint):
-        raise TypeError(
-            "Invalid value for argument `constraint`: expected a Constraint or None "
-            f"(a plain function cannot be serialized), received constraint={constraint!r}."
-        )
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return _registry.serialize(constraint, Constraint, "constraint")

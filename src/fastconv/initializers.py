@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from fastconv import _registry
+
 from fastconv import _random
 
 # The standard deviation of a standard normal truncated to [-2, 2]. Keras
@@ -447,14 +449,6 @@ _BY_NAME: dict[str, type[Initializer]] = {
 }
 
 
-def _unknown(identifier: Any) -> str:
-    return (
-        "Invalid value for argument `identifier`: expected None, an Initializer, a callable "
-        "f(shape, dtype), a dict {'class_name': ..., 'config': {...}} or one of "
-        f"{sorted(_BY_NAME)}, received identifier={identifier!r}."
-    )
-
-
 def get(identifier: Any) -> Initializer | Callable[..., np.ndarray] | None:
     """The initializer that ``identifier`` names.
 
@@ -478,25 +472,7 @@ def get(identifier: Any) -> Initializer | Callable[..., np.ndarray] | None:
     TypeError
         For any other kind of identifier.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
-            raise ValueError(_unknown(identifier))
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        config = identifier.get("config", {})
-        if name not in _BY_NAME or not isinstance(config, dict):
-            raise ValueError(_unknown(identifier))
-        return _BY_NAME[name].from_config(config)
-    if isinstance(identifier, type):
-        if issubclass(identifier, Initializer):
-            return identifier()
-        raise TypeError(_unknown(identifier))
-    if callable(identifier):
-        return identifier
-    raise TypeError(_unknown(identifier))
+    return _registry.lookup(identifier, _BY_NAME, Initializer, "f(shape, dtype)")
 
 
 def serialize(initializer: Initializer | None) -> dict[str, Any] | None:
@@ -516,11 +492,4 @@ def serialize(initializer: Initializer | None) -> dict[str, Any] | None:
     TypeError
         For a plain function, which has no config to save.
     """
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer):
-        raise TypeError(
-            "Invalid value for argument `initializer`: expected an Initializer or None "
-            f"(a plain function cannot be serialized), received initializer={initializer!r}."
-        )
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return _registry.serialize(initializer, Initializer, "initializer")

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from fastconv import _registry
+
 
 def _as_float_array(w: Any) -> np.ndarray:
     w = np.asarray(w)
@@ -182,14 +184,6 @@ _BY_NAME: dict[str, type[Regularizer]] = {
 }
 
 
-def _unknown(identifier: Any) -> str:
-    return (
-        "Invalid value for argument `identifier`: expected None, a Regularizer, a callable "
-        "f(w), a dict {'class_name': ..., 'config': {...}} or one of "
-        f"{sorted(_BY_NAME)}, received identifier={identifier!r}."
-    )
-
-
 def get(identifier: Any) -> Regularizer | None:
     """The regularizer that ``identifier`` names.
 
@@ -215,27 +209,8 @@ def get(identifier: Any) -> Regularizer | None:
     TypeError
         For any other kind of identifier.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        if identifier not in _BY_NAME:
-            raise ValueError(_unknown(identifier))
-        return _BY_NAME[identifier]()
-    if isinstance(identifier, dict):
-        name = identifier.get("class_name")
-        config = identifier.get("config", {})
-        if name not in _BY_NAME or not isinstance(config, dict):
-            raise ValueError(_unknown(identifier))
-        return _BY_NAME[name].from_config(config)
-    if isinstance(identifier, type):
-        if issubclass(identifier, Regularizer):
-            return identifier()
-        raise TypeError(_unknown(identifier))
-    if isinstance(identifier, Regularizer):
-        return identifier
-    if callable(identifier):
-        return FunctionRegularizer(identifier)
-    raise TypeError(_unknown(identifier))
+    return _registry.lookup(identifier, _BY_NAME, Regularizer, "f(w)",
+                            wrap_function=FunctionRegularizer)
 
 
 def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
@@ -255,12 +230,5 @@ def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
     TypeError
         For a plain function (bare or wrapped), which has no config to save.
     """
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer) or isinstance(regularizer, FunctionRegularizer):
-        raise TypeError(
-            "Invalid value for argument `regularizer`: expected a Regularizer with a config "
-            f"or None (a plain function cannot be serialized), received "
-            f"regularizer={regularizer!r}."
-        )
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return _registry.serialize(regularizer, Regularizer, "regularizer",
+                               exclude=(FunctionRegularizer,))
