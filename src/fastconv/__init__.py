@@ -18,17 +18,10 @@ Public names:
   ``set_isa`` / ``get_isa`` / ``supported_isas``: how the kernels run.
 """
 
-import os
 import sys
 
-# OpenMP threads that busy-wait between kernels steal the cores from the
-# Python and NumPy work in between (a training step ran 2x slower on 2
-# cores); sleeping instead costs a few microseconds per kernel call. Must be
-# set before the kernels load libgomp; a value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from fastconv import _memory  # noqa: E402,F401  (tunes glibc's allocator; see the module)
-from fastconv import ops, reference  # noqa: E402
+from fastconv import _memory  # noqa: F401  (tunes glibc's allocator; see the module)
+from fastconv import ops, reference
 from fastconv._settings import (
     get_isa,
     get_num_threads,
@@ -37,7 +30,7 @@ from fastconv._settings import (
     set_num_threads,
     supported_isas,
 )
-from fastconv import (  # noqa: E402  (the model API builds on the kernels above)
+from fastconv import (  # the model API builds on the kernels above
     activations,
     backend,
     callbacks,
