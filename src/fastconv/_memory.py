@@ -2,9 +2,9 @@
 
 Every training step allocates the same activations and gradients again
 (tens of MB for a small CNN). glibc returns large freed blocks to the
-kernel, so each step faults the same memory back in page by page; on the
-virtual machines this was measured on that cost more than the convolutions
-(a step of the seed CNN: 11.9 ms, 7.5 ms with the blocks kept). Raising
+kernel, so each step faults the same memory back in page by page, which
+is slow on virtual machines (a training step of the seed CNN: 6.7-7.7 ms,
+5.8-6.3 ms with the blocks kept, 2-core VM). Raising
 glibc's mmap and trim thresholds makes freed blocks stay in the heap and be
 reused, as a caching allocator would.
 
