@@ -232,25 +232,57 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
 
 /* Forward rows [row_begin, row_end) of the flattened (N * OH) output rows.
  * x (N, H, W, C_in), w (KH, KW, C_in, C_out), b (C_out,) or NULL,
- * y (N, OH, OW, C_out). Output pixels are gathered into blocks of equal
- * clipped tap range for conv_block; pixels whose taps all fall in the
- * padding, and layers with fewer output channels than a block, go through
- * conv_pixel. */
+ * y (N, OH, OW, C_out).
+ * In rows whose taps all lie inside the image, runs of FC_PB consecutive
+ * columns that read every kernel column form blocks directly (the bulk of
+ * the work, with no per-pixel bookkeeping). The remaining pixels are
+ * gathered into blocks of equal clipped tap range for conv_block; pixels
+ * whose taps all fall in the padding, and layers with fewer output channels
+ * than a block, go through conv_pixel. */
 FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x,
                                             const FC_T *w, const FC_T *b, FC_T *y,
                                             int64_t row_begin, int64_t row_end)
 {
-    FC_FN(pixel_block) slots[FC_SLOTS];
+    FC_FN(pixel_block) slots[FC_SLOTS], run;
     int last = 0;
     for (int k = 0; k < FC_SLOTS; ++k)
         slots[k].count = slots[k].keyed = 0;
+    /* Columns [ow_a, ow_b) read every kernel column inside the image. */
+    int64_t ow_a = 0, ow_b = 0;
+    for (int64_t ow = 0; ow < g->ow; ++ow) {
+        const int64_t iw0 = ow * g->stride_w - g->pad_left;
+        if (iw0 >= 0 && iw0 + (g->kw - 1) * g->dil_w < g->w) {
+            if (ow_a == ow_b)
+                ow_a = ow;
+            ow_b = ow + 1;
+        }
+    }
+    const int64_t run_end = ow_a + (ow_b - ow_a) / FC_PB * FC_PB;
     fc_out_pixel px;
     for (int64_t r = row_begin; r < row_end; ++r) {
         px.n = r / g->oh;
         px.oh = r % g->oh;
-        fc_tap_range(px.oh * g->stride_h - g->pad_top, g->dil_h, g->kh, g->h, &px.kh_lo,
-                     &px.kh_hi);
+        const int64_t ih0 = px.oh * g->stride_h - g->pad_top;
+        fc_tap_range(ih0, g->dil_h, g->kh, g->h, &px.kh_lo, &px.kh_hi);
+        const int full_rows = px.kh_lo == 0 && px.kh_hi == g->kh && g->c_out >= FC_CB;
         for (px.ow = 0; px.ow < g->ow; ++px.ow) {
+            if (full_rows && px.ow == ow_a && ow_a < run_end) {
+                for (; px.ow < run_end; px.ow += FC_PB) {
+                    run.count = FC_PB;
+                    for (int p = 0; p < FC_PB; ++p) {
+                        const int64_t iw0 = (px.ow + p) * g->stride_w - g->pad_left;
+                        run.xs[p] = x + ((px.n * g->h + ih0) * g->w + iw0) * g->c_in;
+                        run.ys[p] = y + (r * g->ow + px.ow + p) * g->c_out;
+                        run.px[p] = px;
+                        run.px[p].ow = px.ow + p;
+                        run.px[p].kw_lo = 0;
+                        run.px[p].kw_hi = g->kw;
+                    }
+                    FC_FN(conv_flush)(g, x, w, b, y, &run);
+                }
+                if (px.ow >= g->ow)
+                    break;
+            }
             fc_tap_range(px.ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &px.kw_lo,
                          &px.kw_hi);
             if (g->c_out < FC_CB || px.kh_lo == px.kh_hi || px.kw_lo == px.kw_hi) {
