@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import layers, models, reference
+from fastconv import layers, reference
 from fastconv._kernels import _runtime
 
 
