@@ -1,4 +1,5 @@
-"""Keras' identifier rules, shared by initializers, regularizers and constraints.
+"""Keras' identifier and config rules, shared by initializers, regularizers,
+constraints, losses and optimizers.
 
 ``get(identifier)`` in each of those modules accepts None, a name, Keras'
 serialized dict ``{"class_name": ..., "config": {...}}``, a class, an
@@ -8,7 +9,8 @@ and the error messages live here once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -62,3 +64,35 @@ def serialize(obj: Any, base: type, argument: str, exclude: tuple[type, ...] = (
             f"or None (a plain function cannot be serialized), received {argument}={obj!r}."
         )
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def from_keras_config(cls: type, config: Any, keras_only: Mapping[str, object],
+                      what: str) -> Any:
+    """``cls(**config)`` for a config from ``get_config`` or from Keras 3.
+
+    Keys of ``keras_only`` (features fastconv lacks) are accepted only with
+    the value fastconv implements; any other unknown key is an error. ``what``
+    names the kind of object in messages ("losses", "optimizers").
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            f"Invalid value for argument `config`: expected a dict, received "
+            f"{type(config).__name__}."
+        )
+    config = dict(config)
+    for key, supported in keras_only.items():
+        if key in config:
+            value = config.pop(key)
+            if value != supported:
+                raise ValueError(
+                    f"Invalid value for config key `{key}`: fastconv {what} support only "
+                    f"{key}={supported!r}, received {key}={value!r}."
+                )
+    allowed = sorted(inspect.signature(cls.__init__).parameters.keys() - {"self"})
+    unknown = sorted(config.keys() - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Invalid config for {cls.__name__}: allowed keys are {allowed}, "
+            f"received unknown keys {unknown}."
+        )
+    return cls(**config)

@@ -34,12 +34,13 @@ Everything is computed in ``y_pred``'s dtype: float32 stays float32.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from fastconv import _registry
 
 from fastconv._validation import FLOAT_DTYPES, check_flag
 
@@ -284,28 +285,7 @@ class Loss:
         Keras-only keys (``reduction``, ``label_smoothing``, ``axis``, ...) are
         accepted when they hold the value fastconv implements.
         """
-        if not isinstance(config, Mapping):
-            raise TypeError(
-                f"Invalid value for argument `config`: expected a dict, received "
-                f"{type(config).__name__}."
-            )
-        config = dict(config)
-        for key, supported in _KERAS_ONLY_DEFAULTS.items():
-            if key in config:
-                value = config.pop(key)
-                if value != supported:
-                    raise ValueError(
-                        f"Invalid value for config key `{key}`: fastconv losses "
-                        f"support only {key}={supported!r}, received {key}={value!r}."
-                    )
-        allowed = sorted(inspect.signature(cls.__init__).parameters.keys() - {"self"})
-        unknown = sorted(config.keys() - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"Invalid config for {cls.__name__}: allowed keys are {allowed}, "
-                f"received unknown keys {unknown}."
-            )
-        return cls(**config)
+        return _registry.from_keras_config(cls, config, _KERAS_ONLY_DEFAULTS, "losses")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -19,13 +19,14 @@ that a model can save and restore training exactly.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from fastconv import _registry
 
 from fastconv._validation import FLOAT_DTYPES, check_flag
 
@@ -224,29 +225,7 @@ class Optimizer:
         Keras-only keys (``weight_decay``, ``clipnorm``, ``use_ema``, ...) are
         accepted when they hold Keras' "off" value.
         """
-        if not isinstance(config, Mapping):
-            raise TypeError(
-                f"Invalid value for argument `config`: expected a dict, received "
-                f"{type(config).__name__}."
-            )
-        config = dict(config)
-        for key, off in _KERAS_ONLY_DEFAULTS.items():
-            if key in config:
-                value = config.pop(key)
-                if value != off:
-                    raise ValueError(
-                        f"Invalid value for config key `{key}`: fastconv "
-                        f"optimizers support only {key}={off!r}, received "
-                        f"{key}={value!r}."
-                    )
-        allowed = sorted(inspect.signature(cls.__init__).parameters.keys() - {"self"})
-        unknown = sorted(config.keys() - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"Invalid config for {cls.__name__}: allowed keys are {allowed}, "
-                f"received unknown keys {unknown}."
-            )
-        return cls(**config)
+        return _registry.from_keras_config(cls, config, _KERAS_ONLY_DEFAULTS, "optimizers")
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Copies of the iteration counter and every per-parameter array.

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from fastconv import activations as activations_module
+from fastconv import constraints as constraints_module
 from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
 
@@ -303,6 +305,47 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+
+class KernelBiasLayer(Layer):
+    """A layer with an activation, a kernel and an optional bias, each with
+    Keras' initializer, regularizer and constraint arguments (Conv2D, Dense)."""
+
+    def __init__(self, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations_module.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_module.get(kernel_initializer)
+        self.bias_initializer = initializers_module.get(bias_initializer)
+        self.kernel_regularizer = regularizers_module.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_module.get(bias_regularizer)
+        self.kernel_constraint = constraints_module.get(kernel_constraint)
+        self.bias_constraint = constraints_module.get(bias_constraint)
+        self.kernel = self.bias = None
+
+    def build_kernel_and_bias(self, kernel_shape: tuple, units: int) -> None:
+        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
+                                      self.kernel_regularizer, self.kernel_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (units,), self.bias_initializer,
+                                        self.bias_regularizer, self.bias_constraint)
+        self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "activation": activations_module.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers_module.serialize(self.kernel_initializer),
+            "bias_initializer": initializers_module.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers_module.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers_module.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints_module.serialize(self.kernel_constraint),
+            "bias_constraint": constraints_module.serialize(self.bias_constraint),
+        }
 
 # ----------------------------------------------------------------------------
 # argument normalisation shared by the layers (Keras' rules and messages)

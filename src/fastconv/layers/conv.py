@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import activations, constraints, initializers, regularizers
+from fastconv import activations
 from fastconv.layers.backend import kernels
 from fastconv.layers.base import (
-    Layer,
+    KernelBiasLayer,
     Shape,
     check_ndim,
     normalize_data_format,
@@ -18,7 +18,7 @@ from fastconv.layers.base import (
 )
 
 
-class Conv2D(Layer):
+class Conv2D(KernelBiasLayer):
     """2-D convolution: ``activation(conv(x, kernel) + bias)``, as Keras' Conv2D.
 
     Parameters
@@ -50,7 +50,11 @@ class Conv2D(Layer):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  kernel_constraint: Any = None, bias_constraint: Any = None,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                         **kwargs)
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
             raise ValueError(
                 "Invalid value for argument `filters`: expected a positive int, "
@@ -67,15 +71,6 @@ class Conv2D(Layer):
         self.padding = normalize_padding(padding)
         self.data_format = normalize_data_format(data_format)
         self.dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.kernel = self.bias = None
 
     def _channels_axis(self) -> int:
         return 1 if self.data_format == "channels_first" else -1
@@ -83,13 +78,7 @@ class Conv2D(Layer):
     def build(self, input_shape: Shape) -> None:
         check_ndim(self, input_shape, 4)
         c_in = input_shape[self._channels_axis()]
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, c_in, self.filters),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                        self.bias_regularizer, self.bias_constraint)
-        self.built = True
+        self.build_kernel_and_bias((*self.kernel_size, c_in, self.filters), self.filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_ndim(self, input_shape, 4)
@@ -173,12 +162,4 @@ class Conv2D(Layer):
             "padding": self.padding,
             "data_format": self.data_format,
             "dilation_rate": list(self.dilation_rate),
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
         }

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _random, activations, constraints, initializers, regularizers
+from fastconv import _random, activations
 from fastconv.layers.base import (
     KerasTensor,
+    KernelBiasLayer,
     Layer,
     Shape,
     _check_shape_arg,
@@ -74,7 +75,7 @@ class _WithActivation(Layer):
         return dz
 
 
-class Dense(_WithActivation):
+class Dense(_WithActivation, KernelBiasLayer):
     """Fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
 
     Weights: kernel ``(input_dim, units)`` and bias ``(units,)``. Computed with
@@ -86,32 +87,21 @@ class Dense(_WithActivation):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  kernel_constraint: Any = None, bias_constraint: Any = None,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                         **kwargs)
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"Invalid value for argument `units`: expected a positive int, "
                              f"received units={units!r}.")
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.kernel = self.bias = None
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Layer '{self.name}' needs a known last input dimension, "
                              f"received input shape {tuple(input_shape)}.")
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, self.kernel_regularizer,
-                                      self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
-                                        self.bias_regularizer, self.bias_constraint)
-        self.built = True
+        self.build_kernel_and_bias((input_shape[-1], self.units), self.units)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
@@ -141,14 +131,6 @@ class Dense(_WithActivation):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 
