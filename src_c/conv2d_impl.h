@@ -337,39 +337,52 @@ FC_TARGET static void FC_FN(conv2d_backward_data)(const fc_conv_geom *g, const F
  * of output channels, FC_CIB * 2 accumulators stay in registers. */
 #define FC_CIB (FC_VEC_BYTES == 64 ? 8 : 4)
 
-/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] = sum over the images
+/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over the images
  * [n_begin, n_end) and the output pixels whose tap (i, j) lies inside the
- * image of x[n, ih, iw, ci] * dy[n, oh, ow, co]; cib <= FC_CIB. Pixels are
- * visited in (n, oh, ow) order, as conv2d_backward_weight does elsewhere. */
+ * image, excluding the `skip` rectangle (whose pixels conv_dw_taps summed
+ * first, in which case the block adds to what is stored): sum of
+ * x[n, ih, iw, ci] * dy[n, oh, ow, co], cib <= FC_CIB, pixels in
+ * (n, oh, ow) order. */
 FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
                                            const FC_T *dy, FC_T *dw, int64_t n_begin,
                                            int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
                                            int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
-                                           int64_t ci0, int cib, int64_t co0)
+                                           int64_t ci0, int cib, int64_t co0,
+                                           const fc_interior *skip)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
+    FC_T *dwp = dw + ((i * g->kw + j) * cin + ci0) * cout + co0;
+    const int add = skip->oh_a < skip->oh_b;
     vec acc[FC_CIB][2];
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
-        acc[c][0] = acc[c][1] = (vec){0};
+        if (add && c < cib) {
+            acc[c][0] = *(const vec *)(dwp + c * cout);
+            acc[c][1] = *(const vec *)(dwp + c * cout + FC_VL);
+        } else {
+            acc[c][0] = acc[c][1] = (vec){0};
+        }
     for (int64_t n = n_begin; n < n_end; ++n)
         for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
             const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
-                const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
-                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
-                const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+            for (int seg = 0; seg < 2; ++seg) {
+                int64_t lo, hi;
+                fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
+                for (int64_t ow = lo; ow < hi; ++ow) {
+                    const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
+                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+                    const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
 #pragma GCC unroll 16
-                for (int c = 0; c < FC_CIB; ++c)
-                    if (c < cib) {
-                        acc[c][0] += xp[c] * d0;
-                        acc[c][1] += xp[c] * d1;
-                    }
+                    for (int c = 0; c < FC_CIB; ++c)
+                        if (c < cib) {
+                            acc[c][0] += xp[c] * d0;
+                            acc[c][1] += xp[c] * d1;
+                        }
+                }
             }
         }
-    FC_T *dwp = dw + ((i * g->kw + j) * cin + ci0) * cout + co0;
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
         if (c < cib) {
@@ -378,11 +391,60 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
         }
 }
 
+/* Kernels with few taps x input channels (KH * KW * C_in <= FC_TAPS, such as
+ * a first layer on one-channel images) sum every row of dw in one pass over
+ * the interior pixels, loading each dy pixel once instead of once per tap. */
+#define FC_TAPS 12
+
+/* dw[:, :, :, co0 : co0 + FC_CB] (all KH * KW * C_in rows) = sum over the
+ * images [n_begin, n_end) and the interior pixels, in (n, oh, ow) order. */
+FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
+                                          FC_T *dw, int64_t n_begin, int64_t n_end,
+                                          const fc_interior *in, int64_t co0)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in, cout = g->c_out;
+    const int rows = (int)(g->kh * g->kw * cin);
+    int64_t offset[FC_TAPS]; /* input offset of row r from the pixel's first tap */
+    for (int r = 0; r < rows; ++r) {
+        const int64_t ci = r % cin, tap = r / cin;
+        offset[r] = ((tap / g->kw) * g->dil_h * g->w + (tap % g->kw) * g->dil_w) * cin + ci;
+    }
+    vec acc[FC_TAPS][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < FC_TAPS; ++r)
+        acc[r][0] = acc[r][1] = (vec){0};
+    for (int64_t n = n_begin; n < n_end; ++n)
+        for (int64_t oh = in->oh_a; oh < in->oh_b; ++oh) {
+            const int64_t ih0 = oh * g->stride_h - g->pad_top;
+            for (int64_t ow = in->ow_a; ow < in->ow_b; ++ow) {
+                const int64_t iw0 = ow * g->stride_w - g->pad_left;
+                const FC_T *xp = x + ((n * g->h + ih0) * g->w + iw0) * cin;
+                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+                const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+#pragma GCC unroll 16
+                for (int r = 0; r < FC_TAPS; ++r)
+                    if (r < rows) {
+                        acc[r][0] += xp[offset[r]] * d0;
+                        acc[r][1] += xp[offset[r]] * d1;
+                    }
+            }
+        }
+#pragma GCC unroll 16
+    for (int r = 0; r < FC_TAPS; ++r)
+        if (r < rows) {
+            *(vec *)(dw + r * cout + co0) = acc[r][0];
+            *(vec *)(dw + r * cout + co0 + FC_VL) = acc[r][1];
+        }
+}
+
 /* Weight and bias gradients of the images [n_begin, n_end), written (not
  * added) to dw (KH, KW, C_in, C_out) or NULL and db (C_out,) or NULL.
- * x (N, H, W, C_in), dy (N, OH, OW, C_out). Every element is summed over
- * the pixels in (n, oh, ow) order: output channels in whole blocks of FC_CB
- * by conv_dw_block, the rest by the plain loop below. */
+ * x (N, H, W, C_in), dy (N, OH, OW, C_out). Output channels in whole blocks
+ * of FC_CB go through conv_dw_block (after conv_dw_taps has summed the
+ * interior pixels, for kernels with few rows); the rest through the plain
+ * loop below. Each element's order of summation is fixed by the layer's
+ * sizes alone. */
 FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x,
                                                     const FC_T *dy, FC_T *dw, FC_T *db,
                                                     int64_t n_begin, int64_t n_end)
@@ -397,6 +459,33 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
     }
     if (!dw)
         return;
+    fc_interior interior = {0, 0, 0, 0};
+    if (g->kh * g->kw * cin <= FC_TAPS && co_blocked > 0) {
+        int64_t lo, hi;
+        /* Rows (columns) where every tap reads inside the image. */
+        interior.oh_a = interior.oh_b = 0;
+        for (int64_t oh = 0; oh < g->oh; ++oh) {
+            fc_tap_range(oh * g->stride_h - g->pad_top, g->dil_h, g->kh, g->h, &lo, &hi);
+            if (lo == 0 && hi == g->kh) {
+                if (interior.oh_a == interior.oh_b)
+                    interior.oh_a = oh;
+                interior.oh_b = oh + 1;
+            }
+        }
+        for (int64_t ow = 0; ow < g->ow; ++ow) {
+            fc_tap_range(ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &lo, &hi);
+            if (lo == 0 && hi == g->kw) {
+                if (interior.ow_a == interior.ow_b)
+                    interior.ow_a = ow;
+                interior.ow_b = ow + 1;
+            }
+        }
+        if (interior.ow_a == interior.ow_b)
+            interior.oh_b = interior.oh_a;
+        if (interior.oh_a < interior.oh_b)
+            for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
+                FC_FN(conv_dw_taps)(g, x, dy, dw, n_begin, n_end, &interior, co0);
+    }
     for (int64_t i = 0; i < g->kh; ++i) {
         /* output rows / columns whose tap (i, j) reads inside the image */
         int64_t oh_lo, oh_hi;
@@ -409,7 +498,7 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
                 const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
                 for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
                     FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi,
-                                         ow_lo, ow_hi, ci0, cib, co0);
+                                         ow_lo, ow_hi, ci0, cib, co0, &interior);
             }
             if (co_blocked == cout)
                 continue;
@@ -447,3 +536,4 @@ FC_TARGET static void FC_FN(relu_backward)(const FC_T *dy, const FC_T *y, FC_T *
 #undef FC_PB
 #undef FC_CIB
 #undef FC_SLOTS
+#undef FC_TAPS

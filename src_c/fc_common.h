@@ -94,4 +94,28 @@ static inline void fc_tap_range(int64_t base, int64_t step, int64_t k, int64_t s
         *hi = *lo;
 }
 
+/* Output pixels whose taps all read inside the image: rows [oh_a, oh_b),
+ * columns [ow_a, ow_b) (an empty rectangle when oh_a == oh_b). */
+typedef struct {
+    int64_t oh_a, oh_b, ow_a, ow_b;
+} fc_interior;
+
+/* Columns [*lo, *hi) of row oh outside the interior part of [ow_lo, ow_hi)
+ * (segment 0 left of it, segment 1 right of it; the whole range, as
+ * segment 0, in rows the interior does not cross). */
+static inline void fc_border_segment(const fc_interior *in, int64_t oh, int seg, int64_t ow_lo,
+                                     int64_t ow_hi, int64_t *lo, int64_t *hi)
+{
+    if (oh < in->oh_a || oh >= in->oh_b) {
+        *lo = seg ? ow_hi : ow_lo;
+        *hi = ow_hi;
+    } else if (seg == 0) {
+        *lo = ow_lo;
+        *hi = ow_hi < in->ow_a ? ow_hi : in->ow_a;
+    } else {
+        *lo = ow_lo > in->ow_b ? ow_lo : in->ow_b;
+        *hi = ow_hi;
+    }
+}
+
 #endif /* FC_COMMON_H */

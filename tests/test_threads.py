@@ -136,6 +136,7 @@ CONV_PATHS = [
     (65, 33, (5, 5), 1, "valid", 1),
     (40, 1, (3, 3), 1, "same", 1),
     (1, 33, (3, 3), 2, "valid", 1),
+    (2, 64, (2, 3), 1, "same", 1),
 ]
 
 
@@ -177,8 +178,11 @@ def test_every_simd_level_matches_the_reference(isa, dtype, restore_settings):
     fastconv.set_isa(isa)
     rng = np.random.default_rng(7)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    # The second line: few taps x input channels (the weight gradient's
+    # one-pass path), with borders to add afterwards.
     for cin, cout, k, s, pad, d in [(1, 32, 3, 1, "valid", 1), (17, 33, 3, 2, "same", 1),
-                                    (64, 16, 2, 1, "same", 2), (3, 64, 5, 3, 2, 1)]:
+                                    (64, 16, 2, 1, "same", 2), (3, 64, 5, 3, 2, 1),
+                                    (1, 64, 3, 1, "same", 1), (3, 33, 2, 1, "same", 2)]:
         x = rng.standard_normal((3, 13, 11, cin)).astype(dtype)
         w = rng.standard_normal((k, k, cin, cout)).astype(dtype)
         b = rng.standard_normal(cout).astype(dtype)
