@@ -556,3 +556,38 @@ def test_seed_cnn_loss_decreases_on_the_fashion_mnist_sample():
     assert history.history["loss"][1] < history.history["loss"][0]
     assert loss_after < 0.7 * loss_before
     assert acc_after > 0.5
+
+
+def test_relu_before_pool_fusion_gives_the_unfused_gradients(monkeypatch):
+    # Conv2D(relu) -> MaxPooling2D: the model masks the pooled gradient instead
+    # of running the ReLU backward on the full-size one; the weight gradients
+    # must be the very same numbers.
+    from fastconv import layers, models
+    from fastconv._training import Trainer
+
+    fastconv.utils.set_random_seed(3)
+    model = models.Sequential([
+        layers.Conv2D(8, 3, activation="relu", padding="same", input_shape=(9, 9, 2)),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(4, 2, activation="relu"),
+        layers.MaxPooling2D(2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 9, 9, 2)).astype(np.float32)
+    y = np.arange(5) % 3
+    assert model._relu_before_pool(1) and model._relu_before_pool(3)
+
+    def gradients():
+        out, _ = model._forward_collect(x, training=True)
+        model._backward(y, out)
+        return [w.grad.copy() for w in model.trainable_weights]
+
+    fused = gradients()
+    monkeypatch.setattr(Trainer, "_relu_before_pool", lambda self, i: False)
+    unfused = gradients()
+    for a, b in zip(fused, unfused):
+        np.testing.assert_array_equal(a, b)
+    assert any(np.abs(a).sum() > 0 for a in fused)

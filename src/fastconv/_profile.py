@@ -36,7 +36,6 @@ def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> 
     """Per-layer forward/backward times (ms, best of ``repeat`` steps) and FLOPs
     of training steps on (x, y); the weights are not updated."""
     model._require_compiled("profile")
-    fused = model._fused_output()
     chain = model._chain
     best_f = [math.inf] * len(chain)
     best_b = [math.inf] * len(chain)
@@ -46,12 +45,10 @@ def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> 
             start = time.perf_counter()
             h = layer.forward(h, training=True)
             best_f[i] = min(best_f[i], time.perf_counter() - start)
-        dy = model.loss.logits_gradient(y, h) if fused else model.loss.gradient(y, h)
-        dy = dy.astype(h.dtype, copy=False)
+        dy, activation_done = model._output_gradient(y, h)
         for i in range(len(chain) - 1, -1, -1):
-            kwargs = {"activation_done": True} if fused and i == len(chain) - 1 else {}
             start = time.perf_counter()
-            dy = chain[i].backward(dy, need_dx=i > 0, **kwargs)
+            dy, activation_done = model._backward_layer(i, dy, activation_done)
             best_b[i] = min(best_b[i], time.perf_counter() - start)
     rows = []
     for i, layer in enumerate(chain):

@@ -19,6 +19,7 @@ from fastconv import _random, callbacks as callbacks_module, losses, metrics as 
 from fastconv import optimizers
 from fastconv._blas import with_single_threaded_blas
 from fastconv._progress import Progbar
+from fastconv.layers import Conv2D, MaxPooling2D, kernels
 
 
 def _as_inputs(x: Any, dtype: str, name: str = "x") -> np.ndarray:
@@ -129,27 +130,52 @@ class Trainer:
 
     def _backward(self, y: np.ndarray, out: np.ndarray) -> None:
         """Gradients of the loss with respect to every weight, into Variable.grad."""
+        dy, activation_done = self._output_gradient(y, out)
+        for i in range(len(self._chain) - 1, -1, -1):
+            dy, activation_done = self._backward_layer(i, dy, activation_done)
+        for layer in self._chain:
+            layer.add_regularization_gradients()
+
+    def _output_gradient(self, y: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, bool]:
+        """dL/d(output), or dL/d(pre-activation) of the last layer when the loss
+        fuses with its softmax/sigmoid (then the flag is True)."""
         fused = self._fused_output()
         dy = self.loss.logits_gradient(y, out) if fused else self.loss.gradient(y, out)
-        dy = dy.astype(out.dtype, copy=False)
-        chain = self._chain
-        for i in range(len(chain) - 1, -1, -1):
-            layer = chain[i]
-            if layer.activity_regularizer is not None:
-                # d(penalty / N) / d(output). With the fused loss gradient dy is
-                # taken after the activation, so the penalty cannot join it there.
-                if fused and i == len(chain) - 1:
-                    raise ValueError(
-                        "An activity_regularizer on the softmax/sigmoid output layer is not "
-                        "supported with a cross-entropy loss on probabilities.")
-                dy = dy + layer.activity_regularizer.gradient(self._outputs[i]) / dy.shape[0]
-            need_dx = i > 0
-            if fused and i == len(chain) - 1:
-                dy = layer.backward(dy, need_dx=need_dx, activation_done=True)
-            else:
-                dy = layer.backward(dy, need_dx=need_dx)
-        for layer in chain:
-            layer.add_regularization_gradients()
+        return dy.astype(out.dtype, copy=False), fused
+
+    def _backward_layer(self, i: int, dy: np.ndarray,
+                        activation_done: bool) -> tuple[np.ndarray | None, bool]:
+        """Backward through chain[i]. ``activation_done``: dy is already the
+        gradient before chain[i]'s activation. Returns the gradient for
+        chain[i - 1] and the same flag for it."""
+        layer = self._chain[i]
+        if layer.activity_regularizer is not None:
+            # d(penalty / N) / d(output). With a fused gradient dy is taken
+            # after the activation, so the penalty cannot join it there.
+            if activation_done:
+                raise ValueError(
+                    "An activity_regularizer on the softmax/sigmoid output layer is not "
+                    "supported with a cross-entropy loss on probabilities.")
+            dy = dy + layer.activity_regularizer.gradient(self._outputs[i]) / dy.shape[0]
+        if activation_done:
+            return layer.backward(dy, need_dx=i > 0, activation_done=True), False
+        if self._relu_before_pool(i):
+            # The pool's inputs are ReLU outputs, so each window's maximum is
+            # >= 0 and the ReLU's mask at its argmax is (maximum > 0): masking
+            # the pooled gradient gives the same values as masking the
+            # unpooled one, on an array pool-size times smaller.
+            return layer.backward(kernels().relu_backward(dy, layer._y)), True
+        return layer.backward(dy, need_dx=i > 0), False
+
+    def _relu_before_pool(self, i: int) -> bool:
+        """Whether chain[i] max-pools the output of a Conv2D whose ReLU the
+        kernels fuse (so the pool's backward can apply the ReLU's mask)."""
+        if i == 0 or not isinstance(self._chain[i], MaxPooling2D):
+            return False
+        conv = self._chain[i - 1]
+        return (isinstance(conv, Conv2D) and conv._fused_relu()
+                and conv.activity_regularizer is None
+                and conv.data_format == self._chain[i].data_format == "channels_last")
 
     def _loss_value(self, y: np.ndarray, out: np.ndarray, penalty: float) -> float:
         regularization = sum(layer.regularization_loss() for layer in self._chain)

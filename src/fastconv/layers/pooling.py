@@ -73,11 +73,13 @@ class MaxPooling2D(_Pooling2D):
         x = self._to_nhwc(x)
         y, argmax = kernels().max_pool2d(x, self.pool_size, self.strides, self.padding)
         if training:
-            self._argmax, self._x_shape = argmax, x.shape
+            # y itself is kept (it is the next layer's input anyway) for the
+            # model's ReLU-before-pool fusion.
+            self._argmax, self._x_shape, self._y = argmax, x.shape, y
         return self._from_nhwc(y)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        argmax, self._argmax = self._argmax, None
+        argmax, self._argmax, self._y = self._argmax, None, None
         if not need_dx:
             return None
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
