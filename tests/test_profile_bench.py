@@ -68,7 +68,7 @@ def test_fma_peak_probe_measures_a_positive_rate():
 
 
 def test_allocator_setting_can_be_declined():
-    code = "import fastconv._memory as m; print(m.ENABLED)"
+    code = "import fastconv._memory as m; print(m.enabled())"
     env = {**os.environ, "FASTCONV_MALLOC": "default"}
     root = str(Path(fastconv.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -88,3 +88,29 @@ def test_bench_command_prints_layers_and_the_training_step(tmp_path):
     text = out.stdout
     assert "FMA peak" in text and "conv2d_1 (11, 11, 64)" in text
     assert "training step (fwd + bwd + rmsprop)" in text and "% peak" in text
+
+
+def test_blas_threads_are_restored_after_nested_and_concurrent_calls():
+    import threading
+
+    from fastconv import _blas
+
+    if not _blas._openblas_controls():
+        pytest.skip("no OpenBLAS loaded")
+    before = _blas.blas_threads()
+    model = seed_model()
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    seen = []
+    inner = fastconv.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append((_blas.blas_threads(),
+                                                      model.predict(x, verbose=0).shape)))
+    model.fit(x, np.arange(8) % 10, epochs=1, verbose=0, callbacks=[inner])
+    assert seen and all(n == 1 for n in seen[0][0]) and seen[0][1] == (8, 10)
+    assert _blas.blas_threads() == before
+    workers = [threading.Thread(target=lambda: [model.predict(x, verbose=0) for _ in range(5)])
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert _blas.blas_threads() == before

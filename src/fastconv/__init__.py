@@ -20,7 +20,6 @@ Public names:
 
 import sys
 
-from fastconv import _memory  # noqa: F401  (tunes glibc's allocator; see the module)
 from fastconv import ops, reference
 from fastconv._settings import (
     get_isa,

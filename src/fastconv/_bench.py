@@ -20,7 +20,7 @@ import numpy as np
 
 import fastconv
 from fastconv import reference
-from fastconv._blas import single_threaded_blas
+from fastconv._training import with_training_environment
 from fastconv._kernels import _runtime
 from fastconv._profile import profile_model
 from fastconv._train_job import seed_cnn
@@ -113,6 +113,23 @@ class _Torch:
         return times
 
 
+@with_training_environment
+def _fastconv_times(model, x: np.ndarray, y: np.ndarray, repeat: int, threads: int) -> tuple:
+    """Per-layer rows on fastconv and on the reference, then the step times on
+    fastconv, on the reference and on fastconv with one thread."""
+    rows = profile_model(model, x, y, repeat)
+    with use_backend(reference):
+        ref_rows = profile_model(model, x, y, max(1, repeat // 5))
+        ref_step = _best(lambda: model.train_on_batch(x, y), max(1, repeat // 5))
+    step = _best(lambda: model.train_on_batch(x, y), repeat)
+    fastconv.set_num_threads(1)
+    try:
+        step_1 = _best(lambda: model.train_on_batch(x, y), repeat)
+    finally:
+        fastconv.set_num_threads(threads)
+    return rows, ref_rows, step, ref_step, step_1
+
+
 def bench(batch: int, repeat: int) -> int:
     threads = fastconv.get_num_threads()
     isa = fastconv.get_isa()
@@ -131,10 +148,7 @@ def bench(batch: int, repeat: int) -> int:
 
     x, y = _data(batch)
     model = _fastconv_model()
-    with single_threaded_blas():
-        rows = profile_model(model, x, y, repeat)
-        with use_backend(reference):
-            ref_rows = profile_model(model, x, y, max(1, repeat // 5))
+    rows, ref_rows, step, ref_step, step_1 = _fastconv_times(model, x, y, repeat, threads)
     torch_times = torch_net.layer_times(x, repeat) if torch_net else None
 
     head = (f"{'layer':<32}{'pass':<9}{'ms':>8}{'GFLOP/s':>9}{'% peak':>8}"
@@ -157,13 +171,6 @@ def bench(batch: int, repeat: int) -> int:
             print(f"{label:<32}{name:<9}{ms:8.3f}{rate}{ref_ms:9.2f}{ref_ms / ms:6.1f}x{torch_part}")
 
     step_gflop = sum(r["forward_gflop"] + r["backward_gflop"] for r in rows)
-    with single_threaded_blas():
-        step = _best(lambda: model.train_on_batch(x, y), repeat)
-        with use_backend(reference):
-            ref_step = _best(lambda: model.train_on_batch(x, y), max(1, repeat // 5))
-        fastconv.set_num_threads(1)
-        step_1 = _best(lambda: model.train_on_batch(x, y), repeat)
-        fastconv.set_num_threads(threads)
     print("-" * len(head))
     torch_part = ""
     if torch_net:

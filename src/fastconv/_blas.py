@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -70,15 +71,30 @@ def with_single_threaded_blas(method: Callable) -> Callable:
     return wrapper
 
 
+# Nested and concurrent uses (a callback calling predict inside fit, two
+# Python threads training) share one setting: the first to enter saves the
+# thread counts and sets 1, the last to leave restores them.
+_lock = threading.Lock()
+_depth = 0
+_saved: list[int] = []
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Run the body with OpenBLAS on one thread, then restore its setting."""
+    global _depth, _saved
     controls = _openblas_controls()
-    saved = [getter() for _, getter in controls]
-    for setter, _ in controls:
-        setter(1)
+    with _lock:
+        if _depth == 0:
+            _saved = [getter() for _, getter in controls]
+            for setter, _ in controls:
+                setter(1)
+        _depth += 1
     try:
         yield
     finally:
-        for (setter, _), n in zip(controls, saved):
-            setter(n)
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for (setter, _), n in zip(controls, _saved):
+                    setter(n)

@@ -1,44 +1,86 @@
-"""Keep freed activation memory in the process instead of returning it to the OS.
+"""Keep freed activation memory in the heap while a model trains or predicts.
 
 Every training step allocates the same activations and gradients again
 (tens of MB for a small CNN). glibc returns large freed blocks to the
-kernel, so each step faults the same memory back in page by page, which
-is slow on virtual machines (a training step of the seed CNN: 6.7-7.7 ms,
-5.8-6.3 ms with the blocks kept, 2-core VM). Raising
-glibc's mmap and trim thresholds makes freed blocks stay in the heap and be
-reused, as a caching allocator would.
+kernel, so each step faults the same memory back in page by page, which is
+slow on virtual machines (a training step of the seed CNN: 6.7-7.7 ms,
+5.8-6.3 ms with the blocks kept, 2-core VM). Inside ``retained_heap()``
+(fit / evaluate / predict) glibc's mmap and trim thresholds are raised so
+freed blocks stay in the heap and are reused, as a caching allocator would;
+on leaving, the heap is trimmed and the thresholds return to glibc's
+defaults, so the process does not keep the memory afterwards.
 
-Applied once at import, on glibc only. Set ``FASTCONV_MALLOC=default`` in the
-environment to leave the C allocator untouched.
+glibc only; elsewhere, or with ``FASTCONV_MALLOC=default`` in the
+environment, nothing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-# Blocks up to this size come from the heap and are reused...
+# While training: blocks up to this size come from the heap and are reused...
 MMAP_THRESHOLD = 64 << 20
 # ...and up to this much free memory stays in the heap.
 TRIM_THRESHOLD = 512 << 20
+# glibc's documented defaults, restored afterwards.
+DEFAULT_THRESHOLD = 128 << 10
 
 
-def keep_freed_memory() -> bool:
-    """Raise glibc's thresholds; True when they were set."""
+@functools.lru_cache(maxsize=1)
+def _glibc() -> Any:
+    """glibc's mallopt and malloc_trim, or None."""
     if os.environ.get("FASTCONV_MALLOC", "").lower() == "default":
-        return False
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt, trim = libc.mallopt, libc.malloc_trim
     except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
-        return False
+        return None
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return mallopt, trim
 
 
-ENABLED = keep_freed_memory()
+def enabled() -> bool:
+    """Whether ``retained_heap`` tunes the allocator here."""
+    return _glibc() is not None
+
+
+_lock = threading.Lock()
+_depth = 0
+
+
+@contextlib.contextmanager
+def retained_heap() -> Iterator[None]:
+    """Keep freed blocks in the heap for the body (nested and concurrent uses
+    share one setting); then trim the heap and restore glibc's defaults."""
+    global _depth
+    glibc = _glibc()
+    if glibc is None:
+        yield
+        return
+    mallopt, trim = glibc
+    with _lock:
+        if _depth == 0:
+            mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD)
+                mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD)
+                trim(0)

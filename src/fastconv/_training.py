@@ -10,6 +10,7 @@ callbacks.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -17,9 +18,23 @@ import numpy as np
 
 from fastconv import _random, callbacks as callbacks_module, losses, metrics as metrics_module
 from fastconv import optimizers
-from fastconv._blas import with_single_threaded_blas
+from fastconv._blas import single_threaded_blas
+from fastconv._memory import retained_heap
 from fastconv._progress import Progbar
 from fastconv.layers import Conv2D, MaxPooling2D, kernels
+
+
+def with_training_environment(method: Any) -> Any:
+    """Run ``method`` with NumPy's BLAS on one thread (its spinning threads
+    would steal the kernels' cores) and freed activations kept in the heap
+    (see fastconv._blas and fastconv._memory); both are undone on return."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with single_threaded_blas(), retained_heap():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 def _as_inputs(x: Any, dtype: str, name: str = "x") -> np.ndarray:
@@ -181,7 +196,7 @@ class Trainer:
         regularization = sum(layer.regularization_loss() for layer in self._chain)
         return float(self.loss(y, out)) + penalty + regularization
 
-    @with_single_threaded_blas
+    @with_training_environment
     def train_on_batch(self, x: Any, y: Any) -> Any:
         """One optimizer step on one batch; returns the batch's loss, or
         ``[loss, *metrics]`` when the model was compiled with metrics (as
@@ -215,7 +230,7 @@ class Trainer:
 
     # -- fit ---------------------------------------------------------------
 
-    @with_single_threaded_blas
+    @with_training_environment
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: Any = "auto", callbacks: list | None = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
@@ -342,7 +357,7 @@ class Trainer:
         progbar.summary(n_steps, logs)
         return logs
 
-    @with_single_threaded_blas
+    @with_training_environment
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: Any = "auto", callbacks: list | None = None,
                  return_dict: bool = False) -> Any:
@@ -366,7 +381,7 @@ class Trainer:
         values = [logs["loss"]] + [logs[m.name] for m in self._metrics or []]
         return values[0] if len(values) == 1 else values
 
-    @with_single_threaded_blas
+    @with_training_environment
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
                 callbacks: list | None = None) -> np.ndarray:
         """The model's outputs for ``x``, computed ``batch_size`` samples at a time."""
@@ -391,8 +406,7 @@ class Trainer:
             return np.zeros((0, *self.output_shape[1:]), dtype=self._dtype())
         return np.concatenate(outputs)
 
-    @with_single_threaded_blas
-    @with_single_threaded_blas
+    @with_training_environment
     def profile(self, x: Any, y: Any, repeat: int = 5, verbose: int = 1) -> list[dict]:
         """Time each layer's forward and backward pass on one batch (x, y).
 
@@ -410,6 +424,7 @@ class Trainer:
             print(format_profile(rows))
         return rows
 
+    @with_training_environment
     def predict_on_batch(self, x: Any) -> np.ndarray:
         x = _as_inputs(x, self._dtype())
         self._ensure_built(x.shape)
