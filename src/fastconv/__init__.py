@@ -50,8 +50,16 @@ from fastconv.models import Model, Sequential
 
 __version__ = "0.1.0"
 
-# `tf.keras.X` and `from tensorflow import keras` idioms: fastconv.keras is fastconv.
+# Keras programs with their imports changed: `tf.keras.X`, `from fastconv import
+# keras`, `from fastconv.keras import backend`, `from fastconv.keras.datasets
+# import mnist`, ... fastconv.keras is fastconv itself, and its submodules are
+# importable under both names.
 keras = sys.modules[__name__]
+for _name, _module in list(sys.modules.items()):
+    if _name.startswith(__name__ + ".") and not _name.split(".")[1].startswith("_"):
+        sys.modules[__name__ + ".keras." + _name.split(".", 1)[1]] = _module
+sys.modules[__name__ + ".keras"] = keras
+del _name, _module
 
 __all__ = [
     "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints",

@@ -35,21 +35,24 @@ def layer_flops(layer: Any, batch: int, need_dx: bool) -> tuple[float, float]:
 def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> list[dict]:
     """Per-layer forward/backward times (ms, best of ``repeat`` steps) and FLOPs
     of training steps on (x, y); the weights are not updated."""
-    model._require_compiled("profile")
     chain = model._chain
     best_f = [math.inf] * len(chain)
     best_b = [math.inf] * len(chain)
     for _ in range(repeat + 1):  # the first step warms caches and allocators up
         h = x
+        model._outputs = {}
         for i, layer in enumerate(chain):
             start = time.perf_counter()
             h = layer.forward(h, training=True)
             best_f[i] = min(best_f[i], time.perf_counter() - start)
+            if layer.activity_regularizer is not None:  # its penalty's gradient needs h
+                model._outputs[i] = h
         dy, activation_done = model._output_gradient(y, h)
         for i in range(len(chain) - 1, -1, -1):
             start = time.perf_counter()
             dy, activation_done = model._backward_layer(i, dy, activation_done)
             best_b[i] = min(best_b[i], time.perf_counter() - start)
+        model._outputs = {}
     rows = []
     for i, layer in enumerate(chain):
         flops_f, flops_b = layer_flops(layer, len(x), need_dx=i > 0)

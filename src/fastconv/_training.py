@@ -1,8 +1,7 @@
 """compile / fit / evaluate / predict: the training loop of every model.
 
 ``Trainer`` is mixed into ``fastconv.models.Model``. A model provides
-``_chain`` (its layers in call order), ``_forward(x, training)`` and the
-weights; this module owns the loop around them: batching, shuffling, the
+``_chain`` (its layers in call order), its input shape and its weights; this module owns the loop around them: batching, shuffling, the
 validation split, the loss (fusing softmax + cross-entropy into one stable
 gradient), regularization, the optimizer step, metrics, progress lines and
 callbacks.
@@ -96,7 +95,9 @@ class Trainer:
         # takes at save time (the learning rate may change after compile).
         self._compile_config = {
             "loss": None if self.loss is None else losses.serialize(self.loss),
-            "metrics": [m if isinstance(m, str) else m.name for m in self._metric_ids],
+            "metrics": [{"class_name": type(m).__name__, "config": m.get_config()}
+                        if isinstance(m, metrics_module.Metric) else m
+                        for m in self._metric_ids],
         }
 
     def _require_compiled(self, what: str) -> None:
@@ -118,6 +119,9 @@ class Trainer:
         binary cross-entropy, on probabilities. The fused gradient, computed
         from the probabilities, avoids dividing by tiny probabilities."""
         last = self._chain[-1]
+        if last.activity_regularizer is not None:
+            # The penalty's gradient joins dL/d(output), before the activation.
+            return False
         activation = getattr(getattr(last, "activation", None), "name", None)
         if getattr(self.loss, "from_logits", True) or not hasattr(self.loss, "logits_gradient"):
             return False
@@ -135,7 +139,7 @@ class Trainer:
         for i, layer in enumerate(self._chain):
             x = layer.forward(x, training=training)
             if layer.activity_regularizer is not None:
-                penalty += layer.activity_regularizer(x) / x.shape[0]
+                penalty += layer.activity_regularizer(x)
                 if training:
                     self._outputs[i] = x
         return x, penalty
@@ -165,13 +169,9 @@ class Trainer:
         chain[i - 1] and the same flag for it."""
         layer = self._chain[i]
         if layer.activity_regularizer is not None:
-            # d(penalty / N) / d(output). With a fused gradient dy is taken
-            # after the activation, so the penalty cannot join it there.
-            if activation_done:
-                raise ValueError(
-                    "An activity_regularizer on the softmax/sigmoid output layer is not "
-                    "supported with a cross-entropy loss on probabilities.")
-            dy = dy + layer.activity_regularizer.gradient(self._outputs[i]) / dy.shape[0]
+            # d(penalty) / d(output); the fusions above never apply to a layer
+            # with a penalty, so dy is the gradient of its output here.
+            dy = dy + layer.activity_regularizer.gradient(self._outputs[i])
         if activation_done:
             return layer.backward(dy, need_dx=i > 0, activation_done=True), False
         if self._relu_before_pool(i):
@@ -365,6 +365,8 @@ class Trainer:
         when there are no metrics), or a dict with ``return_dict=True``."""
         self._require_compiled("evaluate")
         x = _as_inputs(x, self._dtype())
+        if y is None:
+            raise ValueError("Invalid value for argument `y`: expected targets, received None.")
         y = np.asarray(y)
         if len(x) != len(y):
             raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples but y has "

@@ -41,6 +41,7 @@ class Model(Trainer):
         self.history = None
         self._chain: list[Layer] = []
         self._input_layer: InputLayer | None = None
+        self._outputs_tensor: KerasTensor | None = None
         if type(self) is Model or inputs is not None or outputs is not None:
             self._init_functional(inputs, outputs)
 
@@ -97,7 +98,7 @@ class Model(Trainer):
     @property
     def outputs(self) -> list[KerasTensor]:
         self._require_built("outputs")
-        return [self._chain[-1].output if self._chain else self._input_layer.output]
+        return [self._outputs_tensor]
 
     @property
     def input_shape(self) -> tuple:
@@ -240,6 +241,8 @@ class Sequential(Model):
         super().__init__(name=name)
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
 
     @staticmethod
     def _default_name() -> str:
@@ -258,6 +261,7 @@ class Sequential(Model):
             if self._chain or self._input_layer is not None:
                 raise ValueError("An Input can only be the first element of a Sequential model.")
             self._input_layer = layer
+            self._outputs_tensor = layer.output
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Only instances of fastconv.layers.Layer can be added to a "
@@ -276,6 +280,8 @@ class Sequential(Model):
         if not self._chain:
             raise IndexError("There are no layers in the model to pop.")
         layer = self._chain.pop()
+        if self._input_layer is not None:
+            self._connect()
         return layer
 
     def _connect(self) -> None:
@@ -286,6 +292,7 @@ class Sequential(Model):
                 tensor = layer.output
                 continue
             tensor = layer(tensor)
+        self._outputs_tensor = tensor
 
     def build(self, input_shape: tuple) -> None:
         """Build for inputs of ``input_shape`` (batch dimension first)."""

@@ -152,7 +152,7 @@ class Layer:
     def __init__(self, name: str | None = None, trainable: bool = True,
                  dtype: str | None = None, input_shape: tuple | None = None,
                  batch_input_shape: tuple | None = None, activity_regularizer: Any = None,
-                 **kwargs: Any) -> None:
+                 input_dim: int | None = None, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: "
@@ -173,8 +173,11 @@ class Layer:
             self.batch_input_shape = _check_shape_arg(batch_input_shape, "batch_input_shape")
         elif input_shape is not None:
             self.batch_input_shape = (None, *_check_shape_arg(input_shape, "input_shape"))
-        # A penalty on the layer's output, added to the loss divided by the
-        # batch size (Keras' rule); the model applies it around forward/backward.
+        elif input_dim is not None:  # Keras' shorthand for input_shape=(input_dim,)
+            self.batch_input_shape = (None, *_check_shape_arg((input_dim,), "input_dim"))
+        # A penalty on the layer's output, added to the loss as Keras 3 does
+        # (not divided by the batch size); the model applies it around
+        # forward/backward.
         self.activity_regularizer = regularizers_module.get(activity_regularizer)
         self.built = False
         self.input_shape: Shape | None = None
@@ -223,7 +226,11 @@ class Layer:
             self.ensure_built(inputs.shape)
             out = KerasTensor(self.compute_output_shape(inputs.shape), inputs.dtype,
                               layer=self, source=inputs)
-            self.input, self.output = inputs, out
+            if self.output is None:
+                # As in Keras, layer.input / layer.output are those of the
+                # first call; later calls (a model reused on a new Input) must
+                # not disconnect the models built on the first.
+                self.input, self.output = inputs, out
             return out
         x = np.asarray(inputs, dtype=self.dtype)
         self.ensure_built(x.shape)
@@ -270,12 +277,14 @@ class Layer:
         return int(sum(w.value.size for w in self._weights))
 
     def regularization_loss(self) -> float:
-        """Sum of the weight penalties (0 without regularizers)."""
-        return float(sum(w.regularizer(w.value) for w in self._weights if w.regularizer))
+        """Sum of the trainable weights' penalties (0 without regularizers);
+        frozen weights add nothing, as in Keras 3."""
+        return float(sum(w.regularizer(w.value) for w in self.trainable_weights
+                         if w.regularizer))
 
     def add_regularization_gradients(self) -> None:
-        """Add each weight penalty's gradient to the weight's gradient."""
-        for w in self._weights:
+        """Add each trainable weight's penalty gradient to its gradient."""
+        for w in self.trainable_weights:
             if w.regularizer is not None:
                 w.grad += w.regularizer.gradient(w.value).astype(w.dtype, copy=False)
 

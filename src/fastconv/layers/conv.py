@@ -110,36 +110,43 @@ class Conv2D(KernelBiasLayer):
         return self.activation is activations.get("relu")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if self.data_format == "channels_first":
+        first = self.data_format == "channels_first"
+        if first:
             x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         bias = self.bias.value if self.use_bias else None
         if self._fused_relu():
-            # The kernel applies ReLU in its epilogue; backward needs only y.
+            # The kernel applies ReLU in its epilogue (elementwise, so the
+            # layout does not matter); backward needs only y.
             z = None
             y = kernels().conv2d(x, self.kernel.value, bias, self.strides, self.padding,
-                           self.dilation_rate, activation="relu")
+                                 self.dilation_rate, activation="relu")
+            if first:
+                y = y.transpose(0, 3, 1, 2)
         else:
             z = kernels().conv2d(x, self.kernel.value, bias, self.strides, self.padding,
-                           self.dilation_rate)
+                                 self.dilation_rate)
+            # Keras applies the activation to the output in its own layout
+            # (softmax then runs over the last axis, as the losses expect).
+            if first:
+                z = z.transpose(0, 3, 1, 2)
             y = self.activation.forward(z)
         if training:
             self._x, self._z, self._y = x, z, y
-        if self.data_format == "channels_first":
-            y = y.transpose(0, 3, 1, 2)
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         """Gradients given dL/d(output); with ``activation_done`` dy is already
-        dL/d(pre-activation) (the model's fused softmax + cross-entropy)."""
-        if self.data_format == "channels_first":
-            dy = dy.transpose(0, 2, 3, 1)
+        dL/d(pre-activation) (the model's fused softmax + cross-entropy).
+        Arrays are in the layer's data format."""
         if activation_done:
             dz = dy
         elif self._fused_relu():
             dz = kernels().relu_backward(np.asarray(dy, dtype=self.dtype), self._y)
         else:
             dz = self.activation.backward(dy, self._z, self._y)
+        if self.data_format == "channels_first":
+            dz = dz.transpose(0, 2, 3, 1)
         dz = np.ascontiguousarray(dz, dtype=self.dtype)
         dx, dw, db = kernels().conv2d_backward(
             dz, self._x, self.kernel.value, self.strides, self.padding, self.dilation_rate,

@@ -24,7 +24,11 @@ class InputLayer(Layer):
 
     def __init__(self, shape: tuple | None = None, batch_size: int | None = None,
                  dtype: str | None = None, name: str | None = None,
-                 batch_shape: tuple | None = None, **kwargs: Any) -> None:
+                 batch_shape: tuple | None = None, input_shape: tuple | None = None,
+                 batch_input_shape: tuple | None = None, **kwargs: Any) -> None:
+        # Keras 3 still accepts the Keras 2 names of both arguments.
+        shape = input_shape if shape is None else shape
+        batch_shape = batch_input_shape if batch_shape is None else batch_shape
         if batch_shape is None:
             if shape is None:
                 raise ValueError("Invalid arguments: `shape` (one sample's shape) or "
