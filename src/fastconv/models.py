@@ -192,7 +192,11 @@ class Model(Trainer):
     def summary(self, line_length: int | None = None, positions: Any = None,
                 print_fn: Any = None, expand_nested: bool = False,
                 show_trainable: bool = False, layer_range: Any = None) -> None:
-        """Print Keras' table of layers, output shapes and parameter counts."""
+        """Print Keras' table of layers, output shapes and parameter counts.
+
+        ``print_fn`` receives each line; ``line_length``, ``positions``,
+        ``expand_nested``, ``show_trainable`` and ``layer_range`` are accepted
+        for compatibility and ignored (the table has fixed columns)."""
         self._require_built("summary")
         _summary.print_summary(self, print_fn or print)
 
@@ -309,7 +313,10 @@ class Sequential(Model):
 
 
 def load_model(filepath: str, custom_objects: dict | None = None, compile: bool = True) -> Model:
-    """Load a model saved by ``model.save`` (reads JSON and .npz; never executes code)."""
+    """Load a model saved by ``model.save`` (reads JSON and .npz; never executes code).
+
+    ``custom_objects`` is accepted for compatibility and ignored: only
+    fastconv's own layers, losses, optimizers and metrics can be saved."""
     return saving.load_model(filepath, compile=compile)
 
 

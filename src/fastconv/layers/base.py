@@ -12,9 +12,9 @@ A layer follows Keras' lifecycle:
   ``Variable.grad``;
 - ``get_config()`` / ``from_config()`` describe it for saving.
 
-Shapes passed around exclude nothing: ``input_shape`` is a tuple whose first
-entry is the batch size, None when unknown, as in Keras.
-"""
+Every shape here includes the batch dimension first (None when unknown),
+as Keras' ``input_shape`` / ``output_shape`` do; only the ``input_shape=``
+argument of a first layer gives one sample's shape.
 
 from __future__ import annotations
 
