@@ -15,6 +15,7 @@ A layer follows Keras' lifecycle:
 Every shape here includes the batch dimension first (None when unknown),
 as Keras' ``input_shape`` / ``output_shape`` do; only the ``input_shape=``
 argument of a first layer gives one sample's shape.
+"""
 
 from __future__ import annotations
 
