@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
 
 # (set, get) symbol pairs of the OpenBLAS builds NumPy ships or links.
 _SYMBOLS = (
@@ -58,17 +56,6 @@ def _openblas_controls() -> tuple:
 def blas_threads() -> list[int]:
     """Threads of each loaded OpenBLAS (empty when none is found)."""
     return [getter() for _, getter in _openblas_controls()]
-
-
-def with_single_threaded_blas(method: Callable) -> Callable:
-    """Decorator: run ``method`` inside ``single_threaded_blas()``."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with single_threaded_blas():
-            return method(*args, **kwargs)
-
-    return wrapper
 
 
 # Nested and concurrent uses (a callback calling predict inside fit, two

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _random, callbacks as callbacks_module, losses, metrics as metrics_module
+from fastconv import _random, activations, callbacks as callbacks_module, losses
+from fastconv import metrics as metrics_module
 from fastconv import optimizers
 from fastconv._blas import single_threaded_blas
 from fastconv._memory import retained_heap
@@ -122,12 +123,11 @@ class Trainer:
         if last.activity_regularizer is not None:
             # The penalty's gradient joins dL/d(output), before the activation.
             return False
-        activation = getattr(getattr(last, "activation", None), "name", None)
-        if getattr(self.loss, "from_logits", True) or not hasattr(self.loss, "logits_gradient"):
+        fusable = getattr(self.loss, "fused_activation", None)
+        if fusable is None or self.loss.from_logits:
             return False
-        pairs = {"softmax": (losses.CategoricalCrossentropy, losses.SparseCategoricalCrossentropy),
-                 "sigmoid": (losses.BinaryCrossentropy,)}
-        return isinstance(self.loss, pairs.get(activation, ()))
+        # The built-in activation itself, not a user function of that name.
+        return getattr(last, "activation", None) is activations.get(fusable)
 
     def _forward_collect(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, float]:
         """The output and the activity-regularization penalty (batch-averaged).
@@ -290,7 +290,7 @@ class Trainer:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end(history.history and {k: v[-1] for k, v in history.history.items()})
+        cbs.on_train_end({name: values[-1] for name, values in history.history.items()})
         return history
 
     def _run_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
