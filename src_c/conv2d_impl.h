@@ -113,6 +113,33 @@ typedef struct {
     fc_out_pixel key;
 } FC_FN(pixel_block);
 
+/* max(v, 0) lane by lane, with NaN and -0 passing through unchanged, exactly
+ * as relu_inplace below: lanes holding a negative number are cleared. */
+FC_TARGET static inline FC_FN(vec) FC_FN(relu_vec)(FC_FN(vec) v)
+{
+    const FC_FN(vec) zero = {0};
+    const __typeof__(v < zero) negative = v < zero;
+    return (FC_FN(vec))((__typeof__(negative))v & ~negative);
+}
+
+/* Store the block's accumulators (only the first `count` pixels are real),
+ * with the ReLU epilogue applied in registers when the layer asks for it. */
+FC_TARGET static inline void FC_FN(store_block)(const FC_FN(pixel_block) *blk,
+                                                FC_FN(vec) acc[FC_PB][2], int relu, int64_t co0)
+{
+#pragma GCC unroll 16
+    for (int p = 0; p < FC_PB; ++p)
+        if (p < blk->count) {
+            FC_FN(vec) a0 = acc[p][0], a1 = acc[p][1];
+            if (relu) {
+                a0 = FC_FN(relu_vec)(a0);
+                a1 = FC_FN(relu_vec)(a1);
+            }
+            *(FC_FN(vec) *)(blk->ys[p] + co0) = a0;
+            *(FC_FN(vec) *)(blk->ys[p] + co0 + FC_VL) = a1;
+        }
+}
+
 /* The FC_PB pixels of a block, channels [co0, co0 + FC_CB); only the first
  * `count` pixels are stored (the others repeat a real pixel to keep the
  * block full). */
@@ -149,12 +176,49 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
                 }
             }
         }
+    FC_FN(store_block)(blk, acc, g->relu, co0);
+}
+
+/* conv_block for pixels that read every tap, when the taps x input channels
+ * are few (the first layer: KH * KW * C_in <= FC_FLAT_TAPS). The (i, j, ci)
+ * loops then run too few times each to pay for themselves; here they are one
+ * loop over t = (i * KW + j) * C_in + ci, whose weight row is simply
+ * w[t * C_out] and whose input offset x_off[t] the caller computed once.
+ * Same terms in the same order as conv_block, so the same bits. */
+#define FC_FLAT_TAPS 32
+FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
+                                             const FC_FN(pixel_block) *blk, const FC_T *w,
+                                             const FC_T *b, int64_t co0, const int64_t *x_off,
+                                             int64_t taps)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cout = g->c_out;
+    vec b0 = {0}, b1 = {0};
+    if (b) {
+        b0 = *(const vec *)(b + co0);
+        b1 = *(const vec *)(b + co0 + FC_VL);
+    }
+    vec acc[FC_PB][2];
+    const FC_T *xs[FC_PB];
 #pragma GCC unroll 16
-    for (int p = 0; p < FC_PB; ++p)
-        if (p < blk->count) {
-            *(vec *)(blk->ys[p] + co0) = acc[p][0];
-            *(vec *)(blk->ys[p] + co0 + FC_VL) = acc[p][1];
+    for (int p = 0; p < FC_PB; ++p) {
+        acc[p][0] = b0;
+        acc[p][1] = b1;
+        xs[p] = blk->xs[p];
+    }
+    const FC_T *wp = w + co0;
+    for (int64_t t = 0; t < taps; ++t, wp += cout) {
+        const vec w0 = *(const vec *)wp;
+        const vec w1 = *(const vec *)(wp + FC_VL);
+        const int64_t off = x_off[t];
+#pragma GCC unroll 16
+        for (int p = 0; p < FC_PB; ++p) {
+            const FC_T xv = xs[p][off];
+            acc[p][0] += xv * w0;
+            acc[p][1] += xv * w1;
         }
+    }
+    FC_FN(store_block)(blk, acc, g->relu, co0);
 }
 
 /* y[k] = max(y[k], 0) for k in [0, len), letting NaN through as the
@@ -165,10 +229,13 @@ FC_TARGET static inline void FC_FN(relu_inplace)(FC_T *FC_RESTRICT y, int64_t le
         y[k] = y[k] < (FC_T)0 ? (FC_T)0 : y[k];
 }
 
-/* Every output channel of the pixels gathered in blk (then the ReLU
- * epilogue if asked for, while the pixels are still in cache); empties it. */
+/* Every output channel of the pixels gathered in blk, with the ReLU epilogue
+ * if asked for (in registers for the blocked channels; the channel tail is
+ * rectified while its pixels are still in cache); empties it. x_off, when
+ * not NULL, is conv_block_flat's table, used when the pixels read every tap. */
 FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
-                                        const FC_T *b, FC_T *y, FC_FN(pixel_block) *blk)
+                                        const FC_T *b, FC_T *y, FC_FN(pixel_block) *blk,
+                                        const int64_t *x_off)
 {
     if (!blk->count)
         return;
@@ -176,15 +243,21 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
         blk->xs[p] = blk->xs[blk->count - 1];
         blk->ys[p] = blk->ys[blk->count - 1];
     }
+    const fc_out_pixel *taps = &blk->px[0];
+    const int flat = x_off && taps->kh_lo == 0 && taps->kh_hi == g->kh && taps->kw_lo == 0 &&
+                     taps->kw_hi == g->kw;
     int64_t co0 = 0;
     for (; co0 + FC_CB <= g->c_out; co0 += FC_CB)
-        FC_FN(conv_block)(g, blk, w, b, co0);
+        if (flat)
+            FC_FN(conv_block_flat)(g, blk, w, b, co0, x_off, g->kh * g->kw * g->c_in);
+        else
+            FC_FN(conv_block)(g, blk, w, b, co0);
     if (co0 < g->c_out)
-        for (int p = 0; p < blk->count; ++p)
+        for (int p = 0; p < blk->count; ++p) {
             FC_FN(conv_pixel)(g, x, w, b, y, &blk->px[p], co0, g->c_out);
-    if (g->relu)
-        for (int p = 0; p < blk->count; ++p)
-            FC_FN(relu_inplace)(blk->ys[p], g->c_out);
+            if (g->relu)
+                FC_FN(relu_inplace)(blk->ys[p] + co0, g->c_out - co0);
+        }
     blk->count = 0;
 }
 
@@ -200,7 +273,8 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
  * soon as it is full. */
 FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, const FC_T *w,
                                          const FC_T *b, FC_T *y, FC_FN(pixel_block) *slots,
-                                         int *last, const fc_out_pixel *px)
+                                         int *last, const fc_out_pixel *px,
+                                         const int64_t *flat_off)
 {
     int k = *last;
     if (!(slots[k].keyed && fc_same_taps(&slots[k].key, px))) {
@@ -213,7 +287,7 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
         }
         if (k == FC_SLOTS) {
             k = empty >= 0 ? empty : fullest;
-            FC_FN(conv_flush)(g, x, w, b, y, &slots[k]);
+            FC_FN(conv_flush)(g, x, w, b, y, &slots[k], flat_off);
             slots[k].keyed = 1;
             slots[k].key = *px;
         }
@@ -227,7 +301,7 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
     blk->ys[c] = y + ((px->n * g->oh + px->oh) * g->ow + px->ow) * g->c_out;
     blk->px[c] = *px;
     if (blk->count == FC_PB)
-        FC_FN(conv_flush)(g, x, w, b, y, blk);
+        FC_FN(conv_flush)(g, x, w, b, y, blk, flat_off);
 }
 
 /* Forward rows [row_begin, row_end) of the flattened (N * OH) output rows.
@@ -258,6 +332,17 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
         }
     }
     const int64_t run_end = ow_a + (ow_b - ow_a) / FC_PB * FC_PB;
+    /* Input offsets of the taps for conv_block_flat, when they are few. */
+    int64_t flat_table[FC_FLAT_TAPS];
+    const int64_t *flat_off = NULL;
+    if (g->kh * g->kw * g->c_in <= FC_FLAT_TAPS) {
+        int64_t t = 0;
+        for (int64_t i = 0; i < g->kh; ++i)
+            for (int64_t j = 0; j < g->kw; ++j)
+                for (int64_t ci = 0; ci < g->c_in; ++ci)
+                    flat_table[t++] = (i * g->dil_h * g->w + j * g->dil_w) * g->c_in + ci;
+        flat_off = flat_table;
+    }
     fc_out_pixel px;
     for (int64_t r = row_begin; r < row_end; ++r) {
         px.n = r / g->oh;
@@ -265,6 +350,12 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
         const int64_t ih0 = px.oh * g->stride_h - g->pad_top;
         fc_tap_range(ih0, g->dil_h, g->kh, g->h, &px.kh_lo, &px.kh_hi);
         const int full_rows = px.kh_lo == 0 && px.kh_hi == g->kh && g->c_out >= FC_CB;
+        if (full_rows)
+            for (int p = 0; p < FC_PB; ++p) {
+                run.px[p] = px;
+                run.px[p].kw_lo = 0;
+                run.px[p].kw_hi = g->kw;
+            }
         for (px.ow = 0; px.ow < g->ow; ++px.ow) {
             if (full_rows && px.ow == ow_a && ow_a < run_end) {
                 for (; px.ow < run_end; px.ow += FC_PB) {
@@ -273,12 +364,9 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                         const int64_t iw0 = (px.ow + p) * g->stride_w - g->pad_left;
                         run.xs[p] = x + ((px.n * g->h + ih0) * g->w + iw0) * g->c_in;
                         run.ys[p] = y + (r * g->ow + px.ow + p) * g->c_out;
-                        run.px[p] = px;
                         run.px[p].ow = px.ow + p;
-                        run.px[p].kw_lo = 0;
-                        run.px[p].kw_hi = g->kw;
                     }
-                    FC_FN(conv_flush)(g, x, w, b, y, &run);
+                    FC_FN(conv_flush)(g, x, w, b, y, &run, flat_off);
                 }
                 if (px.ow >= g->ow)
                     break;
@@ -290,11 +378,11 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                 if (g->relu)
                     FC_FN(relu_inplace)(y + (r * g->ow + px.ow) * g->c_out, g->c_out);
             } else
-                FC_FN(conv_gather)(g, x, w, b, y, slots, &last, &px);
+                FC_FN(conv_gather)(g, x, w, b, y, slots, &last, &px, flat_off);
         }
     }
     for (int k = 0; k < FC_SLOTS; ++k)
-        FC_FN(conv_flush)(g, x, w, b, y, &slots[k]);
+        FC_FN(conv_flush)(g, x, w, b, y, &slots[k], flat_off);
 }
 
 /* Input gradient for rows [row_begin, row_end) of the flattened (N * H) input

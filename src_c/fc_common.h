@@ -14,6 +14,7 @@
 #ifndef FC_COMMON_H
 #define FC_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -11,9 +11,12 @@ from fastconv import ops, reference
 from helpers import random_array, use_isa
 
 # (x shape, w shape, strides, padding, dilation): block paths (C_out 32, 64),
-# channel tails (19), one output channel and padded borders.
+# the few-taps block of first layers (C_in 1 and 3), channel tails (19), one
+# output channel and padded borders.
 CASES = [
     ((3, 9, 8, 5), (3, 3, 5, 32), 1, "same", 1),
+    ((2, 12, 28, 1), (3, 3, 1, 32), 1, "valid", 1),
+    ((2, 10, 19, 3), (3, 3, 3, 64), 1, "same", 1),
     ((2, 7, 7, 17), (3, 3, 17, 64), 2, "valid", 1),
     ((2, 9, 9, 3), (2, 2, 3, 19), 1, "same", 2),
     ((1, 6, 5, 40), (3, 3, 40, 1), 1, "same", 1),

@@ -150,7 +150,8 @@ def _all_outputs(dtype, rng):
             b = rng.standard_normal(c_out).astype(dtype)
             y = ops.conv2d(x, w, b, s, pad, d)
             dy = rng.standard_normal(y.shape).astype(dtype)
-            outs += [y, *ops.conv2d_backward(dy, x, w, s, pad, d)]
+            outs += [y, ops.conv2d(x, w, b, s, pad, d, activation="relu"),
+                     *ops.conv2d_backward(dy, x, w, s, pad, d)]
         x = rng.standard_normal((n, 11, 9, 17)).astype(dtype)
         p, a = ops.max_pool2d(x, 3, 2, "same")
         outs += [p, a, ops.max_pool2d_backward(p, a, x.shape)]
