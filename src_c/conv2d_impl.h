@@ -117,9 +117,10 @@ typedef struct {
  * as relu_inplace below: lanes holding a negative number are cleared. */
 FC_TARGET static inline FC_FN(vec) FC_FN(relu_vec)(FC_FN(vec) v)
 {
+    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
     const FC_FN(vec) zero = {0};
-    const __typeof__(v < zero) negative = v < zero;
-    return (FC_FN(vec))((__typeof__(negative))v & ~negative);
+    const mask negative = v < zero;
+    return (FC_FN(vec))((mask)v & ~negative);
 }
 
 /* Store the block's accumulators (only the first `count` pixels are real),

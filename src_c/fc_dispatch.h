@@ -1,7 +1,8 @@
 /* fc_dispatch.h - instantiate a micro-kernel template once per dtype and
  * instruction set, and name the results.
  *
- * Inside a template, FC_T is the element type, FC_FN(f) the name of f for
+ * Inside a template, FC_T is the element type, FC_IT the signed integer of
+ * its width (the lanes of vector comparison masks), FC_FN(f) the name of f for
  * this instantiation, FC_TARGET the function attribute selecting the
  * instruction set and FC_VEC_BYTES its natural vector width.
  *
@@ -23,14 +24,18 @@
 #define FC_ISA_NAME generic
 #define FC_VEC_BYTES 16
 #define FC_T float
+#define FC_IT int32_t
 #define FC_DT f32
 #include FC_TEMPLATE
 #undef FC_T
+#undef FC_IT
 #undef FC_DT
 #define FC_T double
+#define FC_IT int64_t
 #define FC_DT f64
 #include FC_TEMPLATE
 #undef FC_T
+#undef FC_IT
 #undef FC_DT
 #undef FC_ISA_NAME
 #undef FC_TARGET
@@ -41,14 +46,18 @@
 #define FC_ISA_NAME avx2
 #define FC_VEC_BYTES 32
 #define FC_T float
+#define FC_IT int32_t
 #define FC_DT f32
 #include FC_TEMPLATE
 #undef FC_T
+#undef FC_IT
 #undef FC_DT
 #define FC_T double
+#define FC_IT int64_t
 #define FC_DT f64
 #include FC_TEMPLATE
 #undef FC_T
+#undef FC_IT
 #undef FC_DT
 #undef FC_ISA_NAME
 #undef FC_TARGET
@@ -63,14 +72,18 @@
 #define FC_ISA_NAME avx512
 #define FC_VEC_BYTES 64
 #define FC_T float
+#define FC_IT int32_t
 #define FC_DT f32
 #include FC_TEMPLATE
 #undef FC_T
+#undef FC_IT
 #undef FC_DT
 #define FC_T double
+#define FC_IT int64_t
 #define FC_DT f64
 #include FC_TEMPLATE
 #undef FC_T
+#undef FC_IT
 #undef FC_DT
 #undef FC_ISA_NAME
 #undef FC_TARGET

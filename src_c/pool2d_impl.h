@@ -23,38 +23,76 @@ FC_TARGET static inline void FC_FN(pool_window)(const fc_pool_geom *g, int64_t o
     *iw_hi = iw0 + hi;
 }
 
+/* Explicit vectors for the max-pooling forward pass: FC_PVL channels of the
+ * element type, the comparison masks they produce (integers as wide as the
+ * element) and the int32 argmax lanes stored. */
+#define FC_PVL ((int64_t)(FC_VEC_BYTES / sizeof(FC_T)))
+typedef FC_T FC_FN(pvec) __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T))));
+typedef int32_t FC_FN(pidx) __attribute__((vector_size(FC_PVL * 4), aligned(4)));
+
+/* Channels [c_lo, c_hi) of one window: the first maximum in row-major window
+ * order, NaN winning over numbers. The readable statement of the rule; the
+ * vector loop below applies the same comparisons lane by lane. */
+FC_TARGET static inline void FC_FN(max_window)(const fc_pool_geom *g, const FC_T *x,
+                                               FC_T *FC_RESTRICT yp,
+                                               int32_t *FC_RESTRICT ap, int64_t ih_lo,
+                                               int64_t ih_hi, int64_t iw_lo, int64_t iw_hi,
+                                               int64_t c_lo, int64_t c_hi)
+{
+    const int64_t c = g->c;
+    const FC_T *first = x + (ih_lo * g->w + iw_lo) * c;
+    for (int64_t k = c_lo; k < c_hi; ++k) {
+        yp[k] = first[k];
+        ap[k] = (int32_t)(ih_lo * g->w + iw_lo);
+    }
+    for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
+        for (int64_t iw = (ih == ih_lo ? iw_lo + 1 : iw_lo); iw < iw_hi; ++iw) {
+            const FC_T *FC_RESTRICT xp = x + (ih * g->w + iw) * c;
+            const int32_t idx = (int32_t)(ih * g->w + iw);
+            for (int64_t k = c_lo; k < c_hi; ++k) {
+                const FC_T v = xp[k], best = yp[k];
+                const int wins = (v > best) | ((v != v) & (best == best));
+                yp[k] = wins ? v : best;
+                ap[k] = wins ? idx : ap[k];
+            }
+        }
+}
+
 /* Max pooling of rows [row_begin, row_end) of the (N * OH) output rows.
  * x (N, H, W, C), y (N, OH, OW, C), argmax (N, OH, OW, C) int32 holding
- * ih * W + iw of each winner. */
+ * ih * W + iw of each winner. Each vector of channels keeps its maximum and
+ * index in registers across the window and is stored once. */
 FC_TARGET static void FC_FN(max_pool2d_forward)(const fc_pool_geom *g, const FC_T *x, FC_T *y,
                                                 int32_t *argmax, int64_t row_begin,
                                                 int64_t row_end)
 {
-    const int64_t c = g->c;
+    typedef FC_FN(pvec) vec;
+    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
+    const int64_t c = g->c, c_vec = c / FC_PVL * FC_PVL;
     for (int64_t r = row_begin; r < row_end; ++r) {
         const int64_t n = r / g->oh, oh = r % g->oh;
+        const FC_T *xn = x + n * g->h * g->w * c;
         for (int64_t ow = 0; ow < g->ow; ++ow) {
             FC_T *FC_RESTRICT yp = y + (r * g->ow + ow) * c;
             int32_t *FC_RESTRICT ap = argmax + (r * g->ow + ow) * c;
             int64_t ih_lo, ih_hi, iw_lo, iw_hi;
             FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
-            const FC_T *first = x + ((n * g->h + ih_lo) * g->w + iw_lo) * c;
-            for (int64_t k = 0; k < c; ++k) {
-                yp[k] = first[k];
-                ap[k] = (int32_t)(ih_lo * g->w + iw_lo);
-            }
-            for (int64_t ih = ih_lo; ih < ih_hi; ++ih) {
-                for (int64_t iw = (ih == ih_lo ? iw_lo + 1 : iw_lo); iw < iw_hi; ++iw) {
-                    const FC_T *FC_RESTRICT xp = x + ((n * g->h + ih) * g->w + iw) * c;
-                    const int32_t idx = (int32_t)(ih * g->w + iw);
-                    for (int64_t k = 0; k < c; ++k) {
-                        const FC_T v = xp[k], best = yp[k];
-                        const int wins = (v > best) | ((v != v) & (best == best));
-                        yp[k] = wins ? v : best;
-                        ap[k] = wins ? idx : ap[k];
+            for (int64_t k = 0; k < c_vec; k += FC_PVL) {
+                const FC_T *xk = xn + k;
+                vec best = *(const vec *)(xk + (ih_lo * g->w + iw_lo) * c);
+                mask at = (mask){0} + (FC_IT)(ih_lo * g->w + iw_lo);
+                for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
+                    for (int64_t iw = (ih == ih_lo ? iw_lo + 1 : iw_lo); iw < iw_hi; ++iw) {
+                        const vec v = *(const vec *)(xk + (ih * g->w + iw) * c);
+                        const mask wins = (v > best) | ((v != v) & (best == best));
+                        best = (vec)(((mask)v & wins) | ((mask)best & ~wins));
+                        at = (((mask){0} + (FC_IT)(ih * g->w + iw)) & wins) | (at & ~wins);
                     }
-                }
+                *(vec *)(yp + k) = best;
+                *(FC_FN(pidx) *)(ap + k) = __builtin_convertvector(at, FC_FN(pidx));
             }
+            if (c_vec < c)
+                FC_FN(max_window)(g, xn, yp, ap, ih_lo, ih_hi, iw_lo, iw_hi, c_vec, c);
         }
     }
 }
