@@ -88,6 +88,7 @@ extensions = [
     kernel_extension("_runtime", ["fc_cpu.c", "fc_peak.c"]),
     kernel_extension("conv", ["conv2d.c"]),
     kernel_extension("pool", ["pool2d.c"]),
+    kernel_extension("conv_pool", ["conv2d.c", "pool2d.c"]),
 ]
 
 setup(

@@ -1,4 +1,5 @@
-"""Shared fixtures (the SIMD levels of the compiled kernels) and Hypothesis profiles."""
+"""Shared fixtures (the SIMD levels of the compiled kernels, the thread and
+SIMD settings restored after a test) and Hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -23,3 +24,12 @@ def isa(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each instruction-set level this CPU runs, selected for the test's duration."""
     with use_isa(request.param):
         yield request.param
+
+
+@pytest.fixture
+def restore_settings() -> Iterator[None]:
+    """Put the thread count and SIMD level back as they were after the test."""
+    threads, isa = fastconv.get_num_threads(), fastconv.get_isa()
+    yield
+    fastconv.set_num_threads(threads)
+    fastconv.set_isa(isa)

@@ -23,6 +23,7 @@ ARGMAX = np.zeros(POOLED.shape, np.int32)
 VALID = {
     "conv2d": dict(x=X, w=W, b=np.zeros(4)),
     "conv2d_backward": dict(dy=np.zeros((2, 3, 3, 4)), x=X, w=W),
+    "conv2d_max_pool2d": dict(x=X, w=W, b=np.zeros(4), pool_size=2),
     "max_pool2d": dict(x=X, pool_size=2),
     "max_pool2d_backward": dict(dy=POOLED, argmax=ARGMAX, x_shape=X.shape),
     "avg_pool2d": dict(x=X, pool_size=2),
@@ -154,6 +155,7 @@ KIND = {
     "x": "array", "w": "array", "b": "array", "dy": "array", "argmax": "argmax",
     "x_shape": "shape", "strides": "pair", "dilation": "pair", "pool_size": "pair",
     "padding": "padding", "need_dx": "flag", "need_dw": "flag", "need_db": "flag",
+    "pool_strides": "pair", "pool_padding": "padding", "activation": "activation",
 }
 
 scalars = st.one_of(
@@ -189,6 +191,7 @@ JUNK = {
         st.lists(st.lists(st.integers(-2, 5), max_size=3).map(tuple), max_size=3).map(tuple),
     ),
     "flag": st.sampled_from([True, False, 0, 1, None, np.True_, np.False_]),
+    "activation": st.one_of(st.sampled_from(["relu", "RELU", "tanh", "linear", ""]), scalars),
 }
 
 OPS = sorted(VALID)
@@ -211,6 +214,12 @@ def plausible_arguments(draw: st.DrawFn, op: str) -> dict[str, object]:
         if op == "conv2d":
             return dict(x=x, w=kernel, b=rng.standard_normal(kernel.shape[3]).astype(dtype),
                         **hyper)
+        if op == "conv2d_max_pool2d":
+            return dict(x=x, w=kernel, b=rng.standard_normal(kernel.shape[3]).astype(dtype),
+                        **hyper, activation=draw(st.sampled_from([None, "relu"])),
+                        pool_size=draw(st.integers(1, 3)),
+                        pool_strides=draw(st.one_of(st.none(), st.integers(1, 3))),
+                        pool_padding=draw(st.sampled_from(["valid", "same", 0, 1])))
         flags = {name: draw(st.booleans()) for name in ("need_dx", "need_dw", "need_db")}
         dy = _like_output(rng, reference.conv2d, dict(x=x, w=kernel, **hyper), dtype)
         return dict(dy=dy, x=x, w=kernel, **hyper, **flags)

@@ -12,6 +12,7 @@ from fastconv import ops, reference
 OPS = [
     "conv2d",
     "conv2d_backward",
+    "conv2d_max_pool2d",
     "max_pool2d",
     "max_pool2d_backward",
     "avg_pool2d",

@@ -11,15 +11,8 @@ import pytest
 import fastconv
 from fastconv import ops, reference
 from fastconv._kernels import conv as conv_kernels
+from fastconv._kernels import conv_pool as conv_pool_kernels
 from fastconv._kernels import pool as pool_kernels
-
-
-@pytest.fixture
-def restore_settings():
-    threads, isa = fastconv.get_num_threads(), fastconv.get_isa()
-    yield
-    fastconv.set_num_threads(threads)
-    fastconv.set_isa(isa)
 
 
 def run_python(code: str, **env: str) -> tuple[str, str]:
@@ -114,6 +107,7 @@ def test_kernels_use_the_requested_threads(restore_settings):
         (pool_kernels, lambda: ops.max_pool2d_backward(p, a, x.shape)),
         (pool_kernels, lambda: ops.avg_pool2d(x, 2)),
         (pool_kernels, lambda: ops.avg_pool2d_backward(p, x.shape, 2)),
+        (conv_pool_kernels, lambda: ops.conv2d_max_pool2d(x, w, activation="relu")),
     ]
     # Alternating counts, so a team size left over from an earlier call
     # cannot pass for the current one.
@@ -151,6 +145,7 @@ def _all_outputs(dtype, rng):
             y = ops.conv2d(x, w, b, s, pad, d)
             dy = rng.standard_normal(y.shape).astype(dtype)
             outs += [y, ops.conv2d(x, w, b, s, pad, d, activation="relu"),
+                     *ops.conv2d_max_pool2d(x, w, b, s, pad, d, "relu", 2),
                      *ops.conv2d_backward(dy, x, w, s, pad, d)]
         x = rng.standard_normal((n, 11, 9, 17)).astype(dtype)
         p, a = ops.max_pool2d(x, 3, 2, "same")

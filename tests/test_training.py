@@ -558,9 +558,10 @@ def test_seed_cnn_loss_decreases_on_the_fashion_mnist_sample():
     assert acc_after > 0.5
 
 
-def test_relu_before_pool_fusion_gives_the_unfused_gradients(monkeypatch):
-    # Conv2D(relu) -> MaxPooling2D: the model masks the pooled gradient instead
-    # of running the ReLU backward on the full-size one; the weight gradients
+def test_relu_before_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
+    # Conv2D(relu) -> MaxPooling2D: the forward pass runs both in one kernel
+    # call, and the model masks the pooled gradient instead of running the
+    # ReLU backward on the full-size one; the outputs and weight gradients
     # must be the very same numbers.
     from fastconv import layers, models
     from fastconv._training import Trainer
@@ -578,16 +579,17 @@ def test_relu_before_pool_fusion_gives_the_unfused_gradients(monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 9, 9, 2)).astype(np.float32)
     y = np.arange(5) % 3
-    assert model._relu_before_pool(1) and model._relu_before_pool(3)
+    assert model._forward_plan() == [(0, 1), (2, 3), (4,), (5,)]
 
-    def gradients():
+    def outputs_and_gradients():
         out, _ = model._forward_collect(x, training=True)
         model._backward(y, out)
-        return [w.grad.copy() for w in model.trainable_weights]
+        return [out, *(w.grad.copy() for w in model.trainable_weights)]
 
-    fused = gradients()
+    fused = outputs_and_gradients()
     monkeypatch.setattr(Trainer, "_relu_before_pool", lambda self, i: False)
-    unfused = gradients()
+    assert model._forward_plan() == [(i,) for i in range(6)]
+    unfused = outputs_and_gradients()
     for a, b in zip(fused, unfused):
         np.testing.assert_array_equal(a, b)
-    assert any(np.abs(a).sum() > 0 for a in fused)
+    assert any(np.abs(a).sum() > 0 for a in fused[1:])

@@ -1,9 +1,11 @@
 """``model.profile(x, y)``: where a training step's time goes, layer by layer.
 
 Each layer's forward and backward pass is timed inside real training steps
-(best of ``repeat``), with its FLOPs (2 per multiply-add: convolutions and
-dense layers; the backward pass counts the input gradient only where the
-model computes it) so the table shows GFLOP/s next to the time.
+(best of ``repeat``), as the model runs them: a Conv2D and the MaxPooling2D
+it feeds share one fused forward call, timed in the convolution's row. Each
+row also counts its FLOPs (2 per multiply-add: convolutions and dense layers;
+the backward pass counts the input gradient only where the model computes
+it), so the table shows GFLOP/s next to the time.
 """
 
 from __future__ import annotations
@@ -36,30 +38,36 @@ def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> 
     """Per-layer forward/backward times (ms, best of ``repeat`` steps) and FLOPs
     of training steps on (x, y); the weights are not updated."""
     chain = model._chain
+    plan = model._forward_plan()
     best_f = [math.inf] * len(chain)
     best_b = [math.inf] * len(chain)
     for _ in range(repeat + 1):  # the first step warms caches and allocators up
         h = x
         model._outputs = {}
-        for i, layer in enumerate(chain):
+        for step in plan:
             start = time.perf_counter()
-            h = layer.forward(h, training=True)
-            best_f[i] = min(best_f[i], time.perf_counter() - start)
-            if layer.activity_regularizer is not None:  # its penalty's gradient needs h
-                model._outputs[i] = h
+            h = model._forward_step(step, h, training=True)
+            best_f[step[0]] = min(best_f[step[0]], time.perf_counter() - start)
+            if chain[step[-1]].activity_regularizer is not None:  # its penalty's gradient needs h
+                model._outputs[step[-1]] = h
         dy, activation_done = model._output_gradient(y, h)
         for i in range(len(chain) - 1, -1, -1):
             start = time.perf_counter()
             dy, activation_done = model._backward_layer(i, dy, activation_done)
             best_b[i] = min(best_b[i], time.perf_counter() - start)
         model._outputs = {}
+    # A fused pair's forward time is the first layer's; the second one's row
+    # names it and shows no time of its own.
+    fused_into = {step[1]: chain[step[0]].name for step in plan if len(step) == 2}
     rows = []
     for i, layer in enumerate(chain):
         flops_f, flops_b = layer_flops(layer, len(x), need_dx=i > 0)
         rows.append({"layer": layer.name, "type": type(layer).__name__,
                      "output_shape": layer.output_shape,
-                     "forward_ms": best_f[i] * 1e3, "backward_ms": best_b[i] * 1e3,
-                     "forward_gflop": flops_f / 1e9, "backward_gflop": flops_b / 1e9})
+                     "forward_ms": 0.0 if i in fused_into else best_f[i] * 1e3,
+                     "backward_ms": best_b[i] * 1e3,
+                     "forward_gflop": flops_f / 1e9, "backward_gflop": flops_b / 1e9,
+                     "forward_fused_into": fused_into.get(i)})
     return rows
 
 
@@ -72,9 +80,12 @@ def format_profile(rows: list[dict]) -> str:
         return f"{gflop / (ms / 1e3):9.1f}" if gflop else f"{'-':>9}"
 
     for r in rows:
-        lines.append(f"{r['layer'] + ' (' + r['type'] + ')':<32}{r['forward_ms']:11.3f}"
-                     f"{rate(r['forward_gflop'], r['forward_ms'])}{r['backward_ms']:13.3f}"
-                     f"{rate(r['backward_gflop'], r['backward_ms'])}")
+        if r["forward_fused_into"]:  # timed in that layer's row
+            forward = f"{'in ' + r['forward_fused_into']:>11}{'-':>9}"
+        else:
+            forward = f"{r['forward_ms']:11.3f}{rate(r['forward_gflop'], r['forward_ms'])}"
+        lines.append(f"{r['layer'] + ' (' + r['type'] + ')':<32}{forward}"
+                     f"{r['backward_ms']:13.3f}{rate(r['backward_gflop'], r['backward_ms'])}")
     total_f = sum(r["forward_ms"] for r in rows)
     total_b = sum(r["backward_ms"] for r in rows)
     gflop = sum(r["forward_gflop"] + r["backward_gflop"] for r in rows)

@@ -136,13 +136,35 @@ class Trainer:
         kept in ``self._outputs`` for the penalty's gradient."""
         penalty = 0.0
         self._outputs = {}
-        for i, layer in enumerate(self._chain):
-            x = layer.forward(x, training=training)
+        for step in self._forward_plan():
+            x = self._forward_step(step, x, training)
+            layer = self._chain[step[-1]]
             if layer.activity_regularizer is not None:
                 penalty += layer.activity_regularizer(x)
                 if training:
-                    self._outputs[i] = x
+                    self._outputs[step[-1]] = x
         return x, penalty
+
+    def _forward_plan(self) -> list[tuple[int, ...]]:
+        """The forward pass as steps of chain indices: one layer, or a Conv2D
+        and the MaxPooling2D after it, computed by one fused kernel call (the
+        convolution's output never reaches memory)."""
+        plan: list[tuple[int, ...]] = []
+        i = 0
+        while i < len(self._chain):
+            if i + 1 < len(self._chain) and self._relu_before_pool(i + 1):
+                plan.append((i, i + 1))
+                i += 2
+            else:
+                plan.append((i,))
+                i += 1
+        return plan
+
+    def _forward_step(self, step: tuple[int, ...], x: np.ndarray, training: bool) -> np.ndarray:
+        if len(step) == 2:
+            conv, pool = self._chain[step[0]], self._chain[step[1]]
+            return conv.forward_max_pooled(x, pool, training=training)
+        return self._chain[step[0]].forward(x, training=training)
 
     def _trainable_variables(self) -> list:
         return [v for layer in self._chain for v in layer.trainable_weights]
@@ -184,7 +206,8 @@ class Trainer:
 
     def _relu_before_pool(self, i: int) -> bool:
         """Whether chain[i] max-pools the output of a Conv2D whose ReLU the
-        kernels fuse (so the pool's backward can apply the ReLU's mask)."""
+        kernels fuse: the forward pass then runs the two as one kernel call,
+        and the pool's backward applies the ReLU's mask."""
         if i == 0 or not isinstance(self._chain[i], MaxPooling2D):
             return False
         conv = self._chain[i - 1]

@@ -106,7 +106,7 @@ def positive_pair(value: object, name: str) -> tuple[int, int]:
     return pair
 
 
-def _explicit_padding(padding: object) -> tuple[int, int, int, int] | None:
+def _explicit_padding(padding: object, name: str = "padding") -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) from an int, a pair, or a pair of pairs."""
     if _is_int(padding):
         p = int(padding)
@@ -129,28 +129,28 @@ def _explicit_padding(padding: object) -> tuple[int, int, int, int] | None:
         return None
     if min(pads) < 0 or max(pads) > MAX_HYPER_PARAMETER:
         raise ValueError(
-            "Invalid value for argument `padding`: explicit padding must be "
-            f"non-negative ints up to 2**31 - 1, received padding={padding!r}."
+            f"Invalid value for argument `{name}`: explicit padding must be "
+            f"non-negative ints up to 2**31 - 1, received {name}={padding!r}."
         )
     return pads
 
 
-def _padding_mode(padding: object) -> str | tuple[int, int, int, int]:
+def _padding_mode(padding: object, name: str = "padding") -> str | tuple[int, int, int, int]:
     if isinstance(padding, str):
         mode = padding.lower()
         if mode in ("valid", "same"):
             return mode
         raise ValueError(
-            "Invalid value for argument `padding`: expected 'valid', 'same', an "
+            f"Invalid value for argument `{name}`: expected 'valid', 'same', an "
             "int, (pad_h, pad_w) or ((top, bottom), (left, right)), received "
-            f"padding={padding!r}."
+            f"{name}={padding!r}."
         )
-    pads = _explicit_padding(padding)
+    pads = _explicit_padding(padding, name)
     if pads is None:
         raise TypeError(
-            "Invalid value for argument `padding`: expected 'valid', 'same', an "
+            f"Invalid value for argument `{name}`: expected 'valid', 'same', an "
             "int, (pad_h, pad_w) or ((top, bottom), (left, right)), received "
-            f"padding={padding!r}."
+            f"{name}={padding!r}."
         )
     return pads
 
@@ -336,18 +336,22 @@ def check_conv2d_backward(
 
 
 def pool_geometry(
-    x_shape: tuple[int, ...], pool_size: object, strides: object, padding: object
+    x_shape: tuple[int, ...], pool_size: object, strides: object, padding: object,
+    names: tuple[str, str, str] = ("x", "strides", "padding"),
 ) -> PoolGeometry:
+    """The pooling of an input of shape ``x_shape``; ``names`` are the
+    arguments that errors name for the input, the strides and the padding."""
+    x_name, strides_name, padding_name = names
     n, h, w, c = x_shape
-    _check_nonempty(tuple(x_shape), "x", (1, 2, 3), "height, width and channels")
+    _check_nonempty(tuple(x_shape), x_name, (1, 2, 3), "height, width and channels")
     kh, kw = positive_pair(pool_size, "pool_size")
-    sh, sw = positive_pair(pool_size if strides is None else strides, "strides")
-    mode = _padding_mode(padding)
+    sh, sw = positive_pair(pool_size if strides is None else strides, strides_name)
+    mode = _padding_mode(padding, padding_name)
     if not isinstance(mode, str) and (max(mode[:2]) >= kh or max(mode[2:]) >= kw):
         # A window made only of padding would have no element to pool.
         raise ValueError(
-            "Invalid value for argument `padding`: explicit pooling padding must "
-            f"be smaller than the pool size {(kh, kw)}, received padding={padding!r}."
+            f"Invalid value for argument `{padding_name}`: explicit pooling padding must "
+            f"be smaller than the pool size {(kh, kw)}, received {padding_name}={padding!r}."
         )
     mode_h = mode if isinstance(mode, str) else mode[:2]
     mode_w = mode if isinstance(mode, str) else mode[2:]
@@ -364,16 +368,34 @@ def check_pool2d(
     return x, pool_geometry(x.shape, pool_size, strides, padding)
 
 
+def _check_argmax_range(geom: PoolGeometry, pooled: str, received: str) -> None:
+    """argmax holds int32 flat positions in the pooled plane (``pooled``)."""
+    if geom.h * geom.w > np.iinfo(ARGMAX_DTYPE).max:
+        raise ValueError(
+            f"Invalid shape for argument `x`: max pooling stores int32 argmax "
+            f"indices, so {pooled} must be < 2**31, received {received}."
+        )
+
+
 def check_max_pool2d(
     x: object, pool_size: object, strides: object, padding: object
 ) -> tuple[np.ndarray, PoolGeometry]:
     x, geom = check_pool2d(x, pool_size, strides, padding)
-    if geom.h * geom.w > np.iinfo(ARGMAX_DTYPE).max:
-        raise ValueError(
-            f"Invalid shape for argument `x`: max pooling stores int32 argmax "
-            f"indices, so H * W must be < 2**31, received shape {x.shape}."
-        )
+    _check_argmax_range(geom, "H * W", f"shape {x.shape}")
     return x, geom
+
+
+def check_conv2d_max_pool2d(
+    x: object, w: object, b: object, strides: object, padding: object, dilation: object,
+    pool_size: object, pool_strides: object, pool_padding: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry, PoolGeometry]:
+    """check_conv2d, then the max pooling of the convolution's output."""
+    x, w, b, conv = check_conv2d(x, w, b, strides, padding, dilation)
+    pool = pool_geometry(conv.output_shape, pool_size, pool_strides, pool_padding,
+                         names=("x", "pool_strides", "pool_padding"))
+    _check_argmax_range(pool, "the convolution's output height * width",
+                        f"shape {x.shape}, whose output is {conv.output_shape}")
+    return x, w, b, conv, pool
 
 
 def check_max_pool2d_backward(

@@ -15,7 +15,8 @@ C order when needed); inputs are never modified.
 Workspace beyond the outputs: ``conv2d_backward`` uses a transposed copy of
 ``w`` for ``dx`` and ``min(N, 16)`` partial copies of ``dw`` (plus as many of
 ``db``), summed in a fixed order so results do not depend on the thread
-count. The other ops use none.
+count; ``conv2d_max_pool2d`` one convolution output plane ``(OH, OW, C_out)``
+per thread. The other ops use none.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from fastconv import _settings
 from fastconv import _validation as v
 from fastconv._kernels import conv as _conv
+from fastconv._kernels import conv_pool as _conv_pool
 from fastconv._kernels import pool as _pool
 
 
@@ -166,6 +168,57 @@ def max_pool2d(
         _pool.max_pool2d_forward(
             x, y, argmax, geom, _settings.isa_code(), _settings.threads_for(geom.n * geom.oh)
         )
+    return y, argmax
+
+
+def conv2d_max_pool2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    strides: int | tuple[int, int] = 1,
+    padding: str | int | tuple = "valid",
+    dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
+    pool_size: int | tuple[int, int] = 2,
+    pool_strides: int | tuple[int, int] | None = None,
+    pool_padding: str | int | tuple = "valid",
+) -> tuple[np.ndarray, np.ndarray]:
+    """``max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation),
+    pool_size, pool_strides, pool_padding)``, bit for bit, without writing the
+    convolution's output to memory.
+
+    Each thread convolves one image at a time into a plane of its own, still
+    in cache when it is pooled; only the pooled output and argmax are
+    written. With fewer images than threads, the two ops run one after the
+    other instead (they split rows, so every thread has work).
+
+    Parameters
+    ----------
+    x, w, b, strides, padding, dilation, activation
+        As for ``conv2d``.
+    pool_size, pool_strides, pool_padding
+        The ``pool_size``, ``strides`` and ``padding`` of ``max_pool2d``.
+
+    Returns
+    -------
+    y : ndarray, shape (N, POH, POW, C_out)
+    argmax : ndarray of int32, shape (N, POH, POW, C_out)
+        Flat index ``oh * OW + ow`` in the convolution's output of each
+        window's maximum (its gradient: ``max_pool2d_backward`` with the
+        convolution's output shape, then ``conv2d_backward``).
+    """
+    x, w, b, conv, pool = v.check_conv2d_max_pool2d(x, w, b, strides, padding, dilation,
+                                                    pool_size, pool_strides, pool_padding)
+    relu = v.check_activation(activation) == "relu"
+    threads = _settings.get_num_threads()
+    if conv.n < threads:
+        return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation), pool_size,
+                          pool_strides, pool_padding)
+    y = np.empty(pool.output_shape, dtype=x.dtype)
+    argmax = np.empty(pool.output_shape, dtype=v.ARGMAX_DTYPE)
+    scratch = np.empty((threads, conv.oh, conv.ow, conv.c_out), dtype=x.dtype)
+    _conv_pool.conv2d_max_pool2d_forward(x, w, b, y, argmax, scratch, conv, pool, relu,
+                                         _settings.isa_code(), threads)
     return y, argmax
 
 

@@ -29,6 +29,7 @@ from fastconv._validation import (
     check_avg_pool2d_backward,
     check_conv2d,
     check_conv2d_backward,
+    check_conv2d_max_pool2d,
     check_max_pool2d,
     check_max_pool2d_backward,
     check_pool2d,
@@ -40,6 +41,7 @@ __all__ = [
     "avg_pool2d_backward",
     "conv2d",
     "conv2d_backward",
+    "conv2d_max_pool2d",
     "max_pool2d",
     "max_pool2d_backward",
     "relu_backward",
@@ -279,6 +281,42 @@ def max_pool2d(
     tap = np.where(y == -np.inf, np.argmax(inside, axis=2)[..., None], tap)
     argmax = np.take_along_axis(flat[None, ..., None], tap[:, :, :, None, :], axis=3)[:, :, :, 0]
     return y, argmax.astype(ARGMAX_DTYPE)
+
+
+def conv2d_max_pool2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None = None,
+    strides: int | tuple[int, int] = 1,
+    padding: str | int | tuple = "valid",
+    dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
+    pool_size: int | tuple[int, int] = 2,
+    pool_strides: int | tuple[int, int] | None = None,
+    pool_padding: str | int | tuple = "valid",
+) -> tuple[np.ndarray, np.ndarray]:
+    """A convolution followed by max pooling of its output:
+    ``max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation),
+    pool_size, pool_strides, pool_padding)``.
+
+    The convolution's arguments are those of :func:`conv2d`; ``pool_size``,
+    ``pool_strides`` and ``pool_padding`` are the ``pool_size``, ``strides``
+    and ``padding`` of :func:`max_pool2d`. Its gradient is
+    :func:`max_pool2d_backward` (with ``x_shape`` the convolution's output
+    shape) followed by :func:`conv2d_backward`.
+
+    Returns
+    -------
+    y : ndarray of shape (N, POH, POW, C_out)
+        Dtype of ``x``.
+    argmax : ndarray of shape (N, POH, POW, C_out), int32
+        Flat spatial index ``oh * OW + ow`` in the convolution's output of
+        each maximum.
+    """
+    x, w, b, _, _ = check_conv2d_max_pool2d(x, w, b, strides, padding, dilation, pool_size,
+                                            pool_strides, pool_padding)
+    return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation), pool_size,
+                      pool_strides, pool_padding)
 
 
 def max_pool2d_backward(

@@ -21,7 +21,7 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 from fastconv._kernels.kernels cimport (
-    fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_record_team_size,
+    conv_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_record_team_size,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
     fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
@@ -37,18 +37,6 @@ WEIGHT_GRAD_CHUNKS = 16
 def last_team_size() -> int:
     """Threads in the team of this module's most recent parallel loop."""
     return fc_last_team_size
-
-
-cdef fc_conv_geom _geometry(g):
-    cdef fc_conv_geom c
-    c.n, c.h, c.w, c.c_in = g.n, g.h, g.w, g.c_in
-    c.kh, c.kw, c.c_out = g.kh, g.kw, g.c_out
-    c.oh, c.ow = g.oh, g.ow
-    c.stride_h, c.stride_w = g.stride_h, g.stride_w
-    c.dil_h, c.dil_w = g.dil_h, g.dil_w
-    c.pad_top, c.pad_left = g.pad_top, g.pad_left
-    c.relu = 0
-    return c
 
 
 cdef fc_conv_geom _data_gradient_geometry(fc_conv_geom g):
@@ -76,7 +64,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 
     ``b`` may be None. N >= 1.
     """
-    cdef fc_conv_geom g = _geometry(geom)
+    cdef fc_conv_geom g = conv_geometry(geom)
     g.relu = relu
     cdef const floating *bp = NULL
     cdef const floating *xp = &x[0, 0, 0, 0]
@@ -104,7 +92,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     """Gradients of conv2d_forward into dx (N, H, W, C_in), dw (KH, KW, C_in, C_out)
     and db (C_out,); a None output is not computed. N >= 1.
     """
-    cdef fc_conv_geom g = _geometry(geom)
+    cdef fc_conv_geom g = conv_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *dxp = NULL if dx is None else &dx[0, 0, 0, 0]

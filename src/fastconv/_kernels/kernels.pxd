@@ -80,3 +80,27 @@ cdef extern from "pool2d.h" nogil:
                                     float *dx, int64_t row_begin, int64_t row_end)
     void fc_avg_pool2d_backward_f64(int isa, const fc_pool_geom *g, const double *dy,
                                     double *dx, int64_t row_begin, int64_t row_end)
+
+
+cdef inline fc_conv_geom conv_geometry(g):
+    """The C struct of a fastconv._validation.ConvGeometry (no epilogue)."""
+    cdef fc_conv_geom c
+    c.n, c.h, c.w, c.c_in = g.n, g.h, g.w, g.c_in
+    c.kh, c.kw, c.c_out = g.kh, g.kw, g.c_out
+    c.oh, c.ow = g.oh, g.ow
+    c.stride_h, c.stride_w = g.stride_h, g.stride_w
+    c.dil_h, c.dil_w = g.dil_h, g.dil_w
+    c.pad_top, c.pad_left = g.pad_top, g.pad_left
+    c.relu = 0
+    return c
+
+
+cdef inline fc_pool_geom pool_geometry(g):
+    """The C struct of a fastconv._validation.PoolGeometry."""
+    cdef fc_pool_geom c
+    c.n, c.h, c.w, c.c = g.n, g.h, g.w, g.c
+    c.kh, c.kw = g.kh, g.kw
+    c.oh, c.ow = g.oh, g.ow
+    c.stride_h, c.stride_w = g.stride_h, g.stride_w
+    c.pad_top, c.pad_left = g.pad_top, g.pad_left
+    return c

@@ -15,7 +15,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from fastconv._kernels.kernels cimport (
-    fc_pool_geom, fc_last_team_size, fc_record_team_size,
+    fc_pool_geom, fc_last_team_size, pool_geometry, fc_record_team_size,
     fc_max_pool2d_forward_f32, fc_max_pool2d_forward_f64,
     fc_max_pool2d_backward_f32, fc_max_pool2d_backward_f64,
     fc_avg_pool2d_forward_f32, fc_avg_pool2d_forward_f64,
@@ -29,20 +29,10 @@ def last_team_size() -> int:
     return fc_last_team_size
 
 
-cdef fc_pool_geom _geometry(g):
-    cdef fc_pool_geom c
-    c.n, c.h, c.w, c.c = g.n, g.h, g.w, g.c
-    c.kh, c.kw = g.kh, g.kw
-    c.oh, c.ow = g.oh, g.ow
-    c.stride_h, c.stride_w = g.stride_h, g.stride_w
-    c.pad_top, c.pad_left = g.pad_top, g.pad_left
-    return c
-
-
 def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                        int32_t[:, :, :, ::1] argmax, geom, int isa, int n_threads):
     """y, argmax (N, OH, OW, C) = max pooling of x (N, H, W, C). N >= 1."""
-    cdef fc_pool_geom g = _geometry(geom)
+    cdef fc_pool_geom g = pool_geometry(geom)
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *yp = &y[0, 0, 0, 0]
     cdef int32_t *ap = &argmax[0, 0, 0, 0]
@@ -62,7 +52,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
 def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int32_t[:, :, :, ::1] argmax,
                         floating[:, :, :, ::1] dx, geom, int isa, int n_threads):
     """dx (N, H, W, C) = scatter-add of dy (N, OH, OW, C) at argmax. N >= 1."""
-    cdef fc_pool_geom g = _geometry(geom)
+    cdef fc_pool_geom g = pool_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
     cdef const int32_t *ap = &argmax[0, 0, 0, 0]
     cdef floating *dxp = &dx[0, 0, 0, 0]
@@ -81,7 +71,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int32_t[:, :, :, 
 def avg_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                        geom, int isa, int n_threads):
     """y (N, OH, OW, C) = average pooling of x (N, H, W, C). N >= 1."""
-    cdef fc_pool_geom g = _geometry(geom)
+    cdef fc_pool_geom g = pool_geometry(geom)
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef floating *yp = &y[0, 0, 0, 0]
     cdef int64_t rows = g.n * g.oh
@@ -100,7 +90,7 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
 def avg_pool2d_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
                         geom, int isa, int n_threads):
     """dx (N, H, W, C) = gradient of average pooling given dy (N, OH, OW, C). N >= 1."""
-    cdef fc_pool_geom g = _geometry(geom)
+    cdef fc_pool_geom g = pool_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
     cdef floating *dxp = &dx[0, 0, 0, 0]
     cdef int64_t rows = g.n * g.h

@@ -134,6 +134,24 @@ class Conv2D(KernelBiasLayer):
             self._x, self._z, self._y = x, z, y
         return y
 
+    def forward_max_pooled(self, x: np.ndarray, pool: Any, training: bool = False) -> np.ndarray:
+        """This layer then ``pool`` (a MaxPooling2D) in one kernel call that
+        never writes this layer's output to memory; both layers must be
+        channels_last, this one with the kernels' fused ReLU.
+
+        In training, this layer keeps only its input: its output's gradient
+        is then the pool's, already rectified (the model's ReLU-before-pool
+        fusion), so ``backward`` must be called with ``activation_done``."""
+        bias = self.bias.value if self.use_bias else None
+        y, argmax = kernels().conv2d_max_pool2d(
+            x, self.kernel.value, bias, self.strides, self.padding, self.dilation_rate,
+            activation="relu", pool_size=pool.pool_size, pool_strides=pool.strides,
+            pool_padding=pool.padding)
+        if training:
+            self._x, self._z, self._y = x, None, None
+            pool.keep_for_backward(argmax, (len(x), *self.output_shape[1:]), y)
+        return y
+
     def backward(self, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         """Gradients given dL/d(output); with ``activation_done`` dy is already

@@ -73,10 +73,14 @@ class MaxPooling2D(_Pooling2D):
         x = self._to_nhwc(x)
         y, argmax = kernels().max_pool2d(x, self.pool_size, self.strides, self.padding)
         if training:
-            # y itself is kept (it is the next layer's input anyway) for the
-            # model's ReLU-before-pool fusion.
-            self._argmax, self._x_shape, self._y = argmax, x.shape, y
+            self.keep_for_backward(argmax, x.shape, y)
         return self._from_nhwc(y)
+
+    def keep_for_backward(self, argmax: np.ndarray, x_shape: tuple, y: np.ndarray) -> None:
+        """What ``backward`` needs from a forward pass in NHWC: the argmax, the
+        input's shape and the output (kept anyway as the next layer's input;
+        the model reads it to fold a preceding ReLU into this gradient)."""
+        self._argmax, self._x_shape, self._y = argmax, x_shape, y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         argmax, self._argmax, self._y = self._argmax, None, None
