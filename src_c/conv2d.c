@@ -25,9 +25,10 @@
     }                                                                                    \
     void fc_conv2d_backward_weight_##dt(int isa, const fc_conv_geom *g, const T *x,     \
                                         const T *dy, T *dw, T *db, int64_t n_begin,     \
-                                        int64_t n_end)                                  \
+                                        int64_t n_end, int accumulate)                  \
     {                                                                                    \
-        FC_DISPATCH(conv2d_backward_weight, dt, isa, (g, x, dy, dw, db, n_begin, n_end)); \
+        FC_DISPATCH(conv2d_backward_weight, dt, isa,                                     \
+                    (g, x, dy, dw, db, n_begin, n_end, accumulate));                     \
     }
 
 FC_DEFINE_ENTRIES(f32, float)

@@ -18,13 +18,15 @@ void fc_conv2d_backward_data_f64(int isa, const fc_conv_geom *g, const double *d
                                  const double *wt, double *dx, int64_t row_begin,
                                  int64_t row_end);
 
-/* dw (KH, KW, C_in, C_out) and db (C_out,) or NULL of images [n_begin, n_end). */
+/* dw (KH, KW, C_in, C_out) and db (C_out,) or NULL of images [n_begin, n_end),
+ * written, or added to the stored values when `accumulate`. Summing images in
+ * several calls this way gives the same bits as one call over all of them. */
 void fc_conv2d_backward_weight_f32(int isa, const fc_conv_geom *g, const float *x,
                                    const float *dy, float *dw, float *db, int64_t n_begin,
-                                   int64_t n_end);
+                                   int64_t n_end, int accumulate);
 void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
                                    const double *dy, double *dw, double *db, int64_t n_begin,
-                                   int64_t n_end);
+                                   int64_t n_end, int accumulate);
 
 /* dx[k] = y[k] > 0 ? dy[k] : 0 for k in [begin, end): the ReLU gradient
  * given its output y (dx may alias dy). */

@@ -426,23 +426,20 @@ FC_TARGET static void FC_FN(conv2d_backward_data)(const fc_conv_geom *g, const F
  * of output channels, FC_CIB * 2 accumulators stay in registers. */
 #define FC_CIB (FC_VEC_BYTES == 64 ? 8 : 4)
 
-/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over the images
- * [n_begin, n_end) and the output pixels whose tap (i, j) lies inside the
- * image, excluding the `skip` rectangle (whose pixels conv_dw_taps summed
- * first, in which case the block adds to what is stored): sum of
- * x[n, ih, iw, ci] * dy[n, oh, ow, co], cib <= FC_CIB, pixels in
- * (n, oh, ow) order. */
+/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over image n's output pixels
+ * whose tap (i, j) lies inside the image, excluding the `skip` rectangle
+ * (whose pixels conv_dw_taps summed first): sum of x[n, ih, iw, ci] *
+ * dy[n, oh, ow, co], cib <= FC_CIB, pixels in (oh, ow) order, added to the
+ * stored values when `add`. */
 FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
-                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
-                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
-                                           int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
-                                           int64_t ci0, int cib, int64_t co0,
-                                           const fc_interior *skip)
+                                           const FC_T *dy, FC_T *dw, int64_t n, int64_t i,
+                                           int64_t j, int64_t oh_lo, int64_t oh_hi,
+                                           int64_t ow_lo, int64_t ow_hi, int64_t ci0, int cib,
+                                           int64_t co0, const fc_interior *skip, int add)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
     FC_T *dwp = dw + ((i * g->kw + j) * cin + ci0) * cout + co0;
-    const int add = skip->oh_a < skip->oh_b;
     vec acc[FC_CIB][2];
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
@@ -452,26 +449,25 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
         } else {
             acc[c][0] = acc[c][1] = (vec){0};
         }
-    for (int64_t n = n_begin; n < n_end; ++n)
-        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-            const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-            for (int seg = 0; seg < 2; ++seg) {
-                int64_t lo, hi;
-                fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
-                for (int64_t ow = lo; ow < hi; ++ow) {
-                    const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
-                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
-                    const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+    for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+        for (int seg = 0; seg < 2; ++seg) {
+            int64_t lo, hi;
+            fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
+            for (int64_t ow = lo; ow < hi; ++ow) {
+                const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
+                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+                const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
 #pragma GCC unroll 16
-                    for (int c = 0; c < FC_CIB; ++c)
-                        if (c < cib) {
-                            acc[c][0] += xp[c] * d0;
-                            acc[c][1] += xp[c] * d1;
-                        }
-                }
+                for (int c = 0; c < FC_CIB; ++c)
+                    if (c < cib) {
+                        acc[c][0] += xp[c] * d0;
+                        acc[c][1] += xp[c] * d1;
+                    }
             }
         }
+    }
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
         if (c < cib) {
@@ -485,11 +481,12 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
  * the interior pixels, loading each dy pixel once instead of once per tap. */
 #define FC_TAPS 12
 
-/* dw[:, :, :, co0 : co0 + FC_CB] (all KH * KW * C_in rows) = sum over the
- * images [n_begin, n_end) and the interior pixels, in (n, oh, ow) order. */
+/* dw[:, :, :, co0 : co0 + FC_CB] (all KH * KW * C_in rows) over image n's
+ * interior pixels, in (oh, ow) order, added to the stored values when
+ * `add`. */
 FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
-                                          FC_T *dw, int64_t n_begin, int64_t n_end,
-                                          const fc_interior *in, int64_t co0)
+                                          FC_T *dw, int64_t n, const fc_interior *in,
+                                          int64_t co0, int add)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
@@ -502,23 +499,27 @@ FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, 
     vec acc[FC_TAPS][2];
 #pragma GCC unroll 16
     for (int r = 0; r < FC_TAPS; ++r)
-        acc[r][0] = acc[r][1] = (vec){0};
-    for (int64_t n = n_begin; n < n_end; ++n)
-        for (int64_t oh = in->oh_a; oh < in->oh_b; ++oh) {
-            const int64_t ih0 = oh * g->stride_h - g->pad_top;
-            for (int64_t ow = in->ow_a; ow < in->ow_b; ++ow) {
-                const int64_t iw0 = ow * g->stride_w - g->pad_left;
-                const FC_T *xp = x + ((n * g->h + ih0) * g->w + iw0) * cin;
-                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
-                const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
-#pragma GCC unroll 16
-                for (int r = 0; r < FC_TAPS; ++r)
-                    if (r < rows) {
-                        acc[r][0] += xp[offset[r]] * d0;
-                        acc[r][1] += xp[offset[r]] * d1;
-                    }
-            }
+        if (add && r < rows) {
+            acc[r][0] = *(const vec *)(dw + r * cout + co0);
+            acc[r][1] = *(const vec *)(dw + r * cout + co0 + FC_VL);
+        } else {
+            acc[r][0] = acc[r][1] = (vec){0};
         }
+    for (int64_t oh = in->oh_a; oh < in->oh_b; ++oh) {
+        const int64_t ih0 = oh * g->stride_h - g->pad_top;
+        for (int64_t ow = in->ow_a; ow < in->ow_b; ++ow) {
+            const int64_t iw0 = ow * g->stride_w - g->pad_left;
+            const FC_T *xp = x + ((n * g->h + ih0) * g->w + iw0) * cin;
+            const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+            const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+#pragma GCC unroll 16
+            for (int r = 0; r < FC_TAPS; ++r)
+                if (r < rows) {
+                    acc[r][0] += xp[offset[r]] * d0;
+                    acc[r][1] += xp[offset[r]] * d1;
+                }
+        }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < FC_TAPS; ++r)
         if (r < rows) {
@@ -527,54 +528,63 @@ FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, 
         }
 }
 
-/* Weight and bias gradients of the images [n_begin, n_end), written (not
- * added) to dw (KH, KW, C_in, C_out) or NULL and db (C_out,) or NULL.
+/* Output rows and columns where every tap reads inside the image (empty
+ * unless the kernel has few rows for conv_dw_taps and whole channel blocks). */
+FC_TARGET static fc_interior FC_FN(dw_interior)(const fc_conv_geom *g)
+{
+    fc_interior in = {0, 0, 0, 0};
+    if (g->kh * g->kw * g->c_in > FC_TAPS || g->c_out < FC_CB)
+        return in;
+    int64_t lo, hi;
+    for (int64_t oh = 0; oh < g->oh; ++oh) {
+        fc_tap_range(oh * g->stride_h - g->pad_top, g->dil_h, g->kh, g->h, &lo, &hi);
+        if (lo == 0 && hi == g->kh) {
+            if (in.oh_a == in.oh_b)
+                in.oh_a = oh;
+            in.oh_b = oh + 1;
+        }
+    }
+    for (int64_t ow = 0; ow < g->ow; ++ow) {
+        fc_tap_range(ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &lo, &hi);
+        if (lo == 0 && hi == g->kw) {
+            if (in.ow_a == in.ow_b)
+                in.ow_a = ow;
+            in.ow_b = ow + 1;
+        }
+    }
+    if (in.ow_a == in.ow_b)
+        in.oh_b = in.oh_a;
+    return in;
+}
+
+/* Weight and bias gradients of image n: written to dw (KH, KW, C_in, C_out)
+ * or NULL and db (C_out,) or NULL, or added to them when `accumulate`.
  * x (N, H, W, C_in), dy (N, OH, OW, C_out). Output channels in whole blocks
  * of FC_CB go through conv_dw_block (after conv_dw_taps has summed the
  * interior pixels, for kernels with few rows); the rest through the plain
  * loop below. Each element's order of summation is fixed by the layer's
- * sizes alone. */
-FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x,
-                                                    const FC_T *dy, FC_T *dw, FC_T *db,
-                                                    int64_t n_begin, int64_t n_end)
+ * sizes alone, and summing images one call at a time with `accumulate`
+ * gives the same bits as conv2d_backward_weight over them. */
+FC_TARGET static void FC_FN(conv2d_backward_weight_image)(const fc_conv_geom *g, const FC_T *x,
+                                                          const FC_T *dy, FC_T *dw, FC_T *db,
+                                                          int64_t n, int accumulate)
 {
     const int64_t cin = g->c_in, cout = g->c_out;
     const int64_t co_blocked = cout - cout % FC_CB;
     if (db) {
-        for (int64_t co = 0; co < cout; ++co)
-            db[co] = (FC_T)0;
-        for (int64_t q = n_begin * g->oh * g->ow; q < n_end * g->oh * g->ow; ++q)
+        if (!accumulate)
+            for (int64_t co = 0; co < cout; ++co)
+                db[co] = (FC_T)0;
+        for (int64_t q = n * g->oh * g->ow; q < (n + 1) * g->oh * g->ow; ++q)
             FC_FN(axpy)(cout, (FC_T)1, dy + q * cout, db);
     }
     if (!dw)
         return;
-    fc_interior interior = {0, 0, 0, 0};
-    if (g->kh * g->kw * cin <= FC_TAPS && co_blocked > 0) {
-        int64_t lo, hi;
-        /* Rows (columns) where every tap reads inside the image. */
-        interior.oh_a = interior.oh_b = 0;
-        for (int64_t oh = 0; oh < g->oh; ++oh) {
-            fc_tap_range(oh * g->stride_h - g->pad_top, g->dil_h, g->kh, g->h, &lo, &hi);
-            if (lo == 0 && hi == g->kh) {
-                if (interior.oh_a == interior.oh_b)
-                    interior.oh_a = oh;
-                interior.oh_b = oh + 1;
-            }
-        }
-        for (int64_t ow = 0; ow < g->ow; ++ow) {
-            fc_tap_range(ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &lo, &hi);
-            if (lo == 0 && hi == g->kw) {
-                if (interior.ow_a == interior.ow_b)
-                    interior.ow_a = ow;
-                interior.ow_b = ow + 1;
-            }
-        }
-        if (interior.ow_a == interior.ow_b)
-            interior.oh_b = interior.oh_a;
-        if (interior.oh_a < interior.oh_b)
-            for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
-                FC_FN(conv_dw_taps)(g, x, dy, dw, n_begin, n_end, &interior, co0);
-    }
+    const fc_interior interior = FC_FN(dw_interior)(g);
+    const int has_interior = interior.oh_a < interior.oh_b;
+    if (has_interior)
+        for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
+            FC_FN(conv_dw_taps)(g, x, dy, dw, n, &interior, co0, accumulate);
     for (int64_t i = 0; i < g->kh; ++i) {
         /* output rows / columns whose tap (i, j) reads inside the image */
         int64_t oh_lo, oh_hi;
@@ -586,29 +596,41 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
             for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
                 const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
                 for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
-                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi,
-                                         ow_lo, ow_hi, ci0, cib, co0, &interior);
+                    FC_FN(conv_dw_block)(g, x, dy, dw, n, i, j, oh_lo, oh_hi, ow_lo, ow_hi,
+                                         ci0, cib, co0, &interior, accumulate || has_interior);
             }
             if (co_blocked == cout)
                 continue;
             /* The channels the blocks do not cover, by the plain loop. */
-            for (int64_t ci = 0; ci < cin; ++ci)
-                for (int64_t co = co_blocked; co < cout; ++co)
-                    dwp[ci * cout + co] = (FC_T)0;
-            for (int64_t n = n_begin; n < n_end; ++n)
-                for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-                    const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-                    for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
-                        const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                        const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
-                        const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
-                        for (int64_t ci = 0; ci < cin; ++ci)
-                            FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
-                                        dwp + ci * cout + co_blocked);
-                    }
+            if (!accumulate)
+                for (int64_t ci = 0; ci < cin; ++ci)
+                    for (int64_t co = co_blocked; co < cout; ++co)
+                        dwp[ci * cout + co] = (FC_T)0;
+            for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+                const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+                for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                    const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
+                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
+                    for (int64_t ci = 0; ci < cin; ++ci)
+                        FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
+                                    dwp + ci * cout + co_blocked);
                 }
+            }
         }
     }
+}
+
+/* Weight and bias gradients summed over the images [n_begin, n_end), one
+ * image after the other, written to dw or NULL and db or NULL, or added to
+ * them when `accumulate`; see conv2d_backward_weight_image. */
+FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x,
+                                                    const FC_T *dy, FC_T *dw, FC_T *db,
+                                                    int64_t n_begin, int64_t n_end,
+                                                    int accumulate)
+{
+    for (int64_t n = n_begin; n < n_end; ++n)
+        FC_FN(conv2d_backward_weight_image)(g, x, dy, dw, db, n, accumulate || n > n_begin);
 }
 
 /* ReLU gradient of elements [begin, end): dx = dy where the output y > 0,

@@ -159,13 +159,13 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
                         isa, &g, xp, dyp,
                         NULL if dwp == NULL else dw_parts_p + c * w_len,
                         NULL if dbp == NULL else db_parts_p + c * g.c_out,
-                        g.n * c // n_chunks, g.n * (c + 1) // n_chunks)
+                        g.n * c // n_chunks, g.n * (c + 1) // n_chunks, 0)
                 else:
                     fc_conv2d_backward_weight_f64(
                         isa, &g, xp, dyp,
                         NULL if dwp == NULL else dw_parts_p + c * w_len,
                         NULL if dbp == NULL else db_parts_p + c * g.c_out,
-                        g.n * c // n_chunks, g.n * (c + 1) // n_chunks)
+                        g.n * c // n_chunks, g.n * (c + 1) // n_chunks, 0)
             # Cython ends each prange with `nowait`: every chunk's partial sum
             # must be complete before any thread adds them up.
             fc_omp_barrier()

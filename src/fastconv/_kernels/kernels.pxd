@@ -45,10 +45,10 @@ cdef extern from "conv2d.h" nogil:
                                      int64_t row_begin, int64_t row_end)
     void fc_conv2d_backward_weight_f32(int isa, const fc_conv_geom *g, const float *x,
                                        const float *dy, float *dw, float *db,
-                                       int64_t n_begin, int64_t n_end)
+                                       int64_t n_begin, int64_t n_end, int accumulate)
     void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
                                        const double *dy, double *dw, double *db,
-                                       int64_t n_begin, int64_t n_end)
+                                       int64_t n_begin, int64_t n_end, int accumulate)
     void fc_relu_backward_f32(int isa, const float *dy, const float *y, float *dx,
                               int64_t begin, int64_t end)
     void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
