@@ -91,7 +91,8 @@
 #endif
 
 /* FC_DISPATCH(f, dt, isa, args): call the variant of f for dtype dt (f32 or
- * f64) and instruction set isa, falling back to the portable one. */
+ * f64) and instruction set isa, falling back to the portable one;
+ * FC_DISPATCH_RETURN returns what it returns. */
 #if FC_X86
 #define FC_DISPATCH(f, dt, isa, args)                                      \
     do {                                                                   \
@@ -102,6 +103,15 @@
         else                                                               \
             FC_CAT3(f, dt, generic) args;                                  \
     } while (0)
+#define FC_DISPATCH_RETURN(f, dt, isa, args)                               \
+    do {                                                                   \
+        if ((isa) == FC_ISA_AVX512)                                        \
+            return FC_CAT3(f, dt, avx512) args;                            \
+        if ((isa) == FC_ISA_AVX2)                                          \
+            return FC_CAT3(f, dt, avx2) args;                              \
+        return FC_CAT3(f, dt, generic) args;                               \
+    } while (0)
 #else
 #define FC_DISPATCH(f, dt, isa, args) FC_CAT3(f, dt, generic) args
+#define FC_DISPATCH_RETURN(f, dt, isa, args) return FC_CAT3(f, dt, generic) args
 #endif

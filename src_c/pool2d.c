@@ -12,10 +12,18 @@
         FC_DISPATCH(max_pool2d_forward, dt, isa, (g, x, y, argmax, row_begin, row_end));    \
     }                                                                                       \
     void fc_max_pool2d_backward_##dt(int isa, const fc_pool_geom *g, const T *dy,           \
-                                     const int32_t *argmax, T *dx, int64_t n_begin,         \
-                                     int64_t n_end)                                         \
+                                     const T *relu_y, const int32_t *argmax, T *dx,         \
+                                     int64_t n_begin, int64_t n_end)                        \
     {                                                                                       \
-        FC_DISPATCH(max_pool2d_backward, dt, isa, (g, dy, argmax, dx, n_begin, n_end));     \
+        FC_DISPATCH(max_pool2d_backward, dt, isa,                                           \
+                    (g, dy, relu_y, argmax, dx, n_begin, n_end));                           \
+    }                                                                                       \
+    int fc_max_pool2d_backward_disjoint_##dt(int isa, const fc_pool_geom *g, const T *dy,   \
+                                             const T *relu_y, const int32_t *argmax, T *dx, \
+                                             int64_t n_begin, int64_t n_end)                \
+    {                                                                                       \
+        FC_DISPATCH_RETURN(max_pool2d_backward_disjoint, dt, isa,                           \
+                           (g, dy, relu_y, argmax, dx, n_begin, n_end));                    \
     }                                                                                       \
     void fc_avg_pool2d_forward_##dt(int isa, const fc_pool_geom *g, const T *x, T *y,       \
                                     int64_t row_begin, int64_t row_end)                     \

@@ -98,10 +98,13 @@ FC_TARGET static void FC_FN(max_pool2d_forward)(const fc_pool_geom *g, const FC_
 }
 
 /* Max pooling gradient of images [n_begin, n_end): dx (N, H, W, C) is zeroed,
- * then each dy (N, OH, OW, C) element is added at its argmax position. */
+ * then each dy (N, OH, OW, C) element is added at its argmax position. With
+ * relu_y (N, OH, OW, C), the pooled output of rectified inputs, an element
+ * passes only where relu_y > 0: the ReLU's gradient folded in, since each
+ * maximum is the rectified value at its argmax. */
 FC_TARGET static void FC_FN(max_pool2d_backward)(const fc_pool_geom *g, const FC_T *dy,
-                                                 const int32_t *argmax, FC_T *dx,
-                                                 int64_t n_begin, int64_t n_end)
+                                                 const FC_T *relu_y, const int32_t *argmax,
+                                                 FC_T *dx, int64_t n_begin, int64_t n_end)
 {
     const int64_t c = g->c, plane = g->h * g->w * c, out = g->oh * g->ow;
     for (int64_t n = n_begin; n < n_end; ++n) {
@@ -110,10 +113,81 @@ FC_TARGET static void FC_FN(max_pool2d_backward)(const fc_pool_geom *g, const FC
             dxn[k] = (FC_T)0;
         const FC_T *dyn = dy + n * out * c;
         const int32_t *an = argmax + n * out * c;
-        for (int64_t p = 0; p < out; ++p)
-            for (int64_t k = 0; k < c; ++k)
-                dxn[(int64_t)an[p * c + k] * c + k] += dyn[p * c + k];
+        if (relu_y) {
+            const FC_T *yn = relu_y + n * out * c;
+            for (int64_t p = 0; p < out; ++p)
+                for (int64_t k = 0; k < c; ++k)
+                    dxn[(int64_t)an[p * c + k] * c + k] +=
+                        yn[p * c + k] > (FC_T)0 ? dyn[p * c + k] : (FC_T)0;
+        } else {
+            for (int64_t p = 0; p < out; ++p)
+                for (int64_t k = 0; k < c; ++k)
+                    dxn[(int64_t)an[p * c + k] * c + k] += dyn[p * c + k];
+        }
     }
+}
+
+/* max_pool2d_backward for windows that do not overlap (stride >= pool size
+ * on both axes), written as a gather: each dx element lies in at most one
+ * window, so it is written once, with that window's dy where the window
+ * chose it (and, with relu_y, where relu_y > 0), else 0. No zeroing pass,
+ * no scattered read-modify-write, and whole vectors of channels at a time.
+ * The same values as the scatter-add, provided every argmax lies in its own
+ * window; returns 1 if so (every window's index was matched once), else 0,
+ * and the caller must then run max_pool2d_backward on these images. */
+FC_TARGET static int FC_FN(max_pool2d_backward_disjoint)(const fc_pool_geom *g, const FC_T *dy,
+                                                         const FC_T *relu_y,
+                                                         const int32_t *argmax, FC_T *dx,
+                                                         int64_t n_begin, int64_t n_end)
+{
+    typedef FC_FN(pvec) vec;
+    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
+    const int64_t c = g->c, c_vec = c / FC_PVL * FC_PVL;
+    const vec zero = {0};
+    mask chosen_lanes = {0}; /* minus the count of chosen lanes, lane by lane */
+    int64_t matched = 0;
+    for (int64_t n = n_begin; n < n_end; ++n)
+        for (int64_t ih = 0; ih < g->h; ++ih) {
+            const int64_t th = ih + g->pad_top, oh = th / g->stride_h;
+            const int row_covered = oh < g->oh && th - oh * g->stride_h < g->kh;
+            /* Column iw is at offset `rem` in the stride of window `ow`,
+             * stepped along without a division per pixel. */
+            int64_t ow = g->pad_left / g->stride_w, rem = g->pad_left % g->stride_w;
+            for (int64_t iw = 0; iw < g->w; ++iw, ++rem) {
+                if (rem == g->stride_w) {
+                    rem = 0;
+                    ++ow;
+                }
+                FC_T *FC_RESTRICT dxp = dx + ((n * g->h + ih) * g->w + iw) * c;
+                if (!row_covered || ow >= g->ow || rem >= g->kw) {
+                    for (int64_t k = 0; k < c; ++k)
+                        dxp[k] = (FC_T)0;
+                    continue;
+                }
+                const int64_t q = ((n * g->oh + oh) * g->ow + ow) * c;
+                const int32_t idx = (int32_t)(ih * g->w + iw);
+                int64_t k = 0;
+                for (; k < c_vec; k += FC_PVL) {
+                    const mask chosen = __builtin_convertvector(
+                        *(const FC_FN(pidx) *)(argmax + q + k) == idx, mask);
+                    mask pass = chosen;
+                    if (relu_y)
+                        pass &= *(const vec *)(relu_y + q + k) > zero;
+                    /* + 0: the scatter-add's 0 + dy, which turns -0 into +0 */
+                    *(vec *)(dxp + k) = (vec)((mask)(*(const vec *)(dy + q + k)) & pass) + zero;
+                    chosen_lanes += chosen; /* a chosen lane is -1 */
+                }
+                for (; k < c; ++k) {
+                    const int chosen = argmax[q + k] == idx;
+                    const int pass = chosen && (!relu_y || relu_y[q + k] > (FC_T)0);
+                    dxp[k] = (pass ? dy[q + k] : (FC_T)0) + (FC_T)0;
+                    matched += chosen;
+                }
+            }
+        }
+    for (int l = 0; l < FC_PVL; ++l)
+        matched -= chosen_lanes[l];
+    return matched == (n_end - n_begin) * g->oh * g->ow * c;
 }
 
 /* Average pooling of rows [row_begin, row_end) of the (N * OH) output rows:

@@ -24,6 +24,9 @@ VALID = {
     "conv2d": dict(x=X, w=W, b=np.zeros(4)),
     "conv2d_backward": dict(dy=np.zeros((2, 3, 3, 4)), x=X, w=W),
     "conv2d_max_pool2d": dict(x=X, w=W, b=np.zeros(4), pool_size=2),
+    "conv2d_max_pool2d_backward": dict(dy=np.ones((2, 1, 1, 4)), argmax=np.zeros((2, 1, 1, 4),
+                                       np.int32), x=X, w=W, activation="relu",
+                                       y=np.ones((2, 1, 1, 4))),
     "max_pool2d": dict(x=X, pool_size=2),
     "max_pool2d_backward": dict(dy=POOLED, argmax=ARGMAX, x_shape=X.shape),
     "avg_pool2d": dict(x=X, pool_size=2),
@@ -156,6 +159,7 @@ KIND = {
     "x_shape": "shape", "strides": "pair", "dilation": "pair", "pool_size": "pair",
     "padding": "padding", "need_dx": "flag", "need_dw": "flag", "need_db": "flag",
     "pool_strides": "pair", "pool_padding": "padding", "activation": "activation",
+    "y": "array",
 }
 
 scalars = st.one_of(
@@ -220,6 +224,21 @@ def plausible_arguments(draw: st.DrawFn, op: str) -> dict[str, object]:
                         pool_size=draw(st.integers(1, 3)),
                         pool_strides=draw(st.one_of(st.none(), st.integers(1, 3))),
                         pool_padding=draw(st.sampled_from(["valid", "same", 0, 1])))
+        if op == "conv2d_max_pool2d_backward":
+            activation = draw(st.sampled_from([None, "relu"]))
+            pool = dict(pool_size=draw(st.integers(1, 3)),
+                        pool_strides=draw(st.one_of(st.none(), st.integers(1, 3))),
+                        pool_padding=draw(st.sampled_from(["valid", "same", 0, 1])))
+            try:
+                y, argmax = reference.conv2d_max_pool2d(x, kernel, None, **hyper,
+                                                        activation=activation, **pool)
+            except (ValueError, TypeError):
+                y, argmax = np.zeros((n, 1, 1, kernel.shape[3]), dtype), np.zeros(
+                    (n, 1, 1, kernel.shape[3]), np.int32)
+            flags = {name: draw(st.booleans()) for name in ("need_dx", "need_dw", "need_db")}
+            return dict(dy=rng.standard_normal(y.shape).astype(dtype), argmax=argmax, x=x,
+                        w=kernel, **hyper, activation=activation, **pool,
+                        y=y if activation else None, **flags)
         flags = {name: draw(st.booleans()) for name in ("need_dx", "need_dw", "need_db")}
         dy = _like_output(rng, reference.conv2d, dict(x=x, w=kernel, **hyper), dtype)
         return dict(dy=dy, x=x, w=kernel, **hyper, **flags)

@@ -1,6 +1,7 @@
-"""conv2d_max_pool2d: bit for bit the two ops it fuses, at every SIMD level,
-on both its paths (per-image fusion, and the separate ops when there are fewer
-images than threads), against the reference, with clear errors."""
+"""conv2d_max_pool2d and its gradient: bit for bit the ops they fuse, at every
+SIMD level, on both their paths (per-image fusion, and the separate ops when
+there are fewer images than threads), against the reference, with clear
+errors."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from fastconv import ops, reference
 from helpers import random_array
 
 # (x shape, w shape, conv strides, padding, dilation, pool size, pool strides,
-# pool padding): the seed CNN's first two layers, a first layer with "same"
-# borders (few-taps block), channel tails (19), overlapping "same" pooling
-# windows, a pool that drops a trailing row and column, and one output channel.
+# pool padding): the seed CNN's first two layers (disjoint windows, the second
+# dropping a trailing row and column), a first layer with "same" borders
+# (few-taps block), channel tails (19), overlapping pooling windows ("same",
+# and strides below the size), and one output channel pooled with "same"
+# padding.
 CASES = [
     ((5, 28, 28, 1), (3, 3, 1, 32), 1, "valid", 1, 2, None, "valid"),
     ((4, 13, 13, 32), (3, 3, 32, 64), 1, "valid", 1, 2, None, "valid"),
     ((3, 10, 9, 3), (3, 3, 3, 19), 1, "same", 1, 3, 2, "same"),
     ((4, 12, 11, 5), (2, 3, 5, 33), (2, 1), ((1, 0), (0, 2)), (1, 2), (2, 3), 1, 1),
-    ((3, 9, 9, 17), (3, 3, 17, 1), 1, "same", 1, 2, None, "valid"),
+    ((3, 9, 9, 17), (3, 3, 17, 1), 1, "same", 1, 2, None, "same"),
 ]
 
 
@@ -91,3 +94,138 @@ def test_bad_arguments_name_the_pool_argument(backend):
         backend.conv2d_max_pool2d(x, w, activation="tanh")
     with pytest.raises(ValueError, match="`w`"):
         backend.conv2d_max_pool2d(x, np.zeros((3, 3, 2, 4), np.float32))
+
+
+def unfused_backward(dy, argmax, x, w, s, pad, d, activation, y, **need):
+    """The gradient through the separate ops."""
+    if activation == "relu":
+        dy = ops.relu_backward(dy, y)
+    conv_shape = ops.conv2d(x, w, None, s, pad, d).shape
+    dz = ops.max_pool2d_backward(dy, argmax, conv_shape)
+    return ops.conv2d_backward(dz, x, w, s, pad, d, **need)
+
+
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_backward_equals_the_separate_ops_bitwise(case, dtype, activation, isa):
+    x_shape, w_shape, s, pad, d, pool, pool_s, pool_pad = case
+    # 18 images: more than the weight gradient's 16 chunks, so some chunks
+    # sum two images.
+    x = random_array((18, *x_shape[1:]), dtype, 1)
+    w, b = random_array(w_shape, dtype, 2), random_array(w_shape[3:], dtype, 3)
+    y, argmax = ops.conv2d_max_pool2d(x, w, b, s, pad, d, activation, pool, pool_s, pool_pad)
+    dy = random_array(y.shape, dtype, 4)
+    relu_y = y if activation == "relu" else None
+    got = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, s, pad, d, activation, pool, pool_s,
+                                         pool_pad, relu_y)
+    want = unfused_backward(dy, argmax, x, w, s, pad, d, activation, y)
+    for name, a, b in zip(("dx", "dw", "db"), got, want):
+        assert a.dtype == dtype and a.tobytes() == b.tobytes(), name
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False), (False, False, True),
+                                  (False, True, True), (False, False, False)])
+def test_backward_computes_only_what_is_asked(need):
+    x_shape, w_shape, s, pad, d, pool, pool_s, pool_pad = CASES[2]  # strided pool, "same"
+    x, w = random_array(x_shape, np.float32, 5), random_array(w_shape, np.float32, 6)
+    y, argmax = ops.conv2d_max_pool2d(x, w, None, s, pad, d, "relu", pool, pool_s, pool_pad)
+    dy = random_array(y.shape, np.float32, 7)
+    flags = dict(zip(("need_dx", "need_dw", "need_db"), need))
+    got = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, s, pad, d, "relu", pool, pool_s,
+                                         pool_pad, y, **flags)
+    want = unfused_backward(dy, argmax, x, w, s, pad, d, "relu", y, **flags)
+    for asked, a, b in zip(need, got, want):
+        assert (a is None) == (not asked) == (b is None)
+        if asked:
+            assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_backward_matches_reference(case):
+    x_shape, w_shape, s, pad, d, pool, pool_s, pool_pad = case
+    x, w = random_array(x_shape, np.float64, 8), random_array(w_shape, np.float64, 9)
+    y, argmax = reference.conv2d_max_pool2d(x, w, None, s, pad, d, "relu", pool, pool_s,
+                                            pool_pad)
+    dy = random_array(y.shape, np.float64, 10)
+    args = (dy, argmax, x, w, s, pad, d, "relu", pool, pool_s, pool_pad, y)
+    for got, want in zip(ops.conv2d_max_pool2d_backward(*args),
+                         reference.conv2d_max_pool2d_backward(*args)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+
+
+def test_relu_mask_uses_the_pooled_output():
+    # Hand-made case: one image, one channel, a 1x1 kernel of weight 1, so the
+    # convolution is the identity and pooling picks the maximum of each 2x2.
+    x = np.array([[1.0, -2.0, -5.0, -1.0],
+                  [3.0, 0.5, -3.0, -4.0]]).reshape(1, 2, 4, 1)
+    w = np.ones((1, 1, 1, 1))
+    y, argmax = ops.conv2d_max_pool2d(x, w, activation="relu")
+    np.testing.assert_array_equal(y.ravel(), [3.0, 0.0])  # max(relu) of each window
+    np.testing.assert_array_equal(argmax.ravel(), [4, 2])  # (1, 0); the first of the zeros
+    dy = np.array([10.0, 20.0]).reshape(1, 1, 2, 1)
+    dx, dw, db = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, activation="relu", y=y)
+    # Only the positive maximum passes its gradient, to its own position.
+    np.testing.assert_array_equal(dx.reshape(2, 4), [[0, 0, 0, 0], [10, 0, 0, 0]])
+    np.testing.assert_array_equal(dw.ravel(), [30.0])  # 10 * x at (1, 0)
+    np.testing.assert_array_equal(db, [10.0])
+
+
+@pytest.mark.parametrize("images", [0, 1, 2])
+def test_backward_with_fewer_images_than_threads(images, restore_settings):
+    fastconv.set_num_threads(3)
+    x = random_array((images, 9, 8, 2), np.float32, 11)
+    w = random_array((3, 3, 2, 32), np.float32, 12)
+    y, argmax = ops.conv2d_max_pool2d(x, w, activation="relu")
+    dy = random_array(y.shape, np.float32, 13)
+    got = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, activation="relu", y=y)
+    want = unfused_backward(dy, argmax, x, w, 1, "valid", 1, "relu", y)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("backend", [ops, reference])
+def test_backward_bad_arguments(backend):
+    x = np.zeros((2, 8, 8, 3), np.float32)
+    w = np.zeros((3, 3, 3, 4), np.float32)
+    y, argmax = backend.conv2d_max_pool2d(x, w, activation="relu")
+    with pytest.raises(ValueError, match="`y`.*None"):
+        backend.conv2d_max_pool2d_backward(y, argmax, x, w, activation="relu")
+    with pytest.raises(ValueError, match="`y`.*only"):
+        backend.conv2d_max_pool2d_backward(y, argmax, x, w, y=y)
+    with pytest.raises(ValueError, match="`argmax`.*36"):
+        backend.conv2d_max_pool2d_backward(y, argmax + 36, x, w, activation="relu", y=y)
+    with pytest.raises(TypeError, match="`argmax`"):
+        backend.conv2d_max_pool2d_backward(y, argmax.astype(np.int64), x, w)
+    with pytest.raises(ValueError, match="`dy`"):
+        backend.conv2d_max_pool2d_backward(y[..., :2], argmax[..., :2], x, w)
+    with pytest.raises(ValueError, match="`dy`"):  # pooled with a 3x3 window, not 2x2
+        backend.conv2d_max_pool2d_backward(y, argmax, x, w, pool_size=3)
+    with pytest.raises(ValueError, match="`pool_strides`"):
+        backend.conv2d_max_pool2d_backward(y, argmax, x, w, pool_strides=(1, 0))
+    with pytest.raises(ValueError, match="`y`"):
+        backend.conv2d_max_pool2d_backward(y, argmax, x, w, activation="relu", y=y[:, :2])
+    with pytest.raises(TypeError, match="`need_dw`"):
+        backend.conv2d_max_pool2d_backward(y, argmax, x, w, need_dw=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_argmax_outside_its_window_is_scattered_as_given(dtype, isa):
+    # The gather for disjoint windows is only valid when each index lies in
+    # its own window; any other valid index must still be scattered where it
+    # points, as max_pool2d_backward does.
+    x = random_array((4, 9, 9, 3), dtype, 14)
+    w = random_array((3, 3, 3, 17), dtype, 15)
+    y, argmax = ops.conv2d_max_pool2d(x, w, activation="relu")  # 7x7 -> 3x3 windows
+    dy = random_array(y.shape, dtype, 16)
+    moved = argmax.copy()
+    moved[2, 1, 1, 5] = 48  # the last element of the 7x7 plane: in no window
+    moved[3, 0, 0, 16] = moved[3, 2, 2, 16]  # another window's choice
+    for a in (argmax, moved):
+        got = ops.conv2d_max_pool2d_backward(dy, a, x, w, activation="relu", y=y)
+        want = unfused_backward(dy, a, x, w, 1, "valid", 1, "relu", y)
+        for g, h in zip(got, want):
+            assert g.tobytes() == h.tobytes()
+    changed = ops.conv2d_max_pool2d_backward(dy, moved, x, w, activation="relu", y=y)[0]
+    original = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, activation="relu", y=y)[0]
+    assert not np.array_equal(changed[2:], original[2:])

@@ -13,6 +13,7 @@ OPS = [
     "conv2d",
     "conv2d_backward",
     "conv2d_max_pool2d",
+    "conv2d_max_pool2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "avg_pool2d",

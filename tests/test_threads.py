@@ -99,6 +99,7 @@ def test_kernels_use_the_requested_threads(restore_settings):
     w = rng.standard_normal((3, 3, 4, 8)).astype(np.float32)
     y = ops.conv2d(x, w)
     p, a = ops.max_pool2d(x, 2)
+    fused_p, fused_a = ops.conv2d_max_pool2d(x, w)
     calls = [
         (conv_kernels, lambda: ops.conv2d(x, w)),
         (conv_kernels, lambda: ops.conv2d_backward(y, x, w)),
@@ -108,6 +109,7 @@ def test_kernels_use_the_requested_threads(restore_settings):
         (pool_kernels, lambda: ops.avg_pool2d(x, 2)),
         (pool_kernels, lambda: ops.avg_pool2d_backward(p, x.shape, 2)),
         (conv_pool_kernels, lambda: ops.conv2d_max_pool2d(x, w, activation="relu")),
+        (conv_pool_kernels, lambda: ops.conv2d_max_pool2d_backward(fused_p, fused_a, x, w)),
     ]
     # Alternating counts, so a team size left over from an earlier call
     # cannot pass for the current one.
@@ -144,9 +146,10 @@ def _all_outputs(dtype, rng):
             b = rng.standard_normal(c_out).astype(dtype)
             y = ops.conv2d(x, w, b, s, pad, d)
             dy = rng.standard_normal(y.shape).astype(dtype)
-            outs += [y, ops.conv2d(x, w, b, s, pad, d, activation="relu"),
-                     *ops.conv2d_max_pool2d(x, w, b, s, pad, d, "relu", 2),
-                     *ops.conv2d_backward(dy, x, w, s, pad, d)]
+            p, a = ops.conv2d_max_pool2d(x, w, b, s, pad, d, "relu", 2)
+            outs += [y, ops.conv2d(x, w, b, s, pad, d, activation="relu"), p, a,
+                     *ops.conv2d_backward(dy, x, w, s, pad, d),
+                     *ops.conv2d_max_pool2d_backward(p, a, x, w, s, pad, d, "relu", y=p)]
         x = rng.standard_normal((n, 11, 9, 17)).astype(dtype)
         p, a = ops.max_pool2d(x, 3, 2, "same")
         outs += [p, a, ops.max_pool2d_backward(p, a, x.shape)]

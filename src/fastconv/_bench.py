@@ -164,26 +164,25 @@ def bench(batch: int, repeat: int) -> int:
     for i, (r, rr) in enumerate(zip(rows, ref_rows)):
         if r["type"] == "Flatten":
             continue
-        # A convolution whose max pooling runs in the same kernel call: its
-        # forward row times both, so the others' times add both layers too.
-        pooled = i + 1 < len(rows) and rows[i + 1]["forward_fused_into"] == r["layer"]
+        label = f"{r['layer']} {tuple(r['output_shape'][1:])}"
+        if r["fused_into"]:
+            print(f"{label:<32}{'(in ' + r['fused_into'] + ' rows)':>39}")
+            continue
+        # A convolution whose max pooling runs in the same kernel calls: its
+        # rows time both layers, so the reference's and PyTorch's add both.
+        pooled = i + 1 < len(rows) and rows[i + 1]["fused_into"] == r["layer"]
         for p, name in ((0, "forward"), (1, "backward")):
-            label = f"{r['layer']} {tuple(r['output_shape'][1:])}" if p == 0 else ""
-            if p == 0 and r["forward_fused_into"]:
-                print(f"{label:<32}{name:<9}{'(in ' + r['forward_fused_into'] + ' forward)':>30}")
-                continue
-            both = pooled and p == 0
             ms, gflop = r[f"{name}_ms"], r[f"{name}_gflop"]
-            ref_ms = rr[f"{name}_ms"] + (ref_rows[i + 1]["forward_ms"] if both else 0.0)
+            ref_ms = rr[f"{name}_ms"] + (ref_rows[i + 1][f"{name}_ms"] if pooled else 0.0)
             rate = f"{gflop / ms * 1e3:9.1f}{100 * gflop / ms * 1e3 / peak:7.0f}%" if gflop else (
                 f"{'-':>9}{'-':>8}")
             torch_part = ""
             if torch_times:
-                t_ms = (torch_times[i][p] + (torch_times[i + 1][0] if both else 0.0)) * 1e3
+                t_ms = (torch_times[i][p] + (torch_times[i + 1][p] if pooled else 0.0)) * 1e3
                 torch_part = f"{t_ms:10.3f}{t_ms / ms:7.1f}x"
-            pass_name = "fwd+pool" if both else name
-            print(f"{label:<32}{pass_name:<9}{ms:8.3f}{rate}{ref_ms:9.2f}{ref_ms / ms:6.1f}x"
-                  f"{torch_part}")
+            pass_name = ("fwd+pool" if p == 0 else "bwd+pool") if pooled else name
+            print(f"{label if p == 0 else '':<32}{pass_name:<9}{ms:8.3f}{rate}{ref_ms:9.2f}"
+                  f"{ref_ms / ms:6.1f}x{torch_part}")
 
     step_gflop = sum(r["forward_gflop"] + r["backward_gflop"] for r in rows)
     print("-" * len(head))

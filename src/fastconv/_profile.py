@@ -2,7 +2,7 @@
 
 Each layer's forward and backward pass is timed inside real training steps
 (best of ``repeat``), as the model runs them: a Conv2D and the MaxPooling2D
-it feeds share one fused forward call, timed in the convolution's row. Each
+it feeds share one fused call each way, timed in the convolution's row. Each
 row also counts its FLOPs (2 per multiply-add: convolutions and dense layers;
 the backward pass counts the input gradient only where the model computes
 it), so the table shows GFLOP/s next to the time.
@@ -51,13 +51,13 @@ def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> 
             if chain[step[-1]].activity_regularizer is not None:  # its penalty's gradient needs h
                 model._outputs[step[-1]] = h
         dy, activation_done = model._output_gradient(y, h)
-        for i in range(len(chain) - 1, -1, -1):
+        for step in reversed(plan):
             start = time.perf_counter()
-            dy, activation_done = model._backward_layer(i, dy, activation_done)
-            best_b[i] = min(best_b[i], time.perf_counter() - start)
+            dy, activation_done = model._backward_step(step, dy, activation_done)
+            best_b[step[0]] = min(best_b[step[0]], time.perf_counter() - start)
         model._outputs = {}
-    # A fused pair's forward time is the first layer's; the second one's row
-    # names it and shows no time of its own.
+    # A fused pair's times are the first layer's; the second one's row names
+    # it and shows no time of its own.
     fused_into = {step[1]: chain[step[0]].name for step in plan if len(step) == 2}
     rows = []
     for i, layer in enumerate(chain):
@@ -65,9 +65,9 @@ def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> 
         rows.append({"layer": layer.name, "type": type(layer).__name__,
                      "output_shape": layer.output_shape,
                      "forward_ms": 0.0 if i in fused_into else best_f[i] * 1e3,
-                     "backward_ms": best_b[i] * 1e3,
+                     "backward_ms": 0.0 if i in fused_into else best_b[i] * 1e3,
                      "forward_gflop": flops_f / 1e9, "backward_gflop": flops_b / 1e9,
-                     "forward_fused_into": fused_into.get(i)})
+                     "fused_into": fused_into.get(i)})
     return rows
 
 
@@ -80,11 +80,12 @@ def format_profile(rows: list[dict]) -> str:
         return f"{gflop / (ms / 1e3):9.1f}" if gflop else f"{'-':>9}"
 
     for r in rows:
-        if r["forward_fused_into"]:  # timed in that layer's row
-            forward = f"{'in ' + r['forward_fused_into']:>11}{'-':>9}"
-        else:
-            forward = f"{r['forward_ms']:11.3f}{rate(r['forward_gflop'], r['forward_ms'])}"
-        lines.append(f"{r['layer'] + ' (' + r['type'] + ')':<32}{forward}"
+        name = f"{r['layer']} ({r['type']})"
+        if r["fused_into"]:  # timed in that layer's row
+            lines.append(f"{name:<32}{'in ' + r['fused_into']:>11}{'-':>9}"
+                         f"{'in ' + r['fused_into']:>13}{'-':>9}")
+            continue
+        lines.append(f"{name:<32}{r['forward_ms']:11.3f}{rate(r['forward_gflop'], r['forward_ms'])}"
                      f"{r['backward_ms']:13.3f}{rate(r['backward_gflop'], r['backward_ms'])}")
     total_f = sum(r["forward_ms"] for r in rows)
     total_b = sum(r["backward_ms"] for r in rows)

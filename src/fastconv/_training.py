@@ -21,7 +21,7 @@ from fastconv import optimizers
 from fastconv._blas import single_threaded_blas
 from fastconv._memory import retained_heap
 from fastconv._progress import Progbar
-from fastconv.layers import Conv2D, MaxPooling2D, kernels
+from fastconv.layers import Conv2D, MaxPooling2D
 
 
 def with_training_environment(method: Any) -> Any:
@@ -172,8 +172,8 @@ class Trainer:
     def _backward(self, y: np.ndarray, out: np.ndarray) -> None:
         """Gradients of the loss with respect to every weight, into Variable.grad."""
         dy, activation_done = self._output_gradient(y, out)
-        for i in range(len(self._chain) - 1, -1, -1):
-            dy, activation_done = self._backward_layer(i, dy, activation_done)
+        for step in reversed(self._forward_plan()):
+            dy, activation_done = self._backward_step(step, dy, activation_done)
         for layer in self._chain:
             layer.add_regularization_gradients()
 
@@ -183,6 +183,18 @@ class Trainer:
         fused = self._fused_output()
         dy = self.loss.logits_gradient(y, out) if fused else self.loss.gradient(y, out)
         return dy.astype(out.dtype, copy=False), fused
+
+    def _backward_step(self, step: tuple[int, ...], dy: np.ndarray,
+                       activation_done: bool) -> tuple[np.ndarray | None, bool]:
+        """Backward through one step of the forward plan; returns what
+        _backward_layer does."""
+        if len(step) == 1:
+            return self._backward_layer(step[0], dy, activation_done)
+        conv, pool = self._chain[step[0]], self._chain[step[1]]
+        if pool.activity_regularizer is not None:
+            dy = dy + pool.activity_regularizer.gradient(self._outputs[step[1]])
+        # The pool has no activation, so no loss fusion reached it.
+        return conv.backward_max_pooled(dy, pool, need_dx=step[0] > 0), False
 
     def _backward_layer(self, i: int, dy: np.ndarray,
                         activation_done: bool) -> tuple[np.ndarray | None, bool]:
@@ -196,18 +208,14 @@ class Trainer:
             dy = dy + layer.activity_regularizer.gradient(self._outputs[i])
         if activation_done:
             return layer.backward(dy, need_dx=i > 0, activation_done=True), False
-        if self._relu_before_pool(i):
-            # The pool's inputs are ReLU outputs, so each window's maximum is
-            # >= 0 and the ReLU's mask at its argmax is (maximum > 0): masking
-            # the pooled gradient gives the same values as masking the
-            # unpooled one, on an array pool-size times smaller.
-            return layer.backward(kernels().relu_backward(dy, layer._y)), True
         return layer.backward(dy, need_dx=i > 0), False
 
     def _relu_before_pool(self, i: int) -> bool:
         """Whether chain[i] max-pools the output of a Conv2D whose ReLU the
-        kernels fuse: the forward pass then runs the two as one kernel call,
-        and the pool's backward applies the ReLU's mask."""
+        kernels fuse: both passes then run the two layers as one kernel call
+        (conv2d_max_pool2d and its gradient, which applies the ReLU's mask to
+        the pooled gradient: each maximum is the rectified value at its
+        argmax)."""
         if i == 0 or not isinstance(self._chain[i], MaxPooling2D):
             return False
         conv = self._chain[i - 1]

@@ -398,35 +398,90 @@ def check_conv2d_max_pool2d(
     return x, w, b, conv, pool
 
 
-def check_max_pool2d_backward(
-    dy: object, argmax: object, x_shape: object
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
-    dy = check_array(dy, "dy", 4)
-    shape = check_shape4(x_shape, "x_shape")
+def _check_argmax(argmax: object, dy: np.ndarray, forward: str) -> np.ndarray:
+    """argmax: the int32 array of dy's shape that ``forward`` returned."""
     if not isinstance(argmax, np.ndarray) or argmax.dtype != ARGMAX_DTYPE:
         got = argmax.dtype if isinstance(argmax, np.ndarray) else type(argmax).__name__
         raise TypeError(
             "Invalid value for argument `argmax`: expected the int32 array returned "
-            f"by max_pool2d, received {got}."
+            f"by {forward}, received {got}."
         )
     if argmax.shape != dy.shape:
         raise ValueError(
             f"Invalid shape for argument `argmax`: expected dy's shape {dy.shape}, "
             f"received shape {argmax.shape}."
         )
+    return np.require(argmax, requirements=("C", "A"))
+
+
+def _check_argmax_values(argmax: np.ndarray, plane: int, where: str) -> None:
+    """Every index is a flat position in the pooled plane of ``plane`` elements."""
+    if argmax.size and (argmax.min() < 0 or argmax.max() >= plane):
+        raise ValueError(
+            "Invalid value for argument `argmax`: indices must lie in "
+            f"[0, {plane}) {where}, received values in [{argmax.min()}, {argmax.max()}]."
+        )
+
+
+def check_max_pool2d_backward(
+    dy: object, argmax: object, x_shape: object
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    dy = check_array(dy, "dy", 4)
+    shape = check_shape4(x_shape, "x_shape")
+    argmax = _check_argmax(argmax, dy, "max_pool2d")
     if dy.shape[0] != shape[0] or dy.shape[3] != shape[3]:
         raise ValueError(
             f"Invalid value for argument `x_shape`: batch and channels must match "
             f"dy's shape {dy.shape}, received x_shape={tuple(x_shape)}."
         )
-    argmax = np.require(argmax, requirements=("C", "A"))
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= shape[1] * shape[2]):
-        raise ValueError(
-            "Invalid value for argument `argmax`: indices must lie in "
-            f"[0, H * W) = [0, {shape[1] * shape[2]}) for x_shape={shape}, received "
-            f"values in [{argmax.min()}, {argmax.max()}]."
-        )
+    _check_argmax_values(argmax, shape[1] * shape[2], f"(H * W for x_shape={shape})")
     return dy, argmax, shape
+
+
+def check_conv2d_max_pool2d_backward(
+    dy: object, argmax: object, x: object, w: object, strides: object, padding: object,
+    dilation: object, activation: object, pool_size: object, pool_strides: object,
+    pool_padding: object, y: object, need_dx: object, need_dw: object, need_db: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry,
+           PoolGeometry, tuple[bool, bool, bool]]:
+    """Checked dy, argmax, x, w, the ReLU's pooled output (None without the
+    ReLU), the geometries and the (need_dx, need_dw, need_db) flags."""
+    flags = (check_flag(need_dx, "need_dx"), check_flag(need_dw, "need_dw"),
+             check_flag(need_db, "need_db"))
+    relu = check_activation(activation) == "relu"
+    dy = check_array(dy, "dy", 4)
+    x, w, _, geom, pool = check_conv2d_max_pool2d(x, w, None, strides, padding, dilation,
+                                                  pool_size, pool_strides, pool_padding)
+    check_same_dtype(dy=dy, x=x, w=w)
+    if dy.shape != pool.output_shape:
+        raise ValueError(
+            f"Invalid shape for argument `dy`: expected the pooled output's shape "
+            f"{pool.output_shape}, received shape {dy.shape}."
+        )
+    argmax = _check_argmax(argmax, dy, "conv2d_max_pool2d")
+    _check_argmax_values(argmax, geom.oh * geom.ow,
+                         f"(the convolution's output OH * OW = {geom.oh} * {geom.ow})")
+    if not relu:
+        if y is not None:
+            raise ValueError(
+                "Invalid value for argument `y`: the pooled output is read only with "
+                "activation='relu' (its gradient's mask); received an array with "
+                "activation=None."
+            )
+        return dy, argmax, x, w, None, geom, pool, flags
+    if y is None:
+        raise ValueError(
+            "Invalid value for argument `y`: activation='relu' needs the pooled "
+            "output returned by conv2d_max_pool2d, received None."
+        )
+    y = check_array(y, "y", 4)
+    check_same_dtype(dy=dy, y=y)
+    if y.shape != dy.shape:
+        raise ValueError(
+            f"Invalid shape for argument `y`: expected dy's shape {dy.shape}, "
+            f"received shape {y.shape}."
+        )
+    return dy, argmax, x, w, y, geom, pool, flags
 
 
 def check_avg_pool2d_backward(

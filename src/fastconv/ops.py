@@ -15,8 +15,8 @@ C order when needed); inputs are never modified.
 Workspace beyond the outputs: ``conv2d_backward`` uses a transposed copy of
 ``w`` for ``dx`` and ``min(N, 16)`` partial copies of ``dw`` (plus as many of
 ``db``), summed in a fixed order so results do not depend on the thread
-count; ``conv2d_max_pool2d`` one convolution output plane ``(OH, OW, C_out)``
-per thread. The other ops use none.
+count; ``conv2d_max_pool2d`` and its gradient one convolution output plane
+``(OH, OW, C_out)`` per thread (the gradient also the copies above). The other ops use none.
 """
 
 from __future__ import annotations
@@ -220,6 +220,75 @@ def conv2d_max_pool2d(
     _conv_pool.conv2d_max_pool2d_forward(x, w, b, y, argmax, scratch, conv, pool, relu,
                                          _settings.isa_code(), threads)
     return y, argmax
+
+
+def conv2d_max_pool2d_backward(
+    dy: np.ndarray,
+    argmax: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    strides: int | tuple[int, int] = 1,
+    padding: str | int | tuple = "valid",
+    dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
+    pool_size: int | tuple[int, int] = 2,
+    pool_strides: int | tuple[int, int] | None = None,
+    pool_padding: str | int | tuple = "valid",
+    y: np.ndarray | None = None,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradient of ``conv2d_max_pool2d``, bit for bit that of
+    ``max_pool2d_backward`` (through ``relu_backward`` with ``activation=
+    "relu"``) then ``conv2d_backward``, without writing the convolution
+    output's gradient to memory.
+
+    Each thread takes a few images at a time: it writes their convolution
+    output's gradient into planes of its own (a gather, each element written
+    once, when the pooling windows do not overlap), still in cache when it
+    computes their dx and adds their dw and db. With fewer images than
+    threads, the ops run one after the other instead.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, POH, POW, C_out)
+    argmax : ndarray of int32, shape (N, POH, POW, C_out)
+        As returned by ``conv2d_max_pool2d``.
+    x, w, strides, padding, dilation, activation, pool_size, pool_strides, pool_padding
+        As given to ``conv2d_max_pool2d``.
+    y : ndarray, shape (N, POH, POW, C_out), optional
+        Its pooled output, needed with ``activation="relu"`` (and only then):
+        the gradient passes where ``y > 0``.
+    need_dx, need_dw, need_db : bool
+        Which gradients to compute; the others are returned as None.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C_in), or None
+    dw : ndarray, shape (KH, KW, C_in, C_out), or None
+    db : ndarray, shape (C_out,), or None
+    """
+    dy, argmax, x, w, y, geom, pool, (need_dx, need_dw, need_db) = (
+        v.check_conv2d_max_pool2d_backward(dy, argmax, x, w, strides, padding, dilation,
+                                           activation, pool_size, pool_strides, pool_padding,
+                                           y, need_dx, need_dw, need_db))
+    threads = _settings.get_num_threads()
+    if geom.n < threads:
+        if y is not None:
+            dy = relu_backward(dy, y)
+        dz = max_pool2d_backward(dy, argmax, geom.output_shape)
+        return conv2d_backward(dz, x, w, strides, padding, dilation, need_dx, need_dw, need_db)
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    dw = np.empty(w.shape, dtype=x.dtype) if need_dw else None
+    db = np.empty((geom.c_out,), dtype=x.dtype) if need_db else None
+    if need_dx or need_dw or need_db:
+        threads = min(threads, _conv.WEIGHT_GRAD_CHUNKS)  # a thread per chunk at most
+        group = _conv_pool.group_size(geom, x.dtype.itemsize)
+        scratch = np.empty((threads, group, geom.oh, geom.ow, geom.c_out), dtype=x.dtype)
+        _conv_pool.conv2d_max_pool2d_backward(dy, y, argmax, x, w, dx, dw, db, scratch, geom,
+                                              pool, _settings.isa_code(), threads)
+    return dx, dw, db
 
 
 def max_pool2d_backward(

@@ -30,6 +30,7 @@ from fastconv._validation import (
     check_conv2d,
     check_conv2d_backward,
     check_conv2d_max_pool2d,
+    check_conv2d_max_pool2d_backward,
     check_max_pool2d,
     check_max_pool2d_backward,
     check_pool2d,
@@ -42,6 +43,7 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_max_pool2d",
+    "conv2d_max_pool2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "relu_backward",
@@ -317,6 +319,57 @@ def conv2d_max_pool2d(
                                             pool_strides, pool_padding)
     return max_pool2d(conv2d(x, w, b, strides, padding, dilation, activation), pool_size,
                       pool_strides, pool_padding)
+
+
+def conv2d_max_pool2d_backward(
+    dy: np.ndarray,
+    argmax: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    strides: int | tuple[int, int] = 1,
+    padding: str | int | tuple = "valid",
+    dilation: int | tuple[int, int] = 1,
+    activation: str | None = None,
+    pool_size: int | tuple[int, int] = 2,
+    pool_strides: int | tuple[int, int] | None = None,
+    pool_padding: str | int | tuple = "valid",
+    y: np.ndarray | None = None,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Gradient of :func:`conv2d_max_pool2d`: :func:`max_pool2d_backward`
+    into the convolution's output shape, through the ReLU when
+    ``activation="relu"``, then :func:`conv2d_backward`.
+
+    Parameters
+    ----------
+    dy : ndarray of shape (N, POH, POW, C_out)
+        Gradient of the loss with respect to the pooled output.
+    argmax : ndarray of shape (N, POH, POW, C_out), int32
+        As returned by :func:`conv2d_max_pool2d`.
+    x, w, strides, padding, dilation, activation, pool_size, pool_strides, pool_padding
+        As given to :func:`conv2d_max_pool2d`.
+    y : ndarray of shape (N, POH, POW, C_out), optional
+        The pooled output, needed with ``activation="relu"`` (and only
+        then): each maximum is the rectified value at its argmax, so the
+        gradient passes where ``y > 0``.
+    need_dx, need_dw, need_db : bool
+        Which gradients to compute; the others are returned as None.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, H, W, C_in), or None
+    dw : ndarray of shape (KH, KW, C_in, C_out), or None
+    db : ndarray of shape (C_out,), or None
+    """
+    dy, argmax, x, w, y, g, _, (need_dx, need_dw, need_db) = check_conv2d_max_pool2d_backward(
+        dy, argmax, x, w, strides, padding, dilation, activation, pool_size, pool_strides,
+        pool_padding, y, need_dx, need_dw, need_db)
+    if y is not None:
+        dy = relu_backward(dy, y)
+    dz = max_pool2d_backward(dy, argmax, g.output_shape)
+    return conv2d_backward(dz, x, w, strides, padding, dilation, need_dx, need_dw, need_db)
 
 
 def max_pool2d_backward(

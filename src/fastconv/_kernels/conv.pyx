@@ -21,11 +21,12 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 from fastconv._kernels.kernels cimport (
-    conv_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_record_team_size,
+    conv_geometry, data_gradient_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier,
+    fc_record_team_size, sum_parts_share,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
     fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
-    fc_sum_parts_f32, fc_sum_parts_f64, fc_relu_backward_f32, fc_relu_backward_f64,
+    fc_relu_backward_f32, fc_relu_backward_f64,
 )
 from libc.stdint cimport int64_t
 
@@ -39,21 +40,13 @@ def last_team_size() -> int:
     return fc_last_team_size
 
 
-cdef fc_conv_geom _data_gradient_geometry(fc_conv_geom g):
-    """Geometry of dx (N, H, W, C_in) = conv(dy (N, OH, OW, C_out), flipped w)
-    for a unit-stride convolution: dx[ih] sums w[i] * dy[ih + pad_top - i * dil]
-    over the taps i, which is tap KH - 1 - i of a forward pass with padding
-    (KH - 1) * dil - pad_top."""
-    cdef fc_conv_geom t
-    t.n, t.h, t.w, t.c_in = g.n, g.oh, g.ow, g.c_out
-    t.kh, t.kw, t.c_out = g.kh, g.kw, g.c_in
-    t.oh, t.ow = g.h, g.w
-    t.stride_h = t.stride_w = 1
-    t.dil_h, t.dil_w = g.dil_h, g.dil_w
-    t.pad_top = (g.kh - 1) * g.dil_h - g.pad_top
-    t.pad_left = (g.kw - 1) * g.dil_w - g.pad_left
-    t.relu = 0
-    return t
+def data_gradient_weights(w, bint flip):
+    """The kernel as the data gradient reads it, (KH, KW, C_out, C_in), so
+    that its innermost loop runs over contiguous input channels; flipped in
+    space when ``flip`` (unit strides: the data gradient is then the forward
+    convolution of dy with it, on the blocked forward kernel)."""
+    w = np.asarray(w)
+    return np.ascontiguousarray(np.transpose(w[::-1, ::-1] if flip else w, (0, 1, 3, 2)))
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -113,16 +106,11 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
 
     dtype = np.asarray(dy).dtype
     if dxp != NULL:
-        # The data gradient reads the kernel as (KH, KW, C_out, C_in) so that
-        # its innermost loop runs over contiguous input channels. With unit
-        # strides it is the forward convolution of dy with that kernel
-        # flipped in space, so it runs on the blocked forward kernel.
         flip = g.stride_h == 1 and g.stride_w == 1
-        wt_src = np.asarray(w)[::-1, ::-1] if flip else np.asarray(w)
-        wt = np.ascontiguousarray(np.transpose(wt_src, (0, 1, 3, 2)))
+        wt = data_gradient_weights(w, flip)
         wtp = &wt[0, 0, 0, 0]
         if flip:
-            gt = _data_gradient_geometry(g)
+            gt = data_gradient_geometry(g)
     if dwp != NULL:
         dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
         dw_parts_p = &dw_parts[0, 0]
@@ -171,24 +159,10 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
             fc_omp_barrier()
             if dwp != NULL:
                 for t_dw in prange(n_threads, schedule="static"):
-                    if floating is float:
-                        fc_sum_parts_f32(dw_parts_p, n_chunks, w_len, dwp,
-                                         w_len * t_dw // n_threads,
-                                         w_len * (t_dw + 1) // n_threads)
-                    else:
-                        fc_sum_parts_f64(dw_parts_p, n_chunks, w_len, dwp,
-                                         w_len * t_dw // n_threads,
-                                         w_len * (t_dw + 1) // n_threads)
+                    sum_parts_share(dw_parts_p, n_chunks, w_len, dwp, t_dw, n_threads)
             if dbp != NULL:
                 for t_db in prange(n_threads, schedule="static"):
-                    if floating is float:
-                        fc_sum_parts_f32(db_parts_p, n_chunks, g.c_out, dbp,
-                                         g.c_out * t_db // n_threads,
-                                         g.c_out * (t_db + 1) // n_threads)
-                    else:
-                        fc_sum_parts_f64(db_parts_p, n_chunks, g.c_out, dbp,
-                                         g.c_out * t_db // n_threads,
-                                         g.c_out * (t_db + 1) // n_threads)
+                    sum_parts_share(db_parts_p, n_chunks, g.c_out, dbp, t_db, n_threads)
 
 
 def relu_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,

@@ -1,26 +1,38 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""OpenMP loop of the fused convolution + max pooling forward pass.
+"""OpenMP loops of the fused convolution + max pooling, forward and backward.
 
-A convolution followed by max pooling need not write its full output to
-memory and read it back: each thread convolves one image at a time into its
-own scratch plane (OH, OW, C_out), small enough to stay in its core's cache,
-and pools that plane at once. Only the pooled output and its argmax reach
-memory, a pool-size times less traffic (the first layer of a small CNN
-writes 5.5 MB per batch of 64 otherwise).
+A convolution followed by max pooling need not write its full output (nor,
+going back, the gradient of that output) to memory and read it back: each
+thread works on one image at a time in its own scratch plane (OH, OW, C_out),
+small enough to stay in its core's cache. Forward, it convolves the image
+into the plane and pools it at once; backward, it scatters the pooled
+gradient into the plane, then computes the image's input gradient and adds
+its weight gradient from there. Only pooled-size arrays, x and dx reach
+memory: a pool-size times less traffic (the first layer of a small CNN
+writes 5.5 MB per batch of 64 otherwise, each way).
 
-Images are split into one contiguous block per thread. Each image is
-computed by the same kernels as the separate ops (conv2d_forward on one
-image: its block paths depend only on the layer's sizes and each pixel's tap
-range), so the results are bitwise those of conv2d then max_pool2d, for any
-thread count.
+Forward, images are split into one contiguous block per thread. Backward,
+the weight gradient keeps conv.pyx's fixed batch chunks (each image added to
+its chunk's partial sum in image order, the chunks then summed in order).
+Each image goes through the same kernels as the separate ops, whose results
+depend only on the layer's sizes, so the results are bitwise those of the
+separate ops, for any thread count.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 
+import numpy as np
+
+from fastconv._kernels.conv import WEIGHT_GRAD_CHUNKS, data_gradient_weights
 from fastconv._kernels.kernels cimport (
-    conv_geometry, fc_conv_geom, fc_last_team_size, fc_pool_geom, fc_record_team_size,
-    pool_geometry, fc_conv2d_forward_f32, fc_conv2d_forward_f64,
+    conv_geometry, data_gradient_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier,
+    fc_pool_geom, fc_record_team_size, pool_geometry, sum_parts_share,
+    fc_conv2d_forward_f32, fc_conv2d_forward_f64,
+    fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
+    fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
     fc_max_pool2d_forward_f32, fc_max_pool2d_forward_f64,
+    fc_max_pool2d_backward_f32, fc_max_pool2d_backward_f64,
+    fc_max_pool2d_backward_disjoint_f32, fc_max_pool2d_backward_disjoint_f64,
 )
 from libc.stdint cimport int32_t, int64_t
 
@@ -71,3 +83,156 @@ def conv2d_max_pool2d_forward(const floating[:, :, :, ::1] x, const floating[:, 
                                           0, g.oh)
                     fc_max_pool2d_forward_f64(isa, &pg, sp + t * plane, yp + i * pooled,
                                               ap + i * pooled, 0, pg.oh)
+
+
+def group_size(conv_geom, int itemsize) -> int:
+    """Images the backward pass handles together per thread: as many as fit
+    their gradient planes in about 512 KiB of a core's cache, so that the
+    forward kernel's blocks (the data gradient) fill across images."""
+    cdef int64_t plane = conv_geom.oh * conv_geom.ow * conv_geom.c_out * itemsize
+    return max(1, min(conv_geom.n, (512 * 1024) // plane))
+
+
+cdef inline void _pool_gradient(int isa, const fc_pool_geom *pg, bint disjoint,
+                                const floating *dy, const floating *relu_y,
+                                const int32_t *argmax, floating *dz) noexcept nogil:
+    """dz (the pg->n images' convolution-output gradient) from the pooled
+    gradient: by the gather when the windows are disjoint and every argmax
+    lies in its window, else by the scatter-add."""
+    cdef int done = 0
+    if floating is float:
+        if disjoint:
+            done = fc_max_pool2d_backward_disjoint_f32(isa, pg, dy, relu_y, argmax, dz, 0, pg.n)
+        if not done:
+            fc_max_pool2d_backward_f32(isa, pg, dy, relu_y, argmax, dz, 0, pg.n)
+    else:
+        if disjoint:
+            done = fc_max_pool2d_backward_disjoint_f64(isa, pg, dy, relu_y, argmax, dz, 0, pg.n)
+        if not done:
+            fc_max_pool2d_backward_f64(isa, pg, dy, relu_y, argmax, dz, 0, pg.n)
+
+
+def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
+                               const int32_t[:, :, :, ::1] argmax,
+                               const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                               floating[:, :, :, ::1] dx, floating[:, :, :, ::1] dw,
+                               floating[::1] db, floating[:, :, :, :, ::1] scratch,
+                               conv_geom, pool_geom, int isa, int n_threads):
+    """Gradients of conv2d_max_pool2d_forward into dx (N, H, W, C_in),
+    dw (KH, KW, C_in, C_out) and db (C_out,) (a None output is not computed),
+    from dy and argmax (N, POH, POW, C_out); relu_y, the pooled output of a
+    rectified forward pass or None, masks dy where it is not > 0.
+    scratch: (n_threads, G, OH, OW, C_out) with G = group_size(conv_geom).
+    1 <= n_threads <= N, and no more threads than weight-gradient chunks."""
+    cdef fc_conv_geom g = conv_geometry(conv_geom)
+    cdef fc_pool_geom pg = pool_geometry(pool_geom)
+    cdef int64_t images = g.n
+    cdef int64_t group = scratch.shape[1]
+    cdef bint disjoint = pg.stride_h >= pg.kh and pg.stride_w >= pg.kw
+    cdef int64_t x_image = g.h * g.w * g.c_in
+    cdef int64_t plane = g.oh * g.ow * g.c_out
+    cdef int64_t pooled = pg.oh * pg.ow * pg.c
+    cdef int64_t w_len = g.kh * g.kw * g.c_in * g.c_out
+    cdef int64_t n_chunks = min(images, WEIGHT_GRAD_CHUNKS)
+    cdef const floating *dyp = &dy[0, 0, 0, 0]
+    cdef const int32_t *ap = &argmax[0, 0, 0, 0]
+    cdef const floating *xp = &x[0, 0, 0, 0]
+    cdef floating *sp = &scratch[0, 0, 0, 0, 0]
+    cdef floating *dxp = NULL if dx is None else &dx[0, 0, 0, 0]
+    cdef floating *dwp = NULL if dw is None else &dw[0, 0, 0, 0]
+    cdef floating *dbp = NULL if db is None else &db[0]
+    cdef const floating[:, :, :, ::1] ry
+    cdef const floating *ryp = NULL
+    cdef const floating *ry_i
+    cdef const floating[:, :, :, ::1] wt
+    cdef const floating *wtp = NULL
+    cdef floating[:, ::1] dw_parts, db_parts
+    cdef floating *dw_parts_p = NULL
+    cdef floating *db_parts_p = NULL
+    cdef bint flip = g.stride_h == 1 and g.stride_w == 1
+    cdef fc_conv_geom g_i, gt_i
+    cdef fc_pool_geom pg_i
+    cdef floating *s_t
+    cdef floating *dw_c
+    cdef floating *db_c
+    cdef int64_t c, c_begin, c_end, i, end, first, lo, hi
+    cdef int t, t_dw, t_db
+
+    dtype = np.asarray(dy).dtype
+    if relu_y is not None:
+        ry = relu_y
+        ryp = &ry[0, 0, 0, 0]
+    if dxp != NULL:
+        wt = data_gradient_weights(w, flip)
+        wtp = &wt[0, 0, 0, 0]
+    if dwp != NULL:
+        dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
+        dw_parts_p = &dw_parts[0, 0]
+    if dbp != NULL:
+        db_parts = np.empty((n_chunks, g.c_out), dtype=dtype)
+        db_parts_p = &db_parts[0, 0]
+
+    with nogil, parallel(num_threads=n_threads):
+        fc_record_team_size()
+        for t in prange(n_threads, schedule="static"):
+            # This thread's chunks, and their images [i, end), in groups.
+            s_t = sp + t * group * plane
+            c_begin = n_chunks * t // n_threads
+            c_end = n_chunks * (t + 1) // n_threads
+            i = images * c_begin // n_chunks
+            end = images * c_end // n_chunks
+            while i < end:
+                # Images [i, i + g_i.n) as a batch of their own.
+                g_i = g
+                g_i.n = min(group, end - i)
+                gt_i = data_gradient_geometry(g_i)
+                pg_i = pg
+                pg_i.n = g_i.n
+                ry_i = ryp
+                if ryp != NULL:
+                    ry_i = ryp + i * pooled
+                _pool_gradient(isa, &pg_i, disjoint, dyp + i * pooled, ry_i, ap + i * pooled,
+                               s_t)
+                if floating is float:
+                    if dxp != NULL and flip:
+                        fc_conv2d_forward_f32(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
+                                              0, gt_i.n * gt_i.oh)
+                    elif dxp != NULL:
+                        fc_conv2d_backward_data_f32(isa, &g_i, s_t, wtp, dxp + i * x_image,
+                                                    0, g_i.n * g_i.h)
+                else:
+                    if dxp != NULL and flip:
+                        fc_conv2d_forward_f64(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
+                                              0, gt_i.n * gt_i.oh)
+                    elif dxp != NULL:
+                        fc_conv2d_backward_data_f64(isa, &g_i, s_t, wtp, dxp + i * x_image,
+                                                    0, g_i.n * g_i.h)
+                if dwp != NULL or dbp != NULL:
+                    # Each image's weight gradient goes to its chunk's partial
+                    # sum, added in image order.
+                    for c in range(c_begin, c_end):
+                        first = images * c // n_chunks
+                        lo = max(first, i)
+                        hi = min(images * (c + 1) // n_chunks, i + g_i.n)
+                        if lo >= hi:
+                            continue
+                        dw_c = NULL if dwp == NULL else dw_parts_p + c * w_len
+                        db_c = NULL if dbp == NULL else db_parts_p + c * g.c_out
+                        if floating is float:
+                            fc_conv2d_backward_weight_f32(isa, &g_i, xp + i * x_image, s_t,
+                                                          dw_c, db_c, lo - i, hi - i,
+                                                          lo > first)
+                        else:
+                            fc_conv2d_backward_weight_f64(isa, &g_i, xp + i * x_image, s_t,
+                                                          dw_c, db_c, lo - i, hi - i,
+                                                          lo > first)
+                i = i + g_i.n
+        # Cython ends each prange with `nowait`: every chunk's partial sum
+        # must be complete before any thread adds them up.
+        fc_omp_barrier()
+        if dwp != NULL:
+            for t_dw in prange(n_threads, schedule="static"):
+                sum_parts_share(dw_parts_p, n_chunks, w_len, dwp, t_dw, n_threads)
+        if dbp != NULL:
+            for t_db in prange(n_threads, schedule="static"):
+                sum_parts_share(db_parts_p, n_chunks, g.c_out, dbp, t_db, n_threads)

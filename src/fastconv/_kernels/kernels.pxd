@@ -1,5 +1,6 @@
 # Declarations of the C kernels in src_c/ and the OpenMP shim, shared by the
 # Cython modules of this package.
+from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
 
 
@@ -67,11 +68,17 @@ cdef extern from "pool2d.h" nogil:
                                    double *y, int32_t *argmax,
                                    int64_t row_begin, int64_t row_end)
     void fc_max_pool2d_backward_f32(int isa, const fc_pool_geom *g, const float *dy,
-                                    const int32_t *argmax, float *dx,
+                                    const float *relu_y, const int32_t *argmax, float *dx,
                                     int64_t n_begin, int64_t n_end)
     void fc_max_pool2d_backward_f64(int isa, const fc_pool_geom *g, const double *dy,
-                                    const int32_t *argmax, double *dx,
+                                    const double *relu_y, const int32_t *argmax, double *dx,
                                     int64_t n_begin, int64_t n_end)
+    int fc_max_pool2d_backward_disjoint_f32(int isa, const fc_pool_geom *g, const float *dy,
+                                            const float *relu_y, const int32_t *argmax,
+                                            float *dx, int64_t n_begin, int64_t n_end)
+    int fc_max_pool2d_backward_disjoint_f64(int isa, const fc_pool_geom *g, const double *dy,
+                                            const double *relu_y, const int32_t *argmax,
+                                            double *dx, int64_t n_begin, int64_t n_end)
     void fc_avg_pool2d_forward_f32(int isa, const fc_pool_geom *g, const float *x,
                                    float *y, int64_t row_begin, int64_t row_end)
     void fc_avg_pool2d_forward_f64(int isa, const fc_pool_geom *g, const double *x,
@@ -104,3 +111,33 @@ cdef inline fc_pool_geom pool_geometry(g):
     c.stride_h, c.stride_w = g.stride_h, g.stride_w
     c.pad_top, c.pad_left = g.pad_top, g.pad_left
     return c
+
+
+cdef inline fc_conv_geom data_gradient_geometry(fc_conv_geom g) noexcept nogil:
+    """Geometry of dx (N, H, W, C_in) = conv(dy (N, OH, OW, C_out), flipped w)
+    for a unit-stride convolution: dx[ih] sums w[i] * dy[ih + pad_top - i * dil]
+    over the taps i, which is tap KH - 1 - i of a forward pass with padding
+    (KH - 1) * dil - pad_top."""
+    cdef fc_conv_geom t
+    t.n, t.h, t.w, t.c_in = g.n, g.oh, g.ow, g.c_out
+    t.kh, t.kw, t.c_out = g.kh, g.kw, g.c_in
+    t.oh, t.ow = g.h, g.w
+    t.stride_h = t.stride_w = 1
+    t.dil_h, t.dil_w = g.dil_h, g.dil_w
+    t.pad_top = (g.kh - 1) * g.dil_h - g.pad_top
+    t.pad_left = (g.kw - 1) * g.dil_w - g.pad_left
+    t.relu = 0
+    return t
+
+
+cdef inline void sum_parts_share(const floating *parts, int64_t n_parts, int64_t length,
+                                 floating *out, int t, int n_threads) noexcept nogil:
+    """Thread t's share of out = the fixed-order sum of the n_parts rows of
+    parts (n_parts, length): per-chunk weight gradients, added in chunk order
+    so the result does not depend on the thread count."""
+    if floating is float:
+        fc_sum_parts_f32(parts, n_parts, length, out, length * t // n_threads,
+                         length * (t + 1) // n_threads)
+    else:
+        fc_sum_parts_f64(parts, n_parts, length, out, length * t // n_threads,
+                         length * (t + 1) // n_threads)

@@ -61,10 +61,10 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int32_t[:, :, :, 
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             fc_record_team_size()
             if floating is float:
-                fc_max_pool2d_backward_f32(isa, &g, dyp, ap, dxp, g.n * t // n_threads,
+                fc_max_pool2d_backward_f32(isa, &g, dyp, NULL, ap, dxp, g.n * t // n_threads,
                                            g.n * (t + 1) // n_threads)
             else:
-                fc_max_pool2d_backward_f64(isa, &g, dyp, ap, dxp, g.n * t // n_threads,
+                fc_max_pool2d_backward_f64(isa, &g, dyp, NULL, ap, dxp, g.n * t // n_threads,
                                            g.n * (t + 1) // n_threads)
 
 

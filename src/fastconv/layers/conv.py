@@ -139,9 +139,8 @@ class Conv2D(KernelBiasLayer):
         never writes this layer's output to memory; both layers must be
         channels_last, this one with the kernels' fused ReLU.
 
-        In training, this layer keeps only its input: its output's gradient
-        is then the pool's, already rectified (the model's ReLU-before-pool
-        fusion), so ``backward`` must be called with ``activation_done``."""
+        In training, this layer keeps only its input and ``pool`` its argmax
+        and output: the gradient is ``backward_max_pooled``'s."""
         bias = self.bias.value if self.use_bias else None
         y, argmax = kernels().conv2d_max_pool2d(
             x, self.kernel.value, bias, self.strides, self.padding, self.dilation_rate,
@@ -151,6 +150,25 @@ class Conv2D(KernelBiasLayer):
             self._x, self._z, self._y = x, None, None
             pool.keep_for_backward(argmax, (len(x), *self.output_shape[1:]), y)
         return y
+
+    def backward_max_pooled(self, dy: np.ndarray, pool: Any,
+                            need_dx: bool = True) -> np.ndarray | None:
+        """Backward through ``pool`` and this layer after ``forward_max_pooled``,
+        in one kernel call that never writes the gradient of this layer's
+        output to memory: dy is dL/d(pool's output)."""
+        dy = np.ascontiguousarray(dy, dtype=self.dtype)
+        argmax, y = pool.release_for_backward()
+        dx, dw, db = kernels().conv2d_max_pool2d_backward(
+            dy, argmax, self._x, self.kernel.value, self.strides, self.padding,
+            self.dilation_rate, activation="relu", pool_size=pool.pool_size,
+            pool_strides=pool.strides, pool_padding=pool.padding, y=y, need_dx=need_dx,
+            need_dw=True, need_db=self.use_bias,
+        )
+        self.kernel.grad[...] = dw
+        if self.use_bias:
+            self.bias.grad[...] = db
+        self._x = self._z = self._y = None
+        return dx
 
     def backward(self, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:

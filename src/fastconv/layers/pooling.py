@@ -82,8 +82,14 @@ class MaxPooling2D(_Pooling2D):
         the model reads it to fold a preceding ReLU into this gradient)."""
         self._argmax, self._x_shape, self._y = argmax, x_shape, y
 
+    def release_for_backward(self) -> tuple[np.ndarray, np.ndarray]:
+        """The argmax and output kept by the forward pass, forgotten here."""
+        argmax, y = self._argmax, self._y
+        self._argmax = self._y = None
+        return argmax, y
+
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        argmax, self._argmax, self._y = self._argmax, None, None
+        argmax, _ = self.release_for_backward()
         if not need_dx:
             return None
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
