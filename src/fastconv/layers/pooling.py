@@ -77,9 +77,9 @@ class MaxPooling2D(_Pooling2D):
         return self._from_nhwc(y)
 
     def keep_for_backward(self, argmax: np.ndarray, x_shape: tuple, y: np.ndarray) -> None:
-        """What ``backward`` needs from a forward pass in NHWC: the argmax, the
-        input's shape and the output (kept anyway as the next layer's input;
-        the model reads it to fold a preceding ReLU into this gradient)."""
+        """What ``backward`` needs from a forward pass in NHWC: the argmax and
+        the input's shape; and the output (kept anyway as the next layer's
+        input), which a fused Conv2D's gradient reads for its ReLU's mask."""
         self._argmax, self._x_shape, self._y = argmax, x_shape, y
 
     def release_for_backward(self) -> tuple[np.ndarray, np.ndarray]:
