@@ -188,3 +188,63 @@ def test_max_pool2d_backward(benchmark, backend, n_threads, shape):
         module = ops if backend == "fastconv" else reference
         benchmark(module.max_pool2d_backward, y, argmax, x.shape)
     _record(benchmark, backend, n_threads, 0.0)
+
+
+# Convolutions followed by ReLU and 2x2 max pooling (conv2d_max_pool2d and
+# its gradient; PyTorch runs its three ops, the reference its composition).
+FUSED_SHAPES = ["seed000-conv1_28x28x1-32", "seed000-conv2_13x13x32-64", "large_56x56x64-64"]
+
+
+def _fused_case(shape: str):
+    x, kernel, bias, _, padding, gflop = _conv_case(shape)
+    y, argmax = ops.conv2d_max_pool2d(x, kernel, bias, padding=padding, activation="relu")
+    dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    return x, kernel, bias, padding, y, argmax, dy, gflop
+
+
+def _torch_fused(x, kernel, bias, padding):
+    pad, _ = _torch_padding(kernel.shape[0], padding)
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    wt = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
+    bt = torch.from_numpy(bias)
+    return xt, wt, bt, pad
+
+
+@pytest.mark.parametrize("shape", FUSED_SHAPES, ids=str)
+def test_conv2d_relu_max_pool2d_forward(benchmark, backend, n_threads, shape):
+    x, kernel, bias, padding, _, _, _, gflop = _fused_case(shape)
+    if backend == "torch":
+        xt, wt, bt, pad = _torch_fused(x, kernel, bias, padding)
+        benchmark(lambda: F.max_pool2d(F.relu(F.conv2d(xt, wt, bt, padding=pad)), 2,
+                                       return_indices=True))
+    else:
+        module = ops if backend == "fastconv" else reference
+        benchmark(lambda: module.conv2d_max_pool2d(x, kernel, bias, padding=padding,
+                                                   activation="relu"))
+    _record(benchmark, backend, n_threads, gflop)
+
+
+@pytest.mark.parametrize("shape", FUSED_SHAPES, ids=str)
+def test_conv2d_relu_max_pool2d_backward(benchmark, backend, n_threads, shape):
+    x, kernel, bias, padding, y, argmax, dy, gflop = _fused_case(shape)
+    need_dx = not shape.endswith("28x28x1-32")  # a first layer needs no dx
+    if backend == "torch":
+        xt, wt, bt, pad = _torch_fused(x, kernel, bias, padding)
+        zt = F.relu(F.conv2d(xt, wt, bt, padding=pad))
+        pt, idx = F.max_pool2d(zt, 2, return_indices=True)
+        dyt = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
+
+        def step():
+            dz = torch.ops.aten.max_pool2d_with_indices_backward(
+                dyt, zt, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
+            dz = torch.ops.aten.threshold_backward(dz, zt, 0)
+            return torch.ops.aten.convolution_backward(
+                dz, xt, wt, [wt.shape[0]], [1, 1], list(pad), [1, 1], False, [0, 0], 1,
+                [need_dx, True, True])
+
+        benchmark(step)
+    else:
+        module = ops if backend == "fastconv" else reference
+        benchmark(lambda: module.conv2d_max_pool2d_backward(
+            dy, argmax, x, kernel, padding=padding, activation="relu", y=y, need_dx=need_dx))
+    _record(benchmark, backend, n_threads, gflop * (2 if need_dx else 1))

@@ -7,9 +7,12 @@ slow on virtual machines (a training step of the seed CNN: 6.7-7.7 ms,
 5.8-6.3 ms with the blocks kept, 2-core VM). Inside ``retained_heap()``
 (fit / evaluate / predict) glibc's mmap and trim thresholds are raised so
 freed blocks stay in the heap and are reused, as a caching allocator would;
-on leaving, the heap is trimmed and the thresholds go to the values glibc's
-own adaptive rule reaches in such programs, so the process keeps at most
-64 MB of free heap afterwards.
+on leaving, the thresholds go to the values glibc's own adaptive rule
+reaches in such programs, so the process keeps at most 64 MB of free heap
+afterwards, and the heap is trimmed at once, unless the caller is a per-batch
+call (``trim=False``: train_on_batch and the like, usually called in a loop,
+where trimming would fault every step's memory back in; glibc's own trim
+threshold then bounds what stays).
 
 glibc only; elsewhere, or with ``FASTCONV_MALLOC=default`` in the
 environment, nothing changes.
@@ -67,15 +70,16 @@ _depth = 0
 
 
 @contextlib.contextmanager
-def retained_heap() -> Iterator[None]:
+def retained_heap(trim: bool = True) -> Iterator[None]:
     """Keep freed blocks in the heap for the body (nested and concurrent uses
-    share one setting); then trim the heap and restore glibc's defaults."""
+    share one setting); then set glibc's thresholds back and, with ``trim``,
+    return the heap's free memory to the system."""
     global _depth
     glibc = _glibc()
     if glibc is None:
         yield
         return
-    mallopt, trim = glibc
+    mallopt, malloc_trim = glibc
     with _lock:
         if _depth == 0:
             mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
@@ -89,4 +93,5 @@ def retained_heap() -> Iterator[None]:
             if _depth == 0:
                 mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
                 mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
-                trim(0)
+                if trim:
+                    malloc_trim(0)

@@ -24,14 +24,18 @@ from fastconv._progress import Progbar
 from fastconv.layers import Conv2D, MaxPooling2D
 
 
-def with_training_environment(method: Any) -> Any:
+def with_training_environment(method: Any = None, *, per_batch: bool = False) -> Any:
     """Run ``method`` with NumPy's BLAS on one thread (its spinning threads
     would steal the kernels' cores) and freed activations kept in the heap
-    (see fastconv._blas and fastconv._memory); both are undone on return."""
+    (see fastconv._blas and fastconv._memory); both are undone on return.
+    A ``per_batch`` method (one step, usually called in a loop) leaves the
+    heap untrimmed, so the next call reuses its memory."""
+    if method is None:
+        return functools.partial(with_training_environment, per_batch=per_batch)
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with single_threaded_blas(), retained_heap():
+        with single_threaded_blas(), retained_heap(trim=not per_batch):
             return method(*args, **kwargs)
 
     return wrapper
@@ -227,7 +231,7 @@ class Trainer:
         regularization = sum(layer.regularization_loss() for layer in self._chain)
         return float(self.loss(y, out)) + penalty + regularization
 
-    @with_training_environment
+    @with_training_environment(per_batch=True)
     def train_on_batch(self, x: Any, y: Any) -> Any:
         """One optimizer step on one batch; returns the batch's loss, or
         ``[loss, *metrics]`` when the model was compiled with metrics (as
@@ -457,11 +461,12 @@ class Trainer:
             print(format_profile(rows))
         return rows
 
-    @with_training_environment
+    @with_training_environment(per_batch=True)
     def predict_on_batch(self, x: Any) -> np.ndarray:
         x = _as_inputs(x, self._dtype())
         self._ensure_built(x.shape)
         return self._forward_collect(x, training=False)[0]
 
+    @with_training_environment(per_batch=True)
     def test_on_batch(self, x: Any, y: Any) -> Any:
         return self.evaluate(x, y, batch_size=max(len(x), 1), verbose=0)
