@@ -426,16 +426,17 @@ FC_TARGET static void FC_FN(conv2d_backward_data)(const fc_conv_geom *g, const F
  * of output channels, FC_CIB * 2 accumulators stay in registers. */
 #define FC_CIB (FC_VEC_BYTES == 64 ? 8 : 4)
 
-/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over image n's output pixels
- * whose tap (i, j) lies inside the image, excluding the `skip` rectangle
- * (whose pixels conv_dw_taps summed first): sum of x[n, ih, iw, ci] *
- * dy[n, oh, ow, co], cib <= FC_CIB, pixels in (oh, ow) order, added to the
- * stored values when `add`. */
+/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over the images
+ * [n_begin, n_end) and their output pixels whose tap (i, j) lies inside the
+ * image, excluding the `skip` rectangle (whose pixels conv_dw_taps summed
+ * first): sum of x[n, ih, iw, ci] * dy[n, oh, ow, co], cib <= FC_CIB, pixels
+ * in (n, oh, ow) order, added to the stored values when `add`. */
 FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
-                                           const FC_T *dy, FC_T *dw, int64_t n, int64_t i,
-                                           int64_t j, int64_t oh_lo, int64_t oh_hi,
-                                           int64_t ow_lo, int64_t ow_hi, int64_t ci0, int cib,
-                                           int64_t co0, const fc_interior *skip, int add)
+                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
+                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
+                                           int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
+                                           int64_t ci0, int cib, int64_t co0,
+                                           const fc_interior *skip, int add)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
@@ -449,25 +450,26 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
         } else {
             acc[c][0] = acc[c][1] = (vec){0};
         }
-    for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-        const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-        for (int seg = 0; seg < 2; ++seg) {
-            int64_t lo, hi;
-            fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
-            for (int64_t ow = lo; ow < hi; ++ow) {
-                const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
-                const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
-                const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+    for (int64_t n = n_begin; n < n_end; ++n)
+        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+            const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+            for (int seg = 0; seg < 2; ++seg) {
+                int64_t lo, hi;
+                fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
+                for (int64_t ow = lo; ow < hi; ++ow) {
+                    const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
+                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+                    const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
 #pragma GCC unroll 16
-                for (int c = 0; c < FC_CIB; ++c)
-                    if (c < cib) {
-                        acc[c][0] += xp[c] * d0;
-                        acc[c][1] += xp[c] * d1;
-                    }
+                    for (int c = 0; c < FC_CIB; ++c)
+                        if (c < cib) {
+                            acc[c][0] += xp[c] * d0;
+                            acc[c][1] += xp[c] * d1;
+                        }
+                }
             }
         }
-    }
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
         if (c < cib) {
@@ -557,34 +559,17 @@ FC_TARGET static fc_interior FC_FN(dw_interior)(const fc_conv_geom *g)
     return in;
 }
 
-/* Weight and bias gradients of image n: written to dw (KH, KW, C_in, C_out)
- * or NULL and db (C_out,) or NULL, or added to them when `accumulate`.
- * x (N, H, W, C_in), dy (N, OH, OW, C_out). Output channels in whole blocks
- * of FC_CB go through conv_dw_block (after conv_dw_taps has summed the
- * interior pixels, for kernels with few rows); the rest through the plain
- * loop below. Each element's order of summation is fixed by the layer's
- * sizes alone, and summing images one call at a time with `accumulate`
- * gives the same bits as conv2d_backward_weight over them. */
-FC_TARGET static void FC_FN(conv2d_backward_weight_image)(const fc_conv_geom *g, const FC_T *x,
-                                                          const FC_T *dy, FC_T *dw, FC_T *db,
-                                                          int64_t n, int accumulate)
+/* dw over the images [n_begin, n_end), every tap's pixels outside the
+ * `interior` rectangle (all of them when it is empty): the blocked channels
+ * through conv_dw_block, added to the stored values when `add_blocks`; the
+ * channel tail by the plain loop, added when `add_tails`. */
+FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
+                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
+                                           int64_t n_end, const fc_interior *interior,
+                                           int add_blocks, int add_tails)
 {
     const int64_t cin = g->c_in, cout = g->c_out;
     const int64_t co_blocked = cout - cout % FC_CB;
-    if (db) {
-        if (!accumulate)
-            for (int64_t co = 0; co < cout; ++co)
-                db[co] = (FC_T)0;
-        for (int64_t q = n * g->oh * g->ow; q < (n + 1) * g->oh * g->ow; ++q)
-            FC_FN(axpy)(cout, (FC_T)1, dy + q * cout, db);
-    }
-    if (!dw)
-        return;
-    const fc_interior interior = FC_FN(dw_interior)(g);
-    const int has_interior = interior.oh_a < interior.oh_b;
-    if (has_interior)
-        for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
-            FC_FN(conv_dw_taps)(g, x, dy, dw, n, &interior, co0, accumulate);
     for (int64_t i = 0; i < g->kh; ++i) {
         /* output rows / columns whose tap (i, j) reads inside the image */
         int64_t oh_lo, oh_hi;
@@ -596,41 +581,67 @@ FC_TARGET static void FC_FN(conv2d_backward_weight_image)(const fc_conv_geom *g,
             for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
                 const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
                 for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
-                    FC_FN(conv_dw_block)(g, x, dy, dw, n, i, j, oh_lo, oh_hi, ow_lo, ow_hi,
-                                         ci0, cib, co0, &interior, accumulate || has_interior);
+                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi,
+                                         ow_lo, ow_hi, ci0, cib, co0, interior, add_blocks);
             }
             if (co_blocked == cout)
                 continue;
             /* The channels the blocks do not cover, by the plain loop. */
-            if (!accumulate)
+            if (!add_tails)
                 for (int64_t ci = 0; ci < cin; ++ci)
                     for (int64_t co = co_blocked; co < cout; ++co)
                         dwp[ci * cout + co] = (FC_T)0;
-            for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-                const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-                for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
-                    const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
-                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
-                    for (int64_t ci = 0; ci < cin; ++ci)
-                        FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
-                                    dwp + ci * cout + co_blocked);
+            for (int64_t n = n_begin; n < n_end; ++n)
+                for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+                    const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+                    for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                        const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                        const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
+                        const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
+                        for (int64_t ci = 0; ci < cin; ++ci)
+                            FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
+                                        dwp + ci * cout + co_blocked);
+                    }
                 }
-            }
         }
     }
 }
 
-/* Weight and bias gradients summed over the images [n_begin, n_end), one
- * image after the other, written to dw or NULL and db or NULL, or added to
- * them when `accumulate`; see conv2d_backward_weight_image. */
+/* Weight and bias gradients summed over the images [n_begin, n_end), written
+ * to dw (KH, KW, C_in, C_out) or NULL and db (C_out,) or NULL, or added to
+ * them when `accumulate`. x (N, H, W, C_in), dy (N, OH, OW, C_out).
+ * Output channels in whole blocks of FC_CB go through conv_dw_block (after
+ * conv_dw_taps has summed the interior pixels, for kernels with few rows);
+ * the rest through the plain loop. Every element sums its terms image after
+ * image in a fixed order (with conv_dw_taps, each image's interior then its
+ * border), so summing the images in several calls with `accumulate` gives
+ * the same bits as one call over all of them. */
 FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x,
                                                     const FC_T *dy, FC_T *dw, FC_T *db,
                                                     int64_t n_begin, int64_t n_end,
                                                     int accumulate)
 {
-    for (int64_t n = n_begin; n < n_end; ++n)
-        FC_FN(conv2d_backward_weight_image)(g, x, dy, dw, db, n, accumulate || n > n_begin);
+    const int64_t cout = g->c_out;
+    if (db) {
+        if (!accumulate)
+            for (int64_t co = 0; co < cout; ++co)
+                db[co] = (FC_T)0;
+        for (int64_t q = n_begin * g->oh * g->ow; q < n_end * g->oh * g->ow; ++q)
+            FC_FN(axpy)(cout, (FC_T)1, dy + q * cout, db);
+    }
+    if (!dw)
+        return;
+    const fc_interior interior = FC_FN(dw_interior)(g);
+    if (interior.oh_a == interior.oh_b) {
+        FC_FN(conv_dw_range)(g, x, dy, dw, n_begin, n_end, &interior, accumulate, accumulate);
+        return;
+    }
+    for (int64_t n = n_begin; n < n_end; ++n) {
+        const int add = accumulate || n > n_begin;
+        for (int64_t co0 = 0; co0 < cout - cout % FC_CB; co0 += FC_CB)
+            FC_FN(conv_dw_taps)(g, x, dy, dw, n, &interior, co0, add);
+        FC_FN(conv_dw_range)(g, x, dy, dw, n, n + 1, &interior, 1, add);
+    }
 }
 
 /* ReLU gradient of elements [begin, end): dx = dy where the output y > 0,
