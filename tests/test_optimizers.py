@@ -328,3 +328,83 @@ def test_state_saved_before_the_first_step_restores(make):
     values = [np.ones(3, np.float32)]
     restored.update(values, [np.full(3, 0.5, np.float32)])
     assert restored.iterations == 1 and not np.array_equal(values[0], np.ones(3))
+
+
+# ----------------------------------------------------------------------------
+# the compiled update (fastconv._kernels.optim) against the NumPy rule
+
+
+CONFIGS = [
+    lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: RMSprop(), lambda: RMSprop(momentum=0.5), lambda: RMSprop(centered=True),
+    lambda: RMSprop(0.01, rho=0.8, momentum=0.3, centered=True, epsilon=1e-3),
+    lambda: Adam(), lambda: Adam(0.01, beta_1=0.5, amsgrad=True),
+]
+
+
+def numpy_rule(opt, values, grads):
+    """One step by the NumPy statement of the rule, bypassing the kernels."""
+    if opt._shapes is None:
+        opt._build(values)
+    for i, (v, g) in enumerate(zip(values, grads)):
+        opt._update_one(i, v, g)
+    opt._iterations += 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("sizes", [[(3, 3, 1, 4), (4,)], [(3, 3, 64, 64), (64,), (100, 7)]],
+                         ids=["small", "parallel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", CONFIGS)
+def test_compiled_update_equals_the_numpy_rule_bitwise(make, dtype, sizes, threads, isa,
+                                                       restore_settings):
+    import fastconv
+
+    fastconv.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal(s).astype(dtype) for s in sizes]
+    expected = [v.copy() for v in values]
+    compiled, plain = make(), make()
+    for step in range(3):
+        grads = [rng.standard_normal(s).astype(dtype) for s in sizes]
+        grads[0].reshape(-1)[:2] = [0.0, -0.0]
+        compiled.update(values, grads)
+        numpy_rule(plain, expected, grads)
+    from fastconv._kernels import optim
+
+    parallel = sum(v.size for v in values) >= optim.PARALLEL_MIN_ELEMENTS
+    if fastconv.openmp_enabled():
+        assert optim.last_team_size() == (threads if parallel else 1)
+    for got, want in zip(values, expected):
+        assert got.tobytes() == want.tobytes()
+    for slot in plain._slots:
+        for got, want in zip(compiled._slots[slot], plain._slots[slot]):
+            assert got.tobytes() == want.tobytes()
+
+
+def test_compiled_update_propagates_nan_as_numpy():
+    grads = [np.array([np.nan, 1.0, -2.0], np.float32)]
+    for make in CONFIGS:
+        values, expected = [np.ones(3, np.float32)], [np.ones(3, np.float32)]
+        compiled, plain = make(), make()
+        compiled.update(values, grads)
+        numpy_rule(plain, expected, grads)
+        np.testing.assert_array_equal(values[0], expected[0])
+        assert np.isnan(values[0][0]) and not np.isnan(values[0][1:]).any()
+
+
+@pytest.mark.parametrize("make", CONFIGS)
+def test_arrays_the_kernels_cannot_take_follow_the_numpy_rule(make):
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((6, 5)).astype(np.float32)
+    grad = rng.standard_normal((5, 6)).astype(np.float32)
+    # A transposed (Fortran-ordered) parameter, and a parameter that is its
+    # own gradient: the kernels' loops assume neither.
+    transposed, contiguous = base.T.copy(order="F"), base.T.copy()
+    make().update([transposed], [grad])
+    make().update([contiguous], [grad])
+    np.testing.assert_array_equal(transposed, contiguous)
+    aliased, expected = grad.copy(), grad.copy()
+    make().update([aliased], [aliased])
+    numpy_rule(make(), [expected], [expected])
+    np.testing.assert_array_equal(aliased, expected)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _registry
-
+from fastconv import _registry, _settings
+from fastconv._kernels import optim as _optim
 from fastconv._validation import FLOAT_DTYPES, check_flag
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "get", "serialize"]
@@ -163,9 +163,33 @@ class Optimizer:
                 f"received {len(shapes)} parameters of shapes {shapes}. Use a new "
                 "optimizer for a different set of parameters."
             )
-        for i, (value, grad) in enumerate(zip(values, grads)):
-            self._update_one(i, value, grad)
+        if not self._update_compiled(values, grads):
+            for i, (value, grad) in enumerate(zip(values, grads)):
+                self._update_one(i, value, grad)
         self._iterations += 1
+
+    def _update_compiled(self, values: list[np.ndarray], grads: list[np.ndarray]) -> bool:
+        """Apply the rule to every parameter in one call of the compiled
+        kernels (fastconv._kernels.optim: one pass over each array, on the
+        kernels' threads), with the same bits as :meth:`_update_one`, when
+        the arrays suit them: one dtype, C-contiguous, aligned, no gradient
+        overlapping its parameter. Returns False, having done nothing,
+        otherwise."""
+        dtype = values[0].dtype
+        slots = [a for arrays in self._slots.values() for a in arrays]
+        for a in (*values, *grads, *slots):
+            if a.dtype != dtype or not (a.flags.c_contiguous and a.flags.aligned):
+                return False
+        if any(np.may_share_memory(v, g) for v, g in zip(values, grads)):
+            return False
+        self._compiled_rule(values, grads, dtype == np.float32, _settings.isa_code(),
+                            _settings.get_num_threads())
+        return True
+
+    def _compiled_rule(self, values: list[np.ndarray], grads: list[np.ndarray], f32: bool,
+                       isa: int, threads: int) -> None:
+        """:meth:`_update_one` for every parameter, in the compiled kernels."""
+        raise NotImplementedError
 
     @staticmethod
     def _check_update_args(
@@ -353,6 +377,12 @@ class SGD(Optimizer):
         else:
             value += m
 
+    def _compiled_rule(self, values: list[np.ndarray], grads: list[np.ndarray], f32: bool,
+                       isa: int, threads: int) -> None:
+        m = self._slots["momentum"] if self.momentum != 0.0 else None
+        _optim.sgd_update(values, grads, m, self.learning_rate, self.momentum, self.nesterov,
+                          f32, isa, threads)
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -428,6 +458,14 @@ class RMSprop(Optimizer):
         else:
             value -= step
 
+    def _compiled_rule(self, values: list[np.ndarray], grads: list[np.ndarray], f32: bool,
+                       isa: int, threads: int) -> None:
+        a = self._slots["average_gradient"] if self.centered else None
+        mom = self._slots["momentum"] if self.momentum > 0.0 else None
+        _optim.rmsprop_update(values, grads, self._slots["velocity"], a, mom,
+                              self.learning_rate, self.rho, 1.0 - self.rho, self.epsilon,
+                              self.momentum, f32, isa, threads)
+
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(), "rho": self.rho, "momentum": self.momentum,
@@ -479,11 +517,7 @@ class Adam(Optimizer):
 
     def _update_one(self, index: int, value: np.ndarray, grad: np.ndarray) -> None:
         dtype = value.dtype.type
-        # Keras raises the betas to the step count in the parameter's dtype.
-        t = dtype(self._iterations + 1)
-        beta_1_power = dtype(self.beta_1) ** t
-        beta_2_power = dtype(self.beta_2) ** t
-        alpha = dtype(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        alpha = self._alpha(dtype)
         m = self._slots["momentum"][index]
         v = self._slots["velocity"][index]
         m += (grad - m) * dtype(1.0 - self.beta_1)
@@ -493,6 +527,22 @@ class Adam(Optimizer):
             np.maximum(v_hat, v, out=v_hat)
             v = v_hat
         value -= m * alpha / (np.sqrt(v) + dtype(self.epsilon))
+
+    def _alpha(self, dtype: type) -> np.floating:
+        """The step size at this step, computed in the parameters' dtype."""
+        # Keras raises the betas to the step count in the parameter's dtype.
+        t = dtype(self._iterations + 1)
+        beta_1_power = dtype(self.beta_1) ** t
+        beta_2_power = dtype(self.beta_2) ** t
+        return dtype(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+
+    def _compiled_rule(self, values: list[np.ndarray], grads: list[np.ndarray], f32: bool,
+                       isa: int, threads: int) -> None:
+        v_hat = self._slots["velocity_hat"] if self.amsgrad else None
+        alpha = self._alpha(values[0].dtype.type)
+        _optim.adam_update(values, grads, self._slots["momentum"], self._slots["velocity"],
+                           v_hat, float(alpha), 1.0 - self.beta_1, 1.0 - self.beta_2,
+                           self.epsilon, f32, isa, threads)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -60,6 +60,25 @@ cdef extern from "conv2d.h" nogil:
                           double *out, int64_t begin, int64_t end)
 
 
+cdef extern from "optim.h" nogil:
+    void fc_sgd_update_f32(int isa, float *w, const float *g, float *m, float lr, float mu,
+                           int nesterov, int64_t begin, int64_t end)
+    void fc_sgd_update_f64(int isa, double *w, const double *g, double *m, double lr,
+                           double mu, int nesterov, int64_t begin, int64_t end)
+    void fc_rmsprop_update_f32(int isa, float *w, const float *g, float *v, float *a,
+                               float *mom, float lr, float rho, float one_minus_rho, float eps,
+                               float momentum, int64_t begin, int64_t end)
+    void fc_rmsprop_update_f64(int isa, double *w, const double *g, double *v, double *a,
+                               double *mom, double lr, double rho, double one_minus_rho,
+                               double eps, double momentum, int64_t begin, int64_t end)
+    void fc_adam_update_f32(int isa, float *w, const float *g, float *m, float *v,
+                            float *v_hat, float alpha, float one_minus_beta_1,
+                            float one_minus_beta_2, float eps, int64_t begin, int64_t end)
+    void fc_adam_update_f64(int isa, double *w, const double *g, double *m, double *v,
+                            double *v_hat, double alpha, double one_minus_beta_1,
+                            double one_minus_beta_2, double eps, int64_t begin, int64_t end)
+
+
 cdef extern from "pool2d.h" nogil:
     void fc_max_pool2d_forward_f32(int isa, const fc_pool_geom *g, const float *x,
                                    float *y, int32_t *argmax,
