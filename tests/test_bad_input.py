@@ -291,3 +291,21 @@ def test_random_arguments_give_arrays_or_a_clean_error(op, data):
     results = {m.__name__: outcome(getattr(m, op), kwargs) for m in (ops, reference)}
     # Both backends share the validation, so they must agree on the outcome.
     assert results["fastconv.ops"] == results["fastconv.reference"], results
+
+
+@BACKENDS
+def test_a_valid_call_does_not_let_an_equal_invalid_argument_through(backend):
+    # Geometry is memoized for plain arguments; True == 1 and 1.0 == 1, but
+    # they are still rejected after the valid call has been cached.
+    backend.conv2d(X, W, strides=1, dilation=1)
+    backend.max_pool2d(X, pool_size=2, strides=2)
+    for bad in (True, 1.0, np.float64(1.0)):
+        with pytest.raises(TypeError, match="`strides`"):
+            backend.conv2d(X, W, strides=bad)
+        with pytest.raises(TypeError, match="`dilation`"):
+            backend.conv2d(X, W, dilation=bad)
+    with pytest.raises(TypeError, match="`strides`"):
+        backend.max_pool2d(X, pool_size=2, strides=(2.0, 2))
+    # numpy integers are valid, cached or not.
+    np.testing.assert_array_equal(backend.conv2d(X, W, strides=np.int64(1)),
+                                  backend.conv2d(X, W, strides=1))

@@ -12,7 +12,9 @@ Shapes: activations are NHWC ``(N, H, W, C)``, kernels HWIO
 
 from __future__ import annotations
 
+import functools
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +83,30 @@ class PoolGeometry:
 
 # ----------------------------------------------------------------------------
 # scalars and pairs
+
+
+def _plain(value: object) -> bool:
+    """Whether ``value`` is built of exact ints, strs and None only: equal
+    such values are the same argument (True == 1 and 1.0 == 1 are not)."""
+    kind = type(value)
+    if kind is int or kind is str or value is None:
+        return True
+    return kind is tuple and all(_plain(v) for v in value)
+
+
+def _memoized(geometry: Callable) -> Callable:
+    """``geometry`` with its results kept for plain arguments (see _plain):
+    a model calls the ops with the same shapes and hyper-parameters at every
+    step. Others, and arguments that raise, are checked every time."""
+    cached = functools.lru_cache(maxsize=256)(geometry)
+
+    @functools.wraps(geometry)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        if all(map(_plain, args)) and all(map(_plain, kwargs.values())):
+            return cached(*args, **kwargs)
+        return geometry(*args, **kwargs)
+
+    return wrapper
 
 
 def _is_int(value: object) -> bool:
@@ -248,6 +274,7 @@ def check_shape4(value: object, name: str) -> tuple[int, int, int, int]:
 # convolution
 
 
+@_memoized
 def conv_geometry(
     x_shape: tuple[int, ...], w_shape: tuple[int, ...], strides: object, padding: object,
     dilation: object,
@@ -335,6 +362,7 @@ def check_conv2d_backward(
 # pooling
 
 
+@_memoized
 def pool_geometry(
     x_shape: tuple[int, ...], pool_size: object, strides: object, padding: object,
     names: tuple[str, str, str] = ("x", "strides", "padding"),
