@@ -70,6 +70,9 @@ class BuildExt(build_ext):
             if omp:
                 ext.extra_compile_args += omp
                 ext.extra_link_args += omp
+        # conv2d.c and pool2d.c are compiled into two extensions each, to the
+        # same object files: built in parallel, two compilers could write one.
+        self.parallel = None
         super().build_extensions()
         os.makedirs(self.build_temp, exist_ok=True)
         with open(marker, "w") as f:

@@ -36,7 +36,10 @@ void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx
                           int64_t begin, int64_t end);
 
 /* out[k] = parts[0, k] + parts[1, k] + ... in that order, k in [begin, end);
- * parts (n_parts, len). */
+ * parts (n_parts, len). Results are the same however [0, len) is split into
+ * ranges, provided every range starts at a multiple of FC_SUM_BLOCK and ends
+ * at one or at len. */
+#define FC_SUM_BLOCK 16
 void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t len, float *out,
                       int64_t begin, int64_t end);
 void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t len, double *out,

@@ -632,7 +632,8 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
     if (!dw)
         return;
     const fc_interior interior = FC_FN(dw_interior)(g);
-    if (interior.oh_a == interior.oh_b) {
+    if (interior.oh_a == interior.oh_b || n_begin == n_end) {
+        /* (With no image, conv_dw_range still writes the zeros.) */
         FC_FN(conv_dw_range)(g, x, dy, dw, n_begin, n_end, &interior, accumulate, accumulate);
         return;
     }

@@ -202,3 +202,22 @@ def test_every_simd_level_matches_the_reference(isa, dtype, restore_settings):
         np.testing.assert_allclose(ops.avg_pool2d_backward(q, x.shape, 2, 1, "same"),
                                    reference.avg_pool2d_backward(q, x.shape, 2, 1, "same"),
                                    **tol)
+
+
+@pytest.mark.parametrize("isa", fastconv.supported_isas())
+def test_nan_gradients_keep_their_bits_across_thread_counts(isa, restore_settings):
+    # The chunk sums add NaN to NaN; their sign and payload must not depend
+    # on where the thread shares of the reduction begin.
+    fastconv.set_isa(isa)
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        x = rng.standard_normal((18, 9, 8, 3)).astype(np.float32)
+        special = rng.random(x.shape) < 0.02
+        x[special] = rng.choice([np.nan, -0.0, np.inf, -np.inf], size=special.sum())
+        w = rng.standard_normal((3, 1, 3, 9)).astype(np.float32)
+        dy = rng.standard_normal((18, 9, 4, 9)).astype(np.float32)
+        grads = set()
+        for threads in (1, 2, 3):
+            fastconv.set_num_threads(threads)
+            grads.add(ops.conv2d_backward(dy, x, w, (1, 2), "same")[1].tobytes())
+        assert len(grads) == 1

@@ -593,3 +593,45 @@ def test_relu_before_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeyp
     for a, b in zip(fused, unfused):
         np.testing.assert_array_equal(a, b)
     assert any(np.abs(a).sum() > 0 for a in fused[1:])
+
+
+def test_subclasses_overriding_a_pass_are_not_fused():
+    # A Conv2D or MaxPooling2D subclass with its own forward/backward must run
+    # them: the fused kernel call would skip the override.
+    from fastconv import layers, models
+
+    class ScaledConv(layers.Conv2D):
+        def forward(self, x, training=False):
+            return 2.0 * super().forward(x, training)
+
+    class NamedPool(layers.MaxPooling2D):  # overrides nothing: still fused
+        pass
+
+    fastconv.utils.set_random_seed(0)
+    model = models.Sequential([
+        ScaledConv(4, 3, activation="relu", input_shape=(8, 8, 1)), layers.MaxPooling2D(2),
+        layers.Conv2D(4, 3, activation="relu", padding="same"), NamedPool(2), layers.Flatten(),
+    ])
+    assert model._forward_plan() == [(0,), (1,), (2, 3), (4,)]
+    x = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), h)
+
+
+def test_fused_layer_methods_check_their_preconditions():
+    from fastconv import layers
+
+    x = np.zeros((2, 6, 6, 1), np.float32)
+    for conv, pool, error in [
+        (layers.Conv2D(2, 3), layers.MaxPooling2D(2), ValueError),
+        (layers.Conv2D(2, 3, activation="relu"), layers.AveragePooling2D(2), TypeError),
+        (layers.Conv2D(2, 3, activation="relu", data_format="channels_first"),
+         layers.MaxPooling2D(2, data_format="channels_first"), ValueError),
+    ]:
+        conv.build((None, 6, 6, 1) if conv.data_format == "channels_last" else (None, 1, 6, 6))
+        with pytest.raises(error, match="relu|MaxPooling2D"):
+            conv.forward_max_pooled(x, pool)
+        with pytest.raises(error, match="relu|MaxPooling2D"):
+            conv.backward_max_pooled(np.zeros((2, 2, 2, 2), np.float32), pool)

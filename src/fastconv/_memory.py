@@ -11,8 +11,9 @@ on leaving, the thresholds go to the values glibc's own adaptive rule
 reaches in such programs, so the process keeps at most 64 MB of free heap
 afterwards, and the heap is trimmed at once, unless the caller is a per-batch
 call (``trim=False``: train_on_batch and the like, usually called in a loop,
-where trimming would fault every step's memory back in; glibc's own trim
-threshold then bounds what stays).
+where trimming would fault every step's memory back in; glibc then trims the
+top of the heap down to its threshold at the next large free). With
+concurrent users, the last one to leave decides whether to trim.
 
 glibc only; elsewhere, or with ``FASTCONV_MALLOC=default`` in the
 environment, nothing changes.

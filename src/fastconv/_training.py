@@ -41,6 +41,14 @@ def with_training_environment(method: Any = None, *, per_batch: bool = False) ->
     return wrapper
 
 
+def _runs_as(layer: Any, cls: type) -> bool:
+    """Whether ``layer`` computes exactly as ``cls`` does: an instance whose
+    forward and backward passes are cls's own (a subclass overriding them
+    must not be replaced by a fused kernel call)."""
+    return (isinstance(layer, cls) and type(layer).forward is cls.forward
+            and type(layer).backward is cls.backward)
+
+
 def _as_inputs(x: Any, dtype: str, name: str = "x") -> np.ndarray:
     if x is None:
         raise ValueError(f"Invalid value for argument `{name}`: expected an array of inputs, "
@@ -220,12 +228,12 @@ class Trainer:
         (conv2d_max_pool2d and its gradient, which applies the ReLU's mask to
         the pooled gradient: each maximum is the rectified value at its
         argmax)."""
-        if i == 0 or not isinstance(self._chain[i], MaxPooling2D):
+        if i == 0:
             return False
-        conv = self._chain[i - 1]
-        return (isinstance(conv, Conv2D) and conv._fused_relu()
-                and conv.activity_regularizer is None
-                and conv.data_format == self._chain[i].data_format == "channels_last")
+        conv, pool = self._chain[i - 1], self._chain[i]
+        return (_runs_as(conv, Conv2D) and _runs_as(pool, MaxPooling2D)
+                and conv._fused_relu() and conv.activity_regularizer is None
+                and conv.data_format == pool.data_format == "channels_last")
 
     def _loss_value(self, y: np.ndarray, out: np.ndarray, penalty: float) -> float:
         regularization = sum(layer.regularization_loss() for layer in self._chain)

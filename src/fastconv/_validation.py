@@ -182,14 +182,16 @@ def _padding_mode(padding: object, name: str = "padding") -> str | tuple[int, in
 
 
 def _axis_geometry(
-    size: int, window: int, stride: int, mode: str | tuple[int, int], what: str, axis: str
+    size: int, window: int, stride: int, mode: str | tuple[int, int], what: str, axis: str,
+    padding_name: str = "padding", input_name: str = "input",
 ) -> tuple[int, int, int]:
     """(output size, pad before, pad after) along one spatial axis.
 
     ``window`` is the effective (dilated) window extent. "same" follows
     TensorFlow: output ceil(size / stride), and when the total padding is odd
     the extra row/column goes after (bottom/right). ``what`` names the
-    window in the error message, e.g. "argument `w`: the dilated kernel's".
+    window in the error message, e.g. "argument `w`: the dilated kernel's";
+    ``padding_name`` the padding argument and ``input_name`` what is padded.
     """
     if mode == "same":
         out = -(-size // stride)
@@ -199,8 +201,9 @@ def _axis_geometry(
     padded = size + before + after
     if padded < window:
         raise ValueError(
-            f"Invalid {what} {axis} ({window}) is larger than the padded input "
-            f"{axis} ({padded}); use a smaller window, more padding, or padding='same'."
+            f"Invalid {what} {axis} ({window}) is larger than the padded {input_name} "
+            f"{axis} ({padded}); use a smaller window, more padding, or "
+            f"{padding_name}='same'."
         )
     return (padded - window) // stride + 1, before, after
 
@@ -384,8 +387,10 @@ def pool_geometry(
     mode_h = mode if isinstance(mode, str) else mode[:2]
     mode_w = mode if isinstance(mode, str) else mode[2:]
     what = "value for argument `pool_size`: the pool window's"
-    oh, pt, pb = _axis_geometry(h, kh, sh, mode_h, what, "height")
-    ow, pl, pr = _axis_geometry(w, kw, sw, mode_w, what, "width")
+    # Pooling a convolution's output (conv2d_max_pool2d): say so.
+    pooled = "input" if padding_name == "padding" else "convolution output"
+    oh, pt, pb = _axis_geometry(h, kh, sh, mode_h, what, "height", padding_name, pooled)
+    ow, pl, pr = _axis_geometry(w, kw, sw, mode_w, what, "width", padding_name, pooled)
     return PoolGeometry(n, h, w, c, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr)
 
 

@@ -15,8 +15,9 @@ C order when needed); inputs are never modified.
 Workspace beyond the outputs: ``conv2d_backward`` uses a transposed copy of
 ``w`` for ``dx`` and ``min(N, 16)`` partial copies of ``dw`` (plus as many of
 ``db``), summed in a fixed order so results do not depend on the thread
-count; ``conv2d_max_pool2d`` and its gradient one convolution output plane
-``(OH, OW, C_out)`` per thread (the gradient also the copies above). The other ops use none.
+count; ``conv2d_max_pool2d`` one convolution output plane ``(OH, OW, C_out)``
+per thread, and its gradient a few of them per thread (about 512 KB) besides
+the copies above. The other ops use none.
 """
 
 from __future__ import annotations
@@ -204,8 +205,7 @@ def conv2d_max_pool2d(
     y : ndarray, shape (N, POH, POW, C_out)
     argmax : ndarray of int32, shape (N, POH, POW, C_out)
         Flat index ``oh * OW + ow`` in the convolution's output of each
-        window's maximum (its gradient: ``max_pool2d_backward`` with the
-        convolution's output shape, then ``conv2d_backward``).
+        window's maximum, for the gradient, ``conv2d_max_pool2d_backward``.
     """
     x, w, b, conv, pool = v.check_conv2d_max_pool2d(x, w, b, strides, padding, dilation,
                                                     pool_size, pool_strides, pool_padding)

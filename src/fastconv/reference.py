@@ -304,8 +304,7 @@ def conv2d_max_pool2d(
     The convolution's arguments are those of :func:`conv2d`; ``pool_size``,
     ``pool_strides`` and ``pool_padding`` are the ``pool_size``, ``strides``
     and ``padding`` of :func:`max_pool2d`. Its gradient is
-    :func:`max_pool2d_backward` (with ``x_shape`` the convolution's output
-    shape) followed by :func:`conv2d_backward`.
+    :func:`conv2d_max_pool2d_backward`.
 
     Returns
     -------

@@ -3,13 +3,15 @@
 
 A convolution followed by max pooling need not write its full output (nor,
 going back, the gradient of that output) to memory and read it back: each
-thread works on one image at a time in its own scratch plane (OH, OW, C_out),
-small enough to stay in its core's cache. Forward, it convolves the image
-into the plane and pools it at once; backward, it scatters the pooled
-gradient into the plane, then computes the image's input gradient and adds
-its weight gradient from there. Only pooled-size arrays, x and dx reach
-memory: a pool-size times less traffic (the first layer of a small CNN
-writes 5.5 MB per batch of 64 otherwise, each way).
+thread works in scratch planes (OH, OW, C_out) of its own, small enough to
+stay in its core's cache. Forward, it convolves one image at a time into its
+plane and pools it at once. Backward, it takes a group of images (as many
+planes as fit in about 512 KiB), writes their convolution output's gradient
+into the planes (a gather when the pooling windows are disjoint, else a
+scatter-add), then computes their input gradient and adds their weight
+gradient from there. Only pooled-size arrays, x and dx reach memory: a
+pool-size times less traffic (the first layer of a small CNN writes 5.5 MB
+per batch of 64 otherwise, each way).
 
 Forward, images are split into one contiguous block per thread. Backward,
 the weight gradient keeps conv.pyx's fixed batch chunks (each image added to

@@ -54,6 +54,7 @@ cdef extern from "conv2d.h" nogil:
                               int64_t begin, int64_t end)
     void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
                               int64_t begin, int64_t end)
+    int FC_SUM_BLOCK
     void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t length,
                           float *out, int64_t begin, int64_t end)
     void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t length,
@@ -153,10 +154,12 @@ cdef inline void sum_parts_share(const floating *parts, int64_t n_parts, int64_t
                                  floating *out, int t, int n_threads) noexcept nogil:
     """Thread t's share of out = the fixed-order sum of the n_parts rows of
     parts (n_parts, length): per-chunk weight gradients, added in chunk order
-    so the result does not depend on the thread count."""
+    so the result does not depend on the thread count. Shares are split at
+    multiples of FC_SUM_BLOCK (see conv2d.h)."""
+    cdef int64_t blocks = (length + FC_SUM_BLOCK - 1) // FC_SUM_BLOCK
+    cdef int64_t begin = min(length, blocks * t // n_threads * FC_SUM_BLOCK)
+    cdef int64_t end = min(length, blocks * (t + 1) // n_threads * FC_SUM_BLOCK)
     if floating is float:
-        fc_sum_parts_f32(parts, n_parts, length, out, length * t // n_threads,
-                         length * (t + 1) // n_threads)
+        fc_sum_parts_f32(parts, n_parts, length, out, begin, end)
     else:
-        fc_sum_parts_f64(parts, n_parts, length, out, length * t // n_threads,
-                         length * (t + 1) // n_threads)
+        fc_sum_parts_f64(parts, n_parts, length, out, begin, end)

@@ -134,6 +134,23 @@ class Conv2D(KernelBiasLayer):
             self._x, self._z, self._y = x, z, y
         return y
 
+    def _check_max_pooled(self, pool: Any) -> None:
+        from fastconv.layers.pooling import MaxPooling2D
+
+        if not isinstance(pool, MaxPooling2D):
+            raise TypeError(
+                f"Invalid value for argument `pool`: expected a MaxPooling2D layer, "
+                f"received {type(pool).__name__}."
+            )
+        if not self._fused_relu() or self.data_format != "channels_last" or (
+                pool.data_format != "channels_last"):
+            raise ValueError(
+                f"Layer '{self.name}' runs fused with a max pool only with "
+                f"activation='relu' and both layers channels_last; it has "
+                f"activation={self.activation.name!r}, data_format="
+                f"{self.data_format!r} (the pool: {pool.data_format!r})."
+            )
+
     def forward_max_pooled(self, x: np.ndarray, pool: Any, training: bool = False) -> np.ndarray:
         """This layer then ``pool`` (a MaxPooling2D) in one kernel call that
         never writes this layer's output to memory; both layers must be
@@ -141,6 +158,7 @@ class Conv2D(KernelBiasLayer):
 
         In training, this layer keeps only its input and ``pool`` its argmax
         and output: the gradient is ``backward_max_pooled``'s."""
+        self._check_max_pooled(pool)
         bias = self.bias.value if self.use_bias else None
         y, argmax = kernels().conv2d_max_pool2d(
             x, self.kernel.value, bias, self.strides, self.padding, self.dilation_rate,
@@ -156,6 +174,7 @@ class Conv2D(KernelBiasLayer):
         """Backward through ``pool`` and this layer after ``forward_max_pooled``,
         in one kernel call that never writes the gradient of this layer's
         output to memory: dy is dL/d(pool's output)."""
+        self._check_max_pooled(pool)
         dy = np.ascontiguousarray(dy, dtype=self.dtype)
         argmax, y = pool.release_for_backward()
         dx, dw, db = kernels().conv2d_max_pool2d_backward(
