@@ -559,6 +559,43 @@ FC_TARGET static fc_interior FC_FN(dw_interior)(const fc_conv_geom *g)
     return in;
 }
 
+/* db[co] = sum of dy[q, co] over the output pixels q in [q_begin, q_end), in
+ * q order, added to the stored values when `accumulate`. Up to FC_DB_VECS
+ * vectors of channels are summed in registers at a time, so each pixel's
+ * channels are read together and no sum goes through memory per pixel. */
+#define FC_DB_VECS 8
+FC_TARGET static void FC_FN(bias_gradient)(const fc_conv_geom *g, const FC_T *dy, FC_T *db,
+                                           int64_t q_begin, int64_t q_end, int accumulate)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cout = g->c_out, c_vec = cout - cout % FC_VL;
+    for (int64_t co0 = 0; co0 < c_vec; co0 += FC_DB_VECS * FC_VL) {
+        const int nv = (int)((c_vec - co0) / FC_VL < FC_DB_VECS ? (c_vec - co0) / FC_VL
+                                                                  : FC_DB_VECS);
+        vec acc[FC_DB_VECS] = {{0}};
+        if (accumulate)
+            for (int v = 0; v < nv; ++v)
+                acc[v] = *(const vec *)(db + co0 + v * FC_VL);
+        for (int64_t q = q_begin; q < q_end; ++q) {
+            const FC_T *dyq = dy + q * cout + co0;
+#pragma GCC unroll 8
+            for (int v = 0; v < FC_DB_VECS; ++v)
+                if (v < nv)
+                    acc[v] += *(const vec *)(dyq + v * FC_VL);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < FC_DB_VECS; ++v)
+            if (v < nv)
+                *(vec *)(db + co0 + v * FC_VL) = acc[v];
+    }
+    for (int64_t co = c_vec; co < cout; ++co) {
+        FC_T acc = accumulate ? db[co] : (FC_T)0;
+        for (int64_t q = q_begin; q < q_end; ++q)
+            acc += dy[q * cout + co];
+        db[co] = acc;
+    }
+}
+
 /* dw over the images [n_begin, n_end), every tap's pixels outside the
  * `interior` rectangle (all of them when it is empty): the blocked channels
  * through conv_dw_block, added to the stored values when `add_blocks`; the
@@ -622,13 +659,9 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
                                                     int accumulate)
 {
     const int64_t cout = g->c_out;
-    if (db) {
-        if (!accumulate)
-            for (int64_t co = 0; co < cout; ++co)
-                db[co] = (FC_T)0;
-        for (int64_t q = n_begin * g->oh * g->ow; q < n_end * g->oh * g->ow; ++q)
-            FC_FN(axpy)(cout, (FC_T)1, dy + q * cout, db);
-    }
+    if (db)
+        FC_FN(bias_gradient)(g, dy, db, n_begin * g->oh * g->ow, n_end * g->oh * g->ow,
+                             accumulate);
     if (!dw)
         return;
     const fc_interior interior = FC_FN(dw_interior)(g);
@@ -660,3 +693,4 @@ FC_TARGET static void FC_FN(relu_backward)(const FC_T *dy, const FC_T *y, FC_T *
 #undef FC_CIB
 #undef FC_SLOTS
 #undef FC_TAPS
+#undef FC_DB_VECS
