@@ -450,16 +450,21 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
         } else {
             acc[c][0] = acc[c][1] = (vec){0};
         }
+    /* Without a rectangle to skip, each row is one segment. */
+    const int segments = skip->oh_a < skip->oh_b ? 2 : 1;
+    const int64_t x_step = g->stride_w * cin;
     for (int64_t n = n_begin; n < n_end; ++n)
         for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
             const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-            for (int seg = 0; seg < 2; ++seg) {
-                int64_t lo, hi;
-                fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
-                for (int64_t ow = lo; ow < hi; ++ow) {
-                    const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                    const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin + ci0;
-                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+            const FC_T *x_row = x + (n * g->h + ih) * g->w * cin + ci0;
+            const FC_T *dy_row = dy + (n * g->oh + oh) * g->ow * cout + co0;
+            for (int seg = 0; seg < segments; ++seg) {
+                int64_t lo = ow_lo, hi = ow_hi;
+                if (segments == 2)
+                    fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
+                const FC_T *xp = x_row + (lo * g->stride_w - g->pad_left + j * g->dil_w) * cin;
+                const FC_T *dyp = dy_row + lo * cout;
+                for (int64_t ow = lo; ow < hi; ++ow, xp += x_step, dyp += cout) {
                     const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
 #pragma GCC unroll 16
                     for (int c = 0; c < FC_CIB; ++c)
