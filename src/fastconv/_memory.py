@@ -3,8 +3,8 @@
 Every training step allocates the same activations and gradients again
 (tens of MB for a small CNN). glibc returns large freed blocks to the
 kernel, so each step faults the same memory back in page by page, which is
-slow on virtual machines (a training step of the seed CNN: 6.7-7.7 ms,
-5.8-6.3 ms with the blocks kept, 2-core VM). Inside ``retained_heap()``
+slow on virtual machines (a training step of the seed CNN: 7.8-9.0 ms,
+4.0-4.6 ms with the blocks kept, 2-core VM). Inside ``retained_heap()``
 (fit / evaluate / predict) glibc's mmap and trim thresholds are raised so
 freed blocks stay in the heap and are reused, as a caching allocator would;
 on leaving, the thresholds go to the values glibc's own adaptive rule
