@@ -185,10 +185,17 @@ def check_op(
             for_ref(dy), for_ref(x), for_ref(w), **params
         )
     elif op == "max_pool2d":
-        # Both backends scatter through the reference's argmax, so a wrong
-        # argmax (reported on its own) does not also show up as a wrong dx.
-        got["dx"] = ops.max_pool2d_backward(for_ops(dy), for_ops(want["argmax"]), x.shape)
-        want["dx"] = reference.max_pool2d_backward(for_ref(dy), want["argmax"], x.shape)
+        # Both backends route dy through the reference's argmax, so a wrong
+        # argmax (reported on its own) does not also show up as a wrong dx;
+        # ops with the windows' geometry (a gather where they are disjoint)
+        # and without (the scatter).
+        got["dx"] = ops.max_pool2d_backward(for_ops(dy), for_ops(want["argmax"]), x.shape,
+                                            **params)
+        got["dx_scatter"] = ops.max_pool2d_backward(for_ops(dy), for_ops(want["argmax"]),
+                                                    x.shape)
+        want["dx"] = reference.max_pool2d_backward(for_ref(dy), want["argmax"], x.shape,
+                                                   **params)
+        want["dx_scatter"] = want["dx"]
     else:
         got["dx"] = ops.avg_pool2d_backward(for_ops(dy), x.shape, **params)
         want["dx"] = reference.avg_pool2d_backward(for_ref(dy), x.shape, **params)

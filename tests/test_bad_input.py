@@ -253,8 +253,9 @@ def plausible_arguments(draw: st.DrawFn, op: str) -> dict[str, object]:
         _, argmax = reference.max_pool2d(x, **hyper)
     except (ValueError, TypeError):
         argmax = np.zeros((n, 1, 1, c), np.int32)
+    geometry = hyper if draw(st.booleans()) else {}  # the windows, when the caller knows them
     return dict(dy=rng.standard_normal(argmax.shape).astype(dtype), argmax=argmax,
-                x_shape=x.shape)
+                x_shape=x.shape, **geometry)
 
 
 def _like_output(

@@ -360,3 +360,47 @@ def test_misaligned_input_is_copied_to_aligned_memory(op):
     as_tuple = (lambda r: r if isinstance(r, tuple) else (r,))
     for a, b in zip(as_tuple(got), as_tuple(want), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------
+# max_pool2d_backward with the windows' geometry (the gather for disjoint ones)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, pool_size, strides, padding", [
+    ((3, 8, 8, 17), 2, None, "valid"),      # disjoint, covering the image
+    ((2, 11, 9, 32), 2, None, "valid"),     # disjoint, last row and column left out
+    ((2, 9, 7, 5), 2, 3, "same"),           # disjoint with gaps, padded
+    ((2, 9, 7, 33), (2, 3), (2, 3), ((1, 0), (0, 2))),
+    ((2, 9, 9, 16), 3, 2, "same"),          # overlapping: the scatter
+])
+def test_max_pool2d_backward_with_geometry_equals_the_scatter(x_shape, pool_size, strides,
+                                                              padding, dtype, isa):
+    x = random_array(x_shape, dtype, 1)
+    x.reshape(-1)[::7] = 0.0  # ties
+    y, argmax = ops.max_pool2d(x, pool_size, strides, padding)
+    dy = random_array(y.shape, dtype, 2)
+    dy.reshape(-1)[:3] = [-0.0, np.nan, np.inf]
+    scatter = ops.max_pool2d_backward(dy, argmax, x.shape)
+    gather = ops.max_pool2d_backward(dy, argmax, x.shape, pool_size, strides, padding)
+    assert gather.tobytes() == scatter.tobytes()
+    moved = argmax.copy()
+    moved[1, 0, 0, 0] = x.shape[1] * x.shape[2] - 1  # in no window (or another one)
+    assert (ops.max_pool2d_backward(dy, moved, x.shape, pool_size, strides, padding).tobytes()
+            == ops.max_pool2d_backward(dy, moved, x.shape).tobytes())
+    np.testing.assert_array_equal(
+        gather, reference.max_pool2d_backward(dy, argmax, x.shape, pool_size, strides, padding))
+
+
+@pytest.mark.parametrize("backend", [ops, reference])
+def test_max_pool2d_backward_geometry_must_fit_dy(backend):
+    x = np.zeros((2, 8, 8, 3), np.float32)
+    y, argmax = backend.max_pool2d(x, 2)
+    with pytest.raises(ValueError, match="`dy`.*pool_size=3"):
+        backend.max_pool2d_backward(y, argmax, x.shape, 3)
+    with pytest.raises(ValueError, match="`pool_size`"):
+        backend.max_pool2d_backward(y, argmax, x.shape, strides=2)
+    with pytest.raises(ValueError, match="`pool_size`"):
+        backend.max_pool2d_backward(y, argmax, x.shape, padding="same")
+    with pytest.raises(TypeError, match="`strides`"):
+        backend.max_pool2d_backward(y, argmax, x.shape, 2, strides=2.0)

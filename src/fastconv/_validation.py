@@ -457,8 +457,11 @@ def _check_argmax_values(argmax: np.ndarray, plane: int, where: str) -> None:
 
 
 def check_max_pool2d_backward(
-    dy: object, argmax: object, x_shape: object
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    dy: object, argmax: object, x_shape: object, pool_size: object = None,
+    strides: object = None, padding: object = "valid",
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int], PoolGeometry | None]:
+    """Checked dy, argmax, x_shape and, when ``pool_size`` is given, the
+    pooling's geometry (its output must have dy's shape)."""
     dy = check_array(dy, "dy", 4)
     shape = check_shape4(x_shape, "x_shape")
     argmax = _check_argmax(argmax, dy, "max_pool2d")
@@ -468,7 +471,21 @@ def check_max_pool2d_backward(
             f"dy's shape {dy.shape}, received x_shape={tuple(x_shape)}."
         )
     _check_argmax_values(argmax, shape[1] * shape[2], f"(H * W for x_shape={shape})")
-    return dy, argmax, shape
+    if pool_size is None:
+        if strides is not None or not (isinstance(padding, str) and padding == "valid"):
+            raise ValueError(
+                "Invalid value for argument `pool_size`: `strides` and `padding` "
+                "describe the pooling only with its pool_size, received pool_size=None."
+            )
+        return dy, argmax, shape, None
+    geom = pool_geometry(shape, pool_size, strides, padding)
+    if geom.output_shape != dy.shape:
+        raise ValueError(
+            f"Invalid shape for argument `dy`: pooling x_shape={shape} with "
+            f"pool_size={pool_size!r}, strides={strides!r}, padding={padding!r} gives "
+            f"{geom.output_shape}, received shape {dy.shape}."
+        )
+    return dy, argmax, shape, geom
 
 
 def check_conv2d_max_pool2d_backward(

@@ -277,7 +277,8 @@ def conv2d_max_pool2d_backward(
     if geom.n < threads:
         if y is not None:
             dy = relu_backward(dy, y)
-        dz = max_pool2d_backward(dy, argmax, geom.output_shape)
+        dz = max_pool2d_backward(dy, argmax, geom.output_shape, pool_size, pool_strides,
+                                 pool_padding)
         return conv2d_backward(dz, x, w, strides, padding, dilation, need_dx, need_dw, need_db)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     dw = np.empty(w.shape, dtype=x.dtype) if need_dw else None
@@ -292,7 +293,12 @@ def conv2d_max_pool2d_backward(
 
 
 def max_pool2d_backward(
-    dy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, int, int, int]
+    dy: np.ndarray,
+    argmax: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    pool_size: int | tuple[int, int] | None = None,
+    strides: int | tuple[int, int] | None = None,
+    padding: str | int | tuple = "valid",
 ) -> np.ndarray:
     """Gradient of ``max_pool2d``: dy routed to each window's maximum.
 
@@ -303,19 +309,29 @@ def max_pool2d_backward(
         As returned by ``max_pool2d``.
     x_shape : (N, H, W, C)
         Shape of the pooled input.
+    pool_size, strides, padding : optional
+        The forward pass's, if known (they must give dy's shape). With them,
+        windows that do not overlap are written in one pass, each dx element
+        once (a gather); without them, or for overlapping windows, dx is
+        zeroed and each dy element added at its argmax (a scatter). Both give
+        the same values: an argmax outside its window sends that image back
+        to the scatter.
 
     Returns
     -------
     dx : ndarray, shape (N, H, W, C)
     """
-    dy, argmax, shape = v.check_max_pool2d_backward(dy, argmax, x_shape)
+    dy, argmax, shape, geom = v.check_max_pool2d_backward(dy, argmax, x_shape, pool_size,
+                                                          strides, padding)
     dx = np.empty(shape, dtype=dy.dtype)
     if shape[0]:
-        # The scatter reads the sizes (n, h, w, c, oh, ow); the window is implied by argmax.
-        geom = v.PoolGeometry(*shape, 1, 1, dy.shape[1], dy.shape[2], 1, 1, 0, 0, 0, 0)
-        _pool.max_pool2d_backward(
-            dy, argmax, dx, geom, _settings.isa_code(), _settings.threads_for(geom.n)
-        )
+        disjoint = geom is not None and (geom.stride_h >= geom.kh and geom.stride_w >= geom.kw)
+        if geom is None:
+            # The scatter reads the sizes (n, h, w, c, oh, ow); the windows
+            # are implied by argmax.
+            geom = v.PoolGeometry(*shape, 1, 1, dy.shape[1], dy.shape[2], 1, 1, 0, 0, 0, 0)
+        _pool.max_pool2d_backward(dy, argmax, dx, geom, disjoint, _settings.isa_code(),
+                                  _settings.threads_for(geom.n))
     return dx
 
 

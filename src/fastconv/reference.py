@@ -372,7 +372,12 @@ def conv2d_max_pool2d_backward(
 
 
 def max_pool2d_backward(
-    dy: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, int, int, int]
+    dy: np.ndarray,
+    argmax: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    pool_size: int | tuple[int, int] | None = None,
+    strides: int | tuple[int, int] | None = None,
+    padding: str | int | tuple = "valid",
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d` with respect to ``x``.
 
@@ -387,13 +392,19 @@ def max_pool2d_backward(
         As returned by :func:`max_pool2d`.
     x_shape : (N, H, W, C)
         Shape of the forward input.
+    pool_size, strides, padding : optional
+        The forward pass's, if known: they must give dy's shape. The result
+        does not depend on them (argmax locates every gradient); the
+        compiled backend uses them to write dx in one pass when the windows
+        do not overlap.
 
     Returns
     -------
     dx : ndarray of shape (N, H, W, C)
         Dtype of ``dy``.
     """
-    dy, argmax, (n, h, w, c) = check_max_pool2d_backward(dy, argmax, x_shape)
+    dy, argmax, (n, h, w, c), _ = check_max_pool2d_backward(dy, argmax, x_shape, pool_size,
+                                                            strides, padding)
     dx = np.zeros((n, h * w, c), dtype=dy.dtype)
     # np.add.at accumulates repeated indices, where `dx[idx] += dy` would
     # keep only one of them.

@@ -7,9 +7,10 @@ fastconv.ops (validation, allocation).
 
 Forward passes split the N * OH output rows into one contiguous block per
 thread. The average-pooling gradient gathers, so it splits the N * H input
-rows likewise. The max-pooling gradient scatters through argmax, and windows
-of one image may overlap, so it splits whole images: every dx element is
-summed by one thread in one fixed order.
+rows likewise. The max-pooling gradient scatters through argmax (or, for
+windows that do not overlap, gathers), and windows of one image may
+overlap, so it splits whole images: every dx element is summed by one
+thread in one fixed order.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -18,6 +19,7 @@ from fastconv._kernels.kernels cimport (
     fc_pool_geom, fc_last_team_size, pool_geometry, fc_record_team_size,
     fc_max_pool2d_forward_f32, fc_max_pool2d_forward_f64,
     fc_max_pool2d_backward_f32, fc_max_pool2d_backward_f64,
+    fc_max_pool2d_backward_disjoint_f32, fc_max_pool2d_backward_disjoint_f64,
     fc_avg_pool2d_forward_f32, fc_avg_pool2d_forward_f64,
     fc_avg_pool2d_backward_f32, fc_avg_pool2d_backward_f64,
 )
@@ -50,22 +52,37 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int32_t[:, :, :, ::1] argmax,
-                        floating[:, :, :, ::1] dx, geom, int isa, int n_threads):
-    """dx (N, H, W, C) = scatter-add of dy (N, OH, OW, C) at argmax. N >= 1."""
+                        floating[:, :, :, ::1] dx, geom, bint disjoint, int isa,
+                        int n_threads):
+    """dx (N, H, W, C) = scatter-add of dy (N, OH, OW, C) at argmax; by the
+    gather for windows that do not overlap (``disjoint``, with the windows'
+    geometry), falling back to the scatter for a thread's images when an
+    argmax lies outside its window. N >= 1."""
     cdef fc_pool_geom g = pool_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
     cdef const int32_t *ap = &argmax[0, 0, 0, 0]
     cdef floating *dxp = &dx[0, 0, 0, 0]
-    cdef int t
+    cdef int t, done
     with nogil:
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             fc_record_team_size()
+            done = 0
             if floating is float:
-                fc_max_pool2d_backward_f32(isa, &g, dyp, NULL, ap, dxp, g.n * t // n_threads,
-                                           g.n * (t + 1) // n_threads)
+                if disjoint:
+                    done = fc_max_pool2d_backward_disjoint_f32(
+                        isa, &g, dyp, NULL, ap, dxp, g.n * t // n_threads,
+                        g.n * (t + 1) // n_threads)
+                if not done:
+                    fc_max_pool2d_backward_f32(isa, &g, dyp, NULL, ap, dxp,
+                                               g.n * t // n_threads, g.n * (t + 1) // n_threads)
             else:
-                fc_max_pool2d_backward_f64(isa, &g, dyp, NULL, ap, dxp, g.n * t // n_threads,
-                                           g.n * (t + 1) // n_threads)
+                if disjoint:
+                    done = fc_max_pool2d_backward_disjoint_f64(
+                        isa, &g, dyp, NULL, ap, dxp, g.n * t // n_threads,
+                        g.n * (t + 1) // n_threads)
+                if not done:
+                    fc_max_pool2d_backward_f64(isa, &g, dyp, NULL, ap, dxp,
+                                               g.n * t // n_threads, g.n * (t + 1) // n_threads)
 
 
 def avg_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,

@@ -93,7 +93,8 @@ class MaxPooling2D(_Pooling2D):
         if not need_dx:
             return None
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
-        return self._from_nhwc(kernels().max_pool2d_backward(dy, argmax, self._x_shape))
+        return self._from_nhwc(kernels().max_pool2d_backward(
+            dy, argmax, self._x_shape, self.pool_size, self.strides, self.padding))
 
 
 class AveragePooling2D(_Pooling2D):
