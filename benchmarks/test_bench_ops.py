@@ -186,7 +186,7 @@ def test_max_pool2d_backward(benchmark, backend, n_threads, shape):
             yt, xt, [2, 2], [2, 2], [0, 0], [1, 1], False, idx))
     else:
         module = ops if backend == "fastconv" else reference
-        benchmark(module.max_pool2d_backward, y, argmax, x.shape)
+        benchmark(module.max_pool2d_backward, y, argmax, x.shape, 2)
     _record(benchmark, backend, n_threads, 0.0)
 
 
