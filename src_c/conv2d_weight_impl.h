@@ -1,0 +1,273 @@
+/* conv2d_weight_impl.h - the weight and bias gradients of a direct
+ * convolution, one instantiation per (dtype, instruction set); included by
+ * conv2d_impl.h after the forward kernels, whose vector macros (FC_VL,
+ * FC_CB) it uses.
+ *
+ * dw accumulates FC_CIB input channels x FC_CB output channels in registers
+ * over the pixels of a range of images (conv_dw_block); kernels with few
+ * taps x input channels sum every row of dw in one pass over the interior
+ * pixels (conv_dw_taps). Every element sums its terms image after image in
+ * a fixed order, so the batch chunks of the caller give the same bits for
+ * any thread count, and images may be added in several calls.
+ */
+
+/* Input channels per block of the weight-gradient kernel: with two vectors
+ * of output channels, FC_CIB * 2 accumulators stay in registers. */
+#define FC_CIB (FC_VEC_BYTES == 64 ? 8 : 4)
+
+/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over the images
+ * [n_begin, n_end) and their output pixels whose tap (i, j) lies inside the
+ * image, excluding the `skip` rectangle (whose pixels conv_dw_taps summed
+ * first): sum of x[n, ih, iw, ci] * dy[n, oh, ow, co], cib <= FC_CIB, pixels
+ * in (n, oh, ow) order, added to the stored values when `add`. */
+FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
+                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
+                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
+                                           int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
+                                           int64_t ci0, int cib, int64_t co0,
+                                           const fc_interior *skip, int add)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in, cout = g->c_out;
+    FC_T *dwp = dw + ((i * g->kw + j) * cin + ci0) * cout + co0;
+    vec acc[FC_CIB][2];
+#pragma GCC unroll 16
+    for (int c = 0; c < FC_CIB; ++c)
+        if (add && c < cib) {
+            acc[c][0] = *(const vec *)(dwp + c * cout);
+            acc[c][1] = *(const vec *)(dwp + c * cout + FC_VL);
+        } else {
+            acc[c][0] = acc[c][1] = (vec){0};
+        }
+    /* Without a rectangle to skip, each row is one segment. */
+    const int segments = skip->oh_a < skip->oh_b ? 2 : 1;
+    const int64_t x_step = g->stride_w * cin;
+    for (int64_t n = n_begin; n < n_end; ++n)
+        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+            const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+            const FC_T *x_row = x + (n * g->h + ih) * g->w * cin + ci0;
+            const FC_T *dy_row = dy + (n * g->oh + oh) * g->ow * cout + co0;
+            for (int seg = 0; seg < segments; ++seg) {
+                int64_t lo = ow_lo, hi = ow_hi;
+                if (segments == 2)
+                    fc_border_segment(skip, oh, seg, ow_lo, ow_hi, &lo, &hi);
+                const FC_T *xp = x_row + (lo * g->stride_w - g->pad_left + j * g->dil_w) * cin;
+                const FC_T *dyp = dy_row + lo * cout;
+                for (int64_t ow = lo; ow < hi; ++ow, xp += x_step, dyp += cout) {
+                    const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+#pragma GCC unroll 16
+                    for (int c = 0; c < FC_CIB; ++c)
+                        if (c < cib) {
+                            acc[c][0] += xp[c] * d0;
+                            acc[c][1] += xp[c] * d1;
+                        }
+                }
+            }
+        }
+#pragma GCC unroll 16
+    for (int c = 0; c < FC_CIB; ++c)
+        if (c < cib) {
+            *(vec *)(dwp + c * cout) = acc[c][0];
+            *(vec *)(dwp + c * cout + FC_VL) = acc[c][1];
+        }
+}
+
+/* Kernels with few taps x input channels (KH * KW * C_in <= FC_TAPS, such as
+ * a first layer on one-channel images) sum every row of dw in one pass over
+ * the interior pixels, loading each dy pixel once instead of once per tap. */
+#define FC_TAPS 12
+
+/* dw[:, :, :, co0 : co0 + FC_CB] (all KH * KW * C_in rows) over image n's
+ * interior pixels, in (oh, ow) order, added to the stored values when
+ * `add`. */
+FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
+                                          FC_T *dw, int64_t n, const fc_interior *in,
+                                          int64_t co0, int add)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in, cout = g->c_out;
+    const int rows = (int)(g->kh * g->kw * cin);
+    int64_t offset[FC_TAPS]; /* input offset of row r from the pixel's first tap */
+    for (int r = 0; r < rows; ++r) {
+        const int64_t ci = r % cin, tap = r / cin;
+        offset[r] = ((tap / g->kw) * g->dil_h * g->w + (tap % g->kw) * g->dil_w) * cin + ci;
+    }
+    vec acc[FC_TAPS][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < FC_TAPS; ++r)
+        if (add && r < rows) {
+            acc[r][0] = *(const vec *)(dw + r * cout + co0);
+            acc[r][1] = *(const vec *)(dw + r * cout + co0 + FC_VL);
+        } else {
+            acc[r][0] = acc[r][1] = (vec){0};
+        }
+    for (int64_t oh = in->oh_a; oh < in->oh_b; ++oh) {
+        const int64_t ih0 = oh * g->stride_h - g->pad_top;
+        for (int64_t ow = in->ow_a; ow < in->ow_b; ++ow) {
+            const int64_t iw0 = ow * g->stride_w - g->pad_left;
+            const FC_T *xp = x + ((n * g->h + ih0) * g->w + iw0) * cin;
+            const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout + co0;
+            const vec d0 = *(const vec *)dyp, d1 = *(const vec *)(dyp + FC_VL);
+#pragma GCC unroll 16
+            for (int r = 0; r < FC_TAPS; ++r)
+                if (r < rows) {
+                    acc[r][0] += xp[offset[r]] * d0;
+                    acc[r][1] += xp[offset[r]] * d1;
+                }
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < FC_TAPS; ++r)
+        if (r < rows) {
+            *(vec *)(dw + r * cout + co0) = acc[r][0];
+            *(vec *)(dw + r * cout + co0 + FC_VL) = acc[r][1];
+        }
+}
+
+/* Output rows and columns where every tap reads inside the image (empty
+ * unless the kernel has few rows for conv_dw_taps and whole channel blocks). */
+FC_TARGET static fc_interior FC_FN(dw_interior)(const fc_conv_geom *g)
+{
+    fc_interior in = {0, 0, 0, 0};
+    if (g->kh * g->kw * g->c_in > FC_TAPS || g->c_out < FC_CB)
+        return in;
+    int64_t lo, hi;
+    for (int64_t oh = 0; oh < g->oh; ++oh) {
+        fc_tap_range(oh * g->stride_h - g->pad_top, g->dil_h, g->kh, g->h, &lo, &hi);
+        if (lo == 0 && hi == g->kh) {
+            if (in.oh_a == in.oh_b)
+                in.oh_a = oh;
+            in.oh_b = oh + 1;
+        }
+    }
+    for (int64_t ow = 0; ow < g->ow; ++ow) {
+        fc_tap_range(ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &lo, &hi);
+        if (lo == 0 && hi == g->kw) {
+            if (in.ow_a == in.ow_b)
+                in.ow_a = ow;
+            in.ow_b = ow + 1;
+        }
+    }
+    if (in.ow_a == in.ow_b)
+        in.oh_b = in.oh_a;
+    return in;
+}
+
+/* db[co] = sum of dy[q, co] over the output pixels q in [q_begin, q_end), in
+ * q order, added to the stored values when `accumulate`. Up to FC_DB_VECS
+ * vectors of channels are summed in registers at a time, so each pixel's
+ * channels are read together and no sum goes through memory per pixel. */
+#define FC_DB_VECS 8
+FC_TARGET static void FC_FN(bias_gradient)(const fc_conv_geom *g, const FC_T *dy, FC_T *db,
+                                           int64_t q_begin, int64_t q_end, int accumulate)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cout = g->c_out, c_vec = cout - cout % FC_VL;
+    for (int64_t co0 = 0; co0 < c_vec; co0 += FC_DB_VECS * FC_VL) {
+        const int nv = (int)((c_vec - co0) / FC_VL < FC_DB_VECS ? (c_vec - co0) / FC_VL
+                                                                  : FC_DB_VECS);
+        vec acc[FC_DB_VECS] = {{0}};
+        if (accumulate)
+            for (int v = 0; v < nv; ++v)
+                acc[v] = *(const vec *)(db + co0 + v * FC_VL);
+        for (int64_t q = q_begin; q < q_end; ++q) {
+            const FC_T *dyq = dy + q * cout + co0;
+#pragma GCC unroll 8
+            for (int v = 0; v < FC_DB_VECS; ++v)
+                if (v < nv)
+                    acc[v] += *(const vec *)(dyq + v * FC_VL);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < FC_DB_VECS; ++v)
+            if (v < nv)
+                *(vec *)(db + co0 + v * FC_VL) = acc[v];
+    }
+    for (int64_t co = c_vec; co < cout; ++co) {
+        FC_T acc = accumulate ? db[co] : (FC_T)0;
+        for (int64_t q = q_begin; q < q_end; ++q)
+            acc += dy[q * cout + co];
+        db[co] = acc;
+    }
+}
+
+/* dw over the images [n_begin, n_end), every tap's pixels outside the
+ * `interior` rectangle (all of them when it is empty): the blocked channels
+ * through conv_dw_block, added to the stored values when `add_blocks`; the
+ * channel tail by the plain loop, added when `add_tails`. */
+FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
+                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
+                                           int64_t n_end, const fc_interior *interior,
+                                           int add_blocks, int add_tails)
+{
+    const int64_t cin = g->c_in, cout = g->c_out;
+    const int64_t co_blocked = cout - cout % FC_CB;
+    for (int64_t i = 0; i < g->kh; ++i) {
+        /* output rows / columns whose tap (i, j) reads inside the image */
+        int64_t oh_lo, oh_hi;
+        fc_tap_range(i * g->dil_h - g->pad_top, g->stride_h, g->oh, g->h, &oh_lo, &oh_hi);
+        for (int64_t j = 0; j < g->kw; ++j) {
+            int64_t ow_lo, ow_hi;
+            fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo, &ow_hi);
+            FC_T *dwp = dw + (i * g->kw + j) * cin * cout;
+            for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
+                const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
+                for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
+                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi,
+                                         ow_lo, ow_hi, ci0, cib, co0, interior, add_blocks);
+            }
+            if (co_blocked == cout)
+                continue;
+            /* The channels the blocks do not cover, by the plain loop. */
+            if (!add_tails)
+                for (int64_t ci = 0; ci < cin; ++ci)
+                    for (int64_t co = co_blocked; co < cout; ++co)
+                        dwp[ci * cout + co] = (FC_T)0;
+            for (int64_t n = n_begin; n < n_end; ++n)
+                for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+                    const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+                    for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                        const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                        const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
+                        const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
+                        for (int64_t ci = 0; ci < cin; ++ci)
+                            FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
+                                        dwp + ci * cout + co_blocked);
+                    }
+                }
+        }
+    }
+}
+
+/* Weight and bias gradients summed over the images [n_begin, n_end), written
+ * to dw (KH, KW, C_in, C_out) or NULL and db (C_out,) or NULL, or added to
+ * them when `accumulate`. x (N, H, W, C_in), dy (N, OH, OW, C_out).
+ * Output channels in whole blocks of FC_CB go through conv_dw_block (after
+ * conv_dw_taps has summed the interior pixels, for kernels with few rows);
+ * the rest through the plain loop. Every element sums its terms image after
+ * image in a fixed order (with conv_dw_taps, each image's interior then its
+ * border), so summing the images in several calls with `accumulate` gives
+ * the same bits as one call over all of them. */
+FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const FC_T *x,
+                                                    const FC_T *dy, FC_T *dw, FC_T *db,
+                                                    int64_t n_begin, int64_t n_end,
+                                                    int accumulate)
+{
+    const int64_t cout = g->c_out;
+    if (db)
+        FC_FN(bias_gradient)(g, dy, db, n_begin * g->oh * g->ow, n_end * g->oh * g->ow,
+                             accumulate);
+    if (!dw)
+        return;
+    const fc_interior interior = FC_FN(dw_interior)(g);
+    if (interior.oh_a == interior.oh_b || n_begin == n_end) {
+        /* (With no image, conv_dw_range still writes the zeros.) */
+        FC_FN(conv_dw_range)(g, x, dy, dw, n_begin, n_end, &interior, accumulate, accumulate);
+        return;
+    }
+    for (int64_t n = n_begin; n < n_end; ++n) {
+        const int add = accumulate || n > n_begin;
+        for (int64_t co0 = 0; co0 < cout - cout % FC_CB; co0 += FC_CB)
+            FC_FN(conv_dw_taps)(g, x, dy, dw, n, &interior, co0, add);
+        FC_FN(conv_dw_range)(g, x, dy, dw, n, n + 1, &interior, 1, add);
+    }
+}
