@@ -558,7 +558,7 @@ def test_seed_cnn_loss_decreases_on_the_fashion_mnist_sample():
     assert acc_after > 0.5
 
 
-def test_relu_before_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
+def test_pool_fused_with_conv_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
     # Conv2D(relu) -> MaxPooling2D: the forward pass runs both in one kernel
     # call, and the model masks the pooled gradient instead of running the
     # ReLU backward on the full-size one; the outputs and weight gradients
@@ -587,7 +587,7 @@ def test_relu_before_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeyp
         return [out, *(w.grad.copy() for w in model.trainable_weights)]
 
     fused = outputs_and_gradients()
-    monkeypatch.setattr(Trainer, "_relu_before_pool", lambda self, i: False)
+    monkeypatch.setattr(Trainer, "_pool_fused_with_conv", lambda self, i: False)
     assert model._forward_plan() == [(i,) for i in range(6)]
     unfused = outputs_and_gradients()
     for a, b in zip(fused, unfused):

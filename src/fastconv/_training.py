@@ -164,7 +164,7 @@ class Trainer:
         plan: list[tuple[int, ...]] = []
         i = 0
         while i < len(self._chain):
-            if i + 1 < len(self._chain) and self._relu_before_pool(i + 1):
+            if i + 1 < len(self._chain) and self._pool_fused_with_conv(i + 1):
                 plan.append((i, i + 1))
                 i += 2
             else:
@@ -222,7 +222,7 @@ class Trainer:
             return layer.backward(dy, need_dx=i > 0, activation_done=True), False
         return layer.backward(dy, need_dx=i > 0), False
 
-    def _relu_before_pool(self, i: int) -> bool:
+    def _pool_fused_with_conv(self, i: int) -> bool:
         """Whether chain[i] max-pools the output of a Conv2D whose ReLU the
         kernels fuse: both passes then run the two layers as one kernel call
         (conv2d_max_pool2d and its gradient, which applies the ReLU's mask to

@@ -8,6 +8,7 @@ import numpy as np
 
 from fastconv import activations
 from fastconv.layers.backend import kernels
+from fastconv.layers.pooling import MaxPooling2D
 from fastconv.layers.base import (
     KernelBiasLayer,
     Shape,
@@ -135,8 +136,6 @@ class Conv2D(KernelBiasLayer):
         return y
 
     def _check_max_pooled(self, pool: Any) -> None:
-        from fastconv.layers.pooling import MaxPooling2D
-
         if not isinstance(pool, MaxPooling2D):
             raise TypeError(
                 f"Invalid value for argument `pool`: expected a MaxPooling2D layer, "
