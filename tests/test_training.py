@@ -558,7 +558,7 @@ def test_seed_cnn_loss_decreases_on_the_fashion_mnist_sample():
     assert acc_after > 0.5
 
 
-def test_pool_fused_with_conv_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
+def test_conv_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
     # Conv2D(relu) -> MaxPooling2D: the forward pass runs both in one kernel
     # call, and the model masks the pooled gradient instead of running the
     # ReLU backward on the full-size one; the outputs and weight gradients
