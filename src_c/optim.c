@@ -1,7 +1,7 @@
 /* optim.c - the optimizers' update rules of optim_impl.h compiled per dtype
  * and instruction set, behind one entry point per (rule, dtype). Built with
  * -ffp-contract=off (no fused multiply-adds, so the results are NumPy's bit
- * for bit) and -fno-math-errno (so the square roots vectorise). */
+ * for bit, NaN payloads aside) and -fno-math-errno (so the square roots vectorise). */
 #include <math.h>
 
 #include "optim.h"

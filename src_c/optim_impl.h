@@ -4,7 +4,9 @@
  * Each rule is fastconv.optimizers' NumPy statement of it (Keras 3's rule),
  * with the same operations in the same order and the scalars in the element
  * type. This file is compiled without floating-point contraction, so no
- * multiply-add is fused and the results are bitwise NumPy's; the loops run
+ * multiply-add is fused and the results are bitwise NumPy's (a NaN's sign
+ * and payload aside: which operand of an instruction it comes from is the
+ * compiler's choice, vector and scalar loops alike); the loops run
  * over elements [begin, end) of flat arrays, one pass instead of NumPy's one
  * pass per operation. Each variant has its own loop, free of branches, for
  * the compiler to vectorise.

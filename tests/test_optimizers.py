@@ -408,3 +408,28 @@ def test_arrays_the_kernels_cannot_take_follow_the_numpy_rule(make):
     make().update([aliased], [aliased])
     numpy_rule(make(), [expected], [expected])
     np.testing.assert_array_equal(aliased, expected)
+
+
+def test_subclasses_restating_the_rule_run_it():
+    # The kernels compute the built-in rules; a subclass with its own
+    # _update_one (gradient clipping here), or a new optimizer that only
+    # states _update_one, must run its rule.
+    class ClippedSGD(SGD):
+        def _update_one(self, index, value, grad):
+            super()._update_one(index, value, np.clip(grad, -1, 1))
+
+    class SignDescent(optimizers.Optimizer):
+        def _update_one(self, index, value, grad):
+            value -= self.learning_rate * np.sign(grad)
+
+    w = np.zeros(4, np.float32)
+    ClippedSGD(learning_rate=1.0).update([w], [np.full(4, 100, np.float32)])
+    np.testing.assert_array_equal(w, -1.0)
+    SignDescent(0.5).update([w], [np.array([3.0, -2.0, 0.0, 1.0], np.float32)])
+    np.testing.assert_array_equal(w, [-1.5, -0.5, -1.0, -1.5])
+
+
+def test_masked_parameters_follow_the_numpy_rule():
+    w = np.ma.masked_array(np.ones(3, np.float32), mask=[False, True, False])
+    SGD(0.5).update([w], [np.ones(3, np.float32)])
+    np.testing.assert_array_equal(w.data, [0.5, 1.0, 0.5])  # the masked entry is left alone

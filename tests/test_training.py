@@ -613,6 +613,10 @@ def test_subclasses_overriding_a_pass_are_not_fused():
         layers.Conv2D(4, 3, activation="relu", padding="same"), NamedPool(2), layers.Flatten(),
     ])
     assert model._forward_plan() == [(0,), (1,), (2, 3), (4,)]
+    # An override on one instance counts too.
+    model.layers[3].backward = model.layers[3].backward
+    assert model._forward_plan() == [(0,), (1,), (2,), (3,), (4,)]
+    del model.layers[3].backward
     x = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
     h = x
     for layer in model.layers:

@@ -43,10 +43,11 @@ def with_training_environment(method: Any = None, *, per_batch: bool = False) ->
 
 def _runs_as(layer: Any, cls: type) -> bool:
     """Whether ``layer`` computes exactly as ``cls`` does: an instance whose
-    forward and backward passes are cls's own (a subclass overriding them
-    must not be replaced by a fused kernel call)."""
+    forward and backward passes are cls's own (a subclass or an instance
+    overriding them must not be replaced by a fused kernel call)."""
     return (isinstance(layer, cls) and type(layer).forward is cls.forward
-            and type(layer).backward is cls.backward)
+            and type(layer).backward is cls.backward
+            and "forward" not in vars(layer) and "backward" not in vars(layer))
 
 
 def _as_inputs(x: Any, dtype: str, name: str = "x") -> np.ndarray:

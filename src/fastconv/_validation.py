@@ -478,7 +478,8 @@ def check_max_pool2d_backward(
                 "describe the pooling only with its pool_size, received pool_size=None."
             )
         return dy, argmax, shape, None
-    geom = pool_geometry(shape, pool_size, strides, padding)
+    geom = pool_geometry(shape, pool_size, strides, padding,
+                         names=("x_shape", "strides", "padding"))
     if geom.output_shape != dy.shape:
         raise ValueError(
             f"Invalid shape for argument `dy`: pooling x_shape={shape} with "

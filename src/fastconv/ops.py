@@ -314,8 +314,8 @@ def max_pool2d_backward(
         windows that do not overlap are written in one pass, each dx element
         once (a gather); without them, or for overlapping windows, dx is
         zeroed and each dy element added at its argmax (a scatter). Both give
-        the same values: an argmax outside its window sends that image back
-        to the scatter.
+        the same values: an argmax outside its window sends the images of
+        that thread's share back to the scatter.
 
     Returns
     -------

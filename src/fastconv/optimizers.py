@@ -171,10 +171,17 @@ class Optimizer:
     def _update_compiled(self, values: list[np.ndarray], grads: list[np.ndarray]) -> bool:
         """Apply the rule to every parameter in one call of the compiled
         kernels (fastconv._kernels.optim: one pass over each array, on the
-        kernels' threads), with the same bits as :meth:`_update_one`, when
-        the arrays suit them: one dtype, C-contiguous, aligned, no gradient
-        overlapping its parameter. Returns False, having done nothing,
-        otherwise."""
+        kernels' threads), with the same bits as :meth:`_update_one` (NaN in
+        the same places, its sign or payload aside), when
+        the arrays suit them: plain ndarrays of one dtype, C-contiguous,
+        aligned, no gradient overlapping its parameter. Returns False, having
+        done nothing, otherwise, and for a subclass that restates
+        :meth:`_update_one` (its rule runs as written)."""
+        owner = next(k for k in type(self).__mro__ if "_update_one" in vars(k))
+        if "_compiled_rule" not in vars(owner):
+            return False
+        if any(type(v) is not np.ndarray for v in values):  # masked arrays, ...
+            return False
         dtype = values[0].dtype
         slots = [a for arrays in self._slots.values() for a in arrays]
         for a in (*values, *grads, *slots):
@@ -188,7 +195,8 @@ class Optimizer:
 
     def _compiled_rule(self, values: list[np.ndarray], grads: list[np.ndarray], f32: bool,
                        isa: int, threads: int) -> None:
-        """:meth:`_update_one` for every parameter, in the compiled kernels."""
+        """:meth:`_update_one` for every parameter, in the compiled kernels;
+        defined next to each built-in rule."""
         raise NotImplementedError
 
     @staticmethod
