@@ -318,7 +318,7 @@ class Optimizer:
                 f"{sorted(keys - expected)}, missing keys {sorted(expected - keys)}."
             )
         slots = {
-            slot: [np.array(state[f"{slot}_{i}"], copy=True) for i in range(count)]
+            slot: [np.array(state[f"{slot}_{i}"], copy=True, order="C") for i in range(count)]
             for slot in names
         }
         shapes = [a.shape for a in slots[names[0]]] if count else None
