@@ -121,3 +121,17 @@ def test_blas_threads_are_restored_after_nested_and_concurrent_calls():
     for w in workers:
         w.join()
     assert _blas.blas_threads() == before
+
+
+def test_fit_with_profile_keeps_and_prints_the_rows(capsys):
+    model = seed_model()
+    x = np.random.default_rng(2).random((6, 28, 28, 1), dtype=np.float32)
+    y = np.arange(6) % 10
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=1, profile=True)
+    assert [r["layer"] for r in history.profile] == [layer.name for layer in model.layers]
+    conv1 = 2.0 * 4 * 26 * 26 * 3 * 3 * 1 * 32 / 1e9  # the first batch: 4 images
+    assert history.profile[0]["forward_gflop"] == pytest.approx(conv1)
+    assert "conv2d" in capsys.readouterr().out
+    assert not hasattr(model.fit(x, y, epochs=1, verbose=0), "profile")
+    with pytest.raises(TypeError, match="`profile`"):
+        model.fit(x, y, epochs=1, verbose=0, profile="yes")

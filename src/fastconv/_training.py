@@ -20,7 +20,9 @@ from fastconv import metrics as metrics_module
 from fastconv import optimizers
 from fastconv._blas import single_threaded_blas
 from fastconv._memory import retained_heap
+from fastconv._profile import format_profile, profile_model
 from fastconv._progress import Progbar
+from fastconv._validation import check_flag
 from fastconv.layers import Conv2D, MaxPooling2D
 
 
@@ -278,9 +280,15 @@ class Trainer:
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: Any = "auto", callbacks: list | None = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
-            initial_epoch: int = 0, steps_per_epoch: int | None = None) -> callbacks_module.History:
-        """Train for ``epochs`` passes over (x, y); returns the History."""
+            initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            profile: bool = False) -> callbacks_module.History:
+        """Train for ``epochs`` passes over (x, y); returns the History.
+
+        ``profile=True`` (not a Keras argument) then times training steps on
+        the first batch layer by layer, as ``profile`` does, keeps the rows in
+        ``history.profile`` and prints the table unless ``verbose`` is 0."""
         self._require_compiled("fit")
+        profile = check_flag(profile, "profile")
         x = _as_inputs(x, self._dtype())
         if y is None:
             raise ValueError("Invalid value for argument `y`: expected targets, received None.")
@@ -335,6 +343,10 @@ class Trainer:
             if self.stop_training:
                 break
         cbs.on_train_end({name: values[-1] for name, values in history.history.items()})
+        if profile:
+            history.profile = profile_model(self, x[:batch_size], y[:batch_size])
+            if verbose:
+                print(format_profile(history.profile))
         return history
 
     def _run_epoch(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int,
@@ -460,7 +472,6 @@ class Trainer:
         ``forward_gflop``, ``backward_gflop``, ...) and, with ``verbose``,
         prints them as a table with GFLOP/s. The weights are not updated.
         """
-        from fastconv._profile import format_profile, profile_model
 
         self._require_compiled("profile")
         x = _as_inputs(x, self._dtype())
