@@ -113,6 +113,48 @@ typedef struct {
     fc_out_pixel key;
 } FC_FN(pixel_block);
 
+/* conv_pixel_dot for the FC_PB pixels of a block that read every tap (the
+ * bulk of a one-channel data gradient): each kernel row is loaded once for
+ * all of them. Each pixel sums the same terms in the same order as
+ * conv_pixel_dot (its lanes over the taps, then across the lanes), so the
+ * same bits. */
+FC_TARGET static void FC_FN(conv_block_dot)(const fc_conv_geom *g,
+                                            const FC_FN(pixel_block) *blk, const FC_T *w,
+                                            const FC_T *b)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cin = g->c_in;
+    vec lanes[FC_PB];
+    FC_T rest[FC_PB];
+#pragma GCC unroll 16
+    for (int p = 0; p < FC_PB; ++p) {
+        lanes[p] = (vec){0};
+        rest[p] = (FC_T)0;
+    }
+    for (int64_t i = 0; i < g->kh; ++i)
+        for (int64_t j = 0; j < g->kw; ++j) {
+            const int64_t off = (i * g->dil_h * g->w + j * g->dil_w) * cin;
+            const FC_T *wp = w + (i * g->kw + j) * cin;
+            int64_t ci = 0;
+            for (; ci + FC_VL <= cin; ci += FC_VL) {
+                const vec wv = *(const vec *)(wp + ci);
+#pragma GCC unroll 16
+                for (int p = 0; p < FC_PB; ++p)
+                    lanes[p] += *(const vec *)(blk->xs[p] + off + ci) * wv;
+            }
+            for (; ci < cin; ++ci)
+                for (int p = 0; p < FC_PB; ++p)
+                    rest[p] += blk->xs[p][off + ci] * wp[ci];
+        }
+    for (int p = 0; p < blk->count; ++p) {
+        FC_T sum = b ? b[0] : (FC_T)0;
+        for (int l = 0; l < FC_VL; ++l)
+            sum += lanes[p][l];
+        const FC_T v = sum + rest[p];
+        blk->ys[p][0] = g->relu && v < (FC_T)0 ? (FC_T)0 : v; /* as relu_inplace */
+    }
+}
+
 /* max(v, 0) lane by lane, with NaN and -0 passing through unchanged, exactly
  * as relu_inplace below: lanes holding a negative number are cleared. */
 FC_TARGET static inline FC_FN(vec) FC_FN(relu_vec)(FC_FN(vec) v)
@@ -350,7 +392,8 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
         px.oh = r % g->oh;
         const int64_t ih0 = px.oh * g->stride_h - g->pad_top;
         fc_tap_range(ih0, g->dil_h, g->kh, g->h, &px.kh_lo, &px.kh_hi);
-        const int full_rows = px.kh_lo == 0 && px.kh_hi == g->kh && g->c_out >= FC_CB;
+        const int full_rows =
+            px.kh_lo == 0 && px.kh_hi == g->kh && (g->c_out >= FC_CB || g->c_out == 1);
         if (full_rows)
             for (int p = 0; p < FC_PB; ++p) {
                 run.px[p] = px;
@@ -367,7 +410,10 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                         run.ys[p] = y + (r * g->ow + px.ow + p) * g->c_out;
                         run.px[p].ow = px.ow + p;
                     }
-                    FC_FN(conv_flush)(g, x, w, b, y, &run, flat_off);
+                    if (g->c_out == 1)
+                        FC_FN(conv_block_dot)(g, &run, w, b);
+                    else
+                        FC_FN(conv_flush)(g, x, w, b, y, &run, flat_off);
                 }
                 if (px.ow >= g->ow)
                     break;
