@@ -71,88 +71,81 @@ cdef int _threads(int64_t total, int n_threads):
     return 1 if total < PARALLEL_MIN_ELEMENTS else n_threads
 
 
-def sgd_update(list w, list g, list m, double lr, double mu, bint nesterov, bint f32,
-               int isa, int n_threads):
-    """w -= lr * g, or with momentum (m: the momentum arrays, or None)."""
-    cdef int64_t total
-    cdef _Item *items = _items(w, g, m, None, None, &total)
+cdef enum Rule:
+    SGD, RMSPROP, ADAM
+
+
+cdef void _apply(Rule rule, bint f32, int isa, _Item *it, double *c, int flag, int64_t begin,
+                 int64_t end) noexcept nogil:
+    """Elements [begin, end) of one parameter by ``rule``; c: its scalars,
+    flag: SGD's nesterov."""
+    if rule == SGD:
+        if f32:
+            fc_sgd_update_f32(isa, <float *>it.w, <const float *>it.g, <float *>it.s1,
+                              <float>c[0], <float>c[1], flag, begin, end)
+        else:
+            fc_sgd_update_f64(isa, <double *>it.w, <const double *>it.g, <double *>it.s1,
+                              c[0], c[1], flag, begin, end)
+    elif rule == RMSPROP:
+        if f32:
+            fc_rmsprop_update_f32(isa, <float *>it.w, <const float *>it.g, <float *>it.s1,
+                                  <float *>it.s2, <float *>it.s3, <float>c[0], <float>c[1],
+                                  <float>c[2], <float>c[3], <float>c[4], begin, end)
+        else:
+            fc_rmsprop_update_f64(isa, <double *>it.w, <const double *>it.g, <double *>it.s1,
+                                  <double *>it.s2, <double *>it.s3, c[0], c[1], c[2], c[3],
+                                  c[4], begin, end)
+    else:
+        if f32:
+            fc_adam_update_f32(isa, <float *>it.w, <const float *>it.g, <float *>it.s1,
+                               <float *>it.s2, <float *>it.s3, <float>c[0], <float>c[1],
+                               <float>c[2], <float>c[3], begin, end)
+        else:
+            fc_adam_update_f64(isa, <double *>it.w, <const double *>it.g, <double *>it.s1,
+                               <double *>it.s2, <double *>it.s3, c[0], c[1], c[2], c[3],
+                               begin, end)
+
+
+cdef _update(Rule rule, list w, list g, list s1, list s2, list s3, tuple scalars, int flag,
+             bint f32, int isa, int n_threads):
+    """Every parameter by ``rule``, in one parallel region: each thread
+    takes the same share of every parameter."""
+    cdef double c[5]
     cdef Py_ssize_t k, count = len(w)
-    cdef int t, threads = _threads(total, n_threads)
+    cdef int64_t total
+    cdef int t, threads
+    for k in range(5):
+        c[k] = scalars[k] if k < len(scalars) else 0.0
+    cdef _Item *items = _items(w, g, s1, s2, s3, &total)
+    threads = _threads(total, n_threads)
     try:
         with nogil:
             for t in prange(threads, schedule="static", num_threads=threads):
                 fc_record_team_size()
                 for k in range(count):
-                    if f32:
-                        fc_sgd_update_f32(isa, <float *>items[k].w, <const float *>items[k].g,
-                                          <float *>items[k].s1, <float>lr, <float>mu, nesterov,
-                                          items[k].n * t // threads,
-                                          items[k].n * (t + 1) // threads)
-                    else:
-                        fc_sgd_update_f64(isa, <double *>items[k].w, <const double *>items[k].g,
-                                          <double *>items[k].s1, lr, mu, nesterov,
-                                          items[k].n * t // threads,
-                                          items[k].n * (t + 1) // threads)
+                    _apply(rule, f32, isa, &items[k], c, flag, items[k].n * t // threads,
+                           items[k].n * (t + 1) // threads)
     finally:
         free(items)
+
+
+def sgd_update(list w, list g, list m, double lr, double mu, bint nesterov, bint f32,
+               int isa, int n_threads):
+    """w -= lr * g, or with momentum (m: the momentum arrays, or None)."""
+    _update(SGD, w, g, m, None, None, (lr, mu), nesterov, f32, isa, n_threads)
 
 
 def rmsprop_update(list w, list g, list v, list a, list mom, double lr, double rho,
                    double one_minus_rho, double eps, double momentum, bint f32, int isa,
                    int n_threads):
     """RMSprop's rule (a: the centered averages, mom: the momentum arrays, or None)."""
-    cdef int64_t total
-    cdef _Item *items = _items(w, g, v, a, mom, &total)
-    cdef Py_ssize_t k, count = len(w)
-    cdef int t, threads = _threads(total, n_threads)
-    try:
-        with nogil:
-            for t in prange(threads, schedule="static", num_threads=threads):
-                fc_record_team_size()
-                for k in range(count):
-                    if f32:
-                        fc_rmsprop_update_f32(
-                            isa, <float *>items[k].w, <const float *>items[k].g,
-                            <float *>items[k].s1, <float *>items[k].s2, <float *>items[k].s3,
-                            <float>lr, <float>rho, <float>one_minus_rho, <float>eps,
-                            <float>momentum, items[k].n * t // threads,
-                            items[k].n * (t + 1) // threads)
-                    else:
-                        fc_rmsprop_update_f64(
-                            isa, <double *>items[k].w, <const double *>items[k].g,
-                            <double *>items[k].s1, <double *>items[k].s2,
-                            <double *>items[k].s3, lr, rho, one_minus_rho, eps, momentum,
-                            items[k].n * t // threads, items[k].n * (t + 1) // threads)
-    finally:
-        free(items)
+    _update(RMSPROP, w, g, v, a, mom, (lr, rho, one_minus_rho, eps, momentum), 0, f32, isa,
+            n_threads)
 
 
 def adam_update(list w, list g, list m, list v, list v_hat, double alpha,
                 double one_minus_beta_1, double one_minus_beta_2, double eps, bint f32,
                 int isa, int n_threads):
     """Adam's rule (v_hat: AMSGrad's running maxima, or None)."""
-    cdef int64_t total
-    cdef _Item *items = _items(w, g, m, v, v_hat, &total)
-    cdef Py_ssize_t k, count = len(w)
-    cdef int t, threads = _threads(total, n_threads)
-    try:
-        with nogil:
-            for t in prange(threads, schedule="static", num_threads=threads):
-                fc_record_team_size()
-                for k in range(count):
-                    if f32:
-                        fc_adam_update_f32(
-                            isa, <float *>items[k].w, <const float *>items[k].g,
-                            <float *>items[k].s1, <float *>items[k].s2, <float *>items[k].s3,
-                            <float>alpha, <float>one_minus_beta_1, <float>one_minus_beta_2,
-                            <float>eps, items[k].n * t // threads,
-                            items[k].n * (t + 1) // threads)
-                    else:
-                        fc_adam_update_f64(
-                            isa, <double *>items[k].w, <const double *>items[k].g,
-                            <double *>items[k].s1, <double *>items[k].s2,
-                            <double *>items[k].s3, alpha, one_minus_beta_1,
-                            one_minus_beta_2, eps, items[k].n * t // threads,
-                            items[k].n * (t + 1) // threads)
-    finally:
-        free(items)
+    _update(ADAM, w, g, m, v, v_hat, (alpha, one_minus_beta_1, one_minus_beta_2, eps), 0, f32,
+            isa, n_threads)
