@@ -77,7 +77,9 @@ class Optimizer:
     """Base class: validation, lazy per-parameter state, config and state I/O.
 
     Subclasses list their per-parameter arrays in :meth:`_slot_names` and
-    implement :meth:`_update_one`, the rule for one parameter.
+    implement :meth:`_update_one`, the rule for one parameter. The built-in
+    rules also have :meth:`_compiled_rule`, the same rule for all parameters
+    at once in compiled kernels, used when the arrays allow.
 
     Parameters
     ----------
@@ -172,11 +174,11 @@ class Optimizer:
         """Apply the rule to every parameter in one call of the compiled
         kernels (fastconv._kernels.optim: one pass over each array, on the
         kernels' threads), with the same bits as :meth:`_update_one` (NaN in
-        the same places, its sign or payload aside), when
-        the arrays suit them: plain ndarrays of one dtype, C-contiguous,
-        aligned, no gradient overlapping its parameter. Returns False, having
-        done nothing, otherwise, and for a subclass that restates
-        :meth:`_update_one` (its rule runs as written)."""
+        the same places, its sign or payload aside), when the arrays suit
+        them: plain ndarrays of one dtype, C-contiguous, aligned, no gradient
+        overlapping its parameter. Returns False, having done nothing,
+        otherwise, and for a subclass that restates :meth:`_update_one` (its
+        rule then runs as written)."""
         owner = next(k for k in type(self).__mro__ if "_update_one" in vars(k))
         if "_compiled_rule" not in vars(owner):
             return False
