@@ -20,12 +20,10 @@
  * image, excluding the `skip` rectangle (whose pixels conv_dw_taps summed
  * first): sum of x[n, ih, iw, ci] * dy[n, oh, ow, co], cib <= FC_CIB, pixels
  * in (n, oh, ow) order, added to the stored values when `add`. */
-FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
-                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
-                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
-                                           int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
-                                           int64_t ci0, int cib, int64_t co0,
-                                           const fc_interior *skip, int add)
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_body)(
+    const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t n_begin,
+    int64_t n_end, int64_t i, int64_t j, int64_t oh_lo, int64_t oh_hi, int64_t ow_lo,
+    int64_t ow_hi, int64_t ci0, const int cib, int64_t co0, const fc_interior *skip, int add)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
@@ -70,6 +68,23 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
             *(vec *)(dwp + c * cout) = acc[c][0];
             *(vec *)(dwp + c * cout + FC_VL) = acc[c][1];
         }
+}
+
+/* conv_dw_block_body with the block's input-channel count a constant when
+ * the block is full, so its per-channel tests leave the pixel loop. */
+FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
+                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
+                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
+                                           int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
+                                           int64_t ci0, int cib, int64_t co0,
+                                           const fc_interior *skip, int add)
+{
+    if (cib == FC_CIB)
+        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi, ow_lo,
+                                  ow_hi, ci0, FC_CIB, co0, skip, add);
+    else
+        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi, ow_lo,
+                                  ow_hi, ci0, cib, co0, skip, add);
 }
 
 /* Kernels with few taps x input channels (KH * KW * C_in <= FC_TAPS, such as
