@@ -95,13 +95,12 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
 /* dw[:, :, :, co0 : co0 + FC_CB] (all KH * KW * C_in rows) over image n's
  * interior pixels, in (oh, ow) order, added to the stored values when
  * `add`. */
-FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
-                                          FC_T *dw, int64_t n, const fc_interior *in,
-                                          int64_t co0, int add)
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_taps_body)(
+    const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t n,
+    const fc_interior *in, int64_t co0, int add, const int rows)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
-    const int rows = (int)(g->kh * g->kw * cin);
     int64_t offset[FC_TAPS]; /* input offset of row r from the pixel's first tap */
     for (int r = 0; r < rows; ++r) {
         const int64_t ci = r % cin, tap = r / cin;
@@ -137,6 +136,22 @@ FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, 
             *(vec *)(dw + r * cout + co0) = acc[r][0];
             *(vec *)(dw + r * cout + co0 + FC_VL) = acc[r][1];
         }
+}
+
+/* conv_dw_taps_body with the row count a constant for the usual first layers
+ * (3x3 and 2x2 kernels on one channel), so its per-row tests leave the
+ * pixel loop. */
+FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
+                                          FC_T *dw, int64_t n, const fc_interior *in,
+                                          int64_t co0, int add)
+{
+    const int rows = (int)(g->kh * g->kw * g->c_in);
+    if (rows == 9)
+        FC_FN(conv_dw_taps_body)(g, x, dy, dw, n, in, co0, add, 9);
+    else if (rows == 4)
+        FC_FN(conv_dw_taps_body)(g, x, dy, dw, n, in, co0, add, 4);
+    else
+        FC_FN(conv_dw_taps_body)(g, x, dy, dw, n, in, co0, add, rows);
 }
 
 /* Output rows and columns where every tap reads inside the image (empty
