@@ -62,8 +62,8 @@ def test_float32_stays_float32_forward_and_backward(make, x_shape):
     layer = make()
     x = rand(x_shape).astype(np.float32)
     layer.ensure_built(x.shape)
-    y = layer.forward(x, training=True)
-    dx = layer.backward(np.ones_like(y))
+    y, ctx = layer.forward(x, training=True)
+    dx = layer.backward(ctx, np.ones_like(y))
     assert y.dtype == np.float32 and dx.dtype == np.float32 and dx.shape == x.shape
     assert all(w.value.dtype == np.float32 and w.grad.dtype == np.float32 for w in layer.weights)
 
@@ -78,8 +78,8 @@ def test_backward_without_input_gradient_returns_none():
                          (layers.Dropout(0.5, dtype=F64), (2, 3))]:
         x = rand(shape)
         layer.ensure_built(x.shape)
-        y = layer.forward(x, training=True)
-        assert layer.backward(np.ones_like(y), need_dx=False) is None
+        y, ctx = layer.forward(x, training=True)
+        assert layer.backward(ctx, np.ones_like(y), need_dx=False) is None
 
 
 def test_conv2d_weight_gradients_by_hand():
@@ -87,8 +87,10 @@ def test_conv2d_weight_gradients_by_hand():
     x = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
     conv = layers.Conv2D(1, 2, dtype=F64)
     conv.ensure_built(x.shape)
-    y = conv.forward(x, training=True)
-    dx = conv.backward(np.ones_like(y))
+    y, ctx = conv.forward(x, training=True)
+    for w in conv.weights:
+        w.zero_grad()
+    dx = conv.backward(ctx, np.ones_like(y))
     np.testing.assert_array_equal(conv.kernel.grad[:, :, 0, 0], [[12, 16], [24, 28]])
     np.testing.assert_array_equal(conv.bias.grad, [4])
     w = conv.kernel.value[:, :, 0, 0]
@@ -231,8 +233,8 @@ def test_gradient_check_catches_a_wrong_gradient():
     dense = model.layers[0]
     original = dense.backward
 
-    def wrong_backward(dy, need_dx=True, activation_done=False):
-        dx = original(dy, need_dx, activation_done)
+    def wrong_backward(ctx, dy, need_dx=True, activation_done=False):
+        dx = original(ctx, dy, need_dx, activation_done)
         dense.kernel.grad *= 1.01
         return dx
 

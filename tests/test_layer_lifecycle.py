@@ -43,8 +43,8 @@ def test_dropout_training_keeps_about_one_minus_rate_and_rescales(rate):
 def test_dropout_backward_uses_the_forward_mask():
     layer = layers.Dropout(0.5, dtype=F64)
     x = np.ones((10, 10))
-    y = layer.forward(x, training=True)
-    dx = layer.backward(np.full_like(x, 3.0))
+    y, mask = layer.forward(x, training=True)
+    dx = layer.backward(mask, np.full_like(x, 3.0))
     np.testing.assert_array_equal(dx, 3.0 * y)
 
 

@@ -152,7 +152,7 @@ def test_input_shapes():
     assert layer.output_shape == (None, 3, 4)
     assert layer.output.shape == (None, 3, 4)
     x = rand((2, 3, 4))
-    np.testing.assert_array_equal(layer.forward(x), x)
+    np.testing.assert_array_equal(layer.forward(x)[0], x)
 
 
 # ----------------------------------------------------------------------------

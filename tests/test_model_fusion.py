@@ -9,6 +9,15 @@ import pytest
 
 import fastconv
 from fastconv import layers, models
+from fastconv.graph import passes
+
+
+def plan_groups(model):
+    """The model's steps as tuples of layer indices (a fused pair is two)."""
+    index = {id(layer): i for i, layer in enumerate(model.layers)}
+    model._invalidate_plan()
+    return [tuple(index[id(layer)] for layer in step.layers)
+            for step in model._graph_plan().steps]
 
 
 def test_conv_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
@@ -16,8 +25,6 @@ def test_conv_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
     # call, and the model masks the pooled gradient instead of running the
     # ReLU backward on the full-size one; the outputs and weight gradients
     # must be the very same numbers.
-    from fastconv._training import Trainer
-
     fastconv.utils.set_random_seed(3)
     model = models.Sequential([
         layers.Conv2D(8, 3, activation="relu", padding="same", input_shape=(9, 9, 2)),
@@ -31,16 +38,16 @@ def test_conv_pool_fusion_gives_the_unfused_outputs_and_gradients(monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 9, 9, 2)).astype(np.float32)
     y = np.arange(5) % 3
-    assert model._forward_plan() == [(0, 1), (2, 3), (4,), (5,)]
+    assert plan_groups(model) == [(0, 1), (2, 3), (4,), (5,)]
 
     def outputs_and_gradients():
-        out, _ = model._forward_collect(x, training=True)
-        model._backward(y, out)
-        return [out, *(w.grad.copy() for w in model.trainable_weights)]
+        outputs, state = model.compute_forward(x, training=True)
+        model.compute_gradients(state, y, outputs)
+        return [outputs[0], *(w.grad.copy() for w in model.trainable_weights)]
 
     fused = outputs_and_gradients()
-    monkeypatch.setattr(Trainer, "_pool_fused_with_conv", lambda self, i: False)
-    assert model._forward_plan() == [(i,) for i in range(6)]
+    monkeypatch.setattr(passes, "conv_pool_fusable", lambda conv, pool: False)
+    assert plan_groups(model) == [(i,) for i in range(6)]
     unfused = outputs_and_gradients()
     for a, b in zip(fused, unfused):
         np.testing.assert_array_equal(a, b)
@@ -52,7 +59,8 @@ def test_subclasses_overriding_a_pass_are_not_fused():
     # them: the fused kernel call would skip the override.
     class ScaledConv(layers.Conv2D):
         def forward(self, x, training=False):
-            return 2.0 * super().forward(x, training)
+            y, ctx = super().forward(x, training)
+            return 2.0 * y, ctx
 
     class NamedPool(layers.MaxPooling2D):  # overrides nothing: still fused
         pass
@@ -62,15 +70,15 @@ def test_subclasses_overriding_a_pass_are_not_fused():
         ScaledConv(4, 3, activation="relu", input_shape=(8, 8, 1)), layers.MaxPooling2D(2),
         layers.Conv2D(4, 3, activation="relu", padding="same"), NamedPool(2), layers.Flatten(),
     ])
-    assert model._forward_plan() == [(0,), (1,), (2, 3), (4,)]
+    assert plan_groups(model) == [(0,), (1,), (2, 3), (4,)]
     # An override on one instance counts too.
     model.layers[3].backward = model.layers[3].backward
-    assert model._forward_plan() == [(0,), (1,), (2,), (3,), (4,)]
+    assert plan_groups(model) == [(0,), (1,), (2,), (3,), (4,)]
     del model.layers[3].backward
     x = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
     h = x
     for layer in model.layers:
-        h = layer.forward(h)
+        h = layer.forward(h)[0]
     np.testing.assert_array_equal(model.predict(x, verbose=0), h)
 
 
@@ -86,4 +94,4 @@ def test_fused_layer_methods_check_their_preconditions():
         with pytest.raises(error, match="relu|MaxPooling2D"):
             conv.forward_max_pooled(x, pool)
         with pytest.raises(error, match="relu|MaxPooling2D"):
-            conv.backward_max_pooled(np.zeros((2, 2, 2, 2), np.float32), pool)
+            conv.backward_max_pooled(None, np.zeros((2, 2, 2, 2), np.float32), pool)

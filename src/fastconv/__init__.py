@@ -45,6 +45,7 @@ from fastconv import (  # the model API builds on the kernels above
     testing,
     utils,
 )
+from fastconv.graph.tape import GradientTape
 from fastconv.layers import Input
 from fastconv.models import Model, Sequential
 
@@ -62,7 +63,7 @@ sys.modules[__name__ + ".keras"] = keras
 del _name, _module
 
 __all__ = [
-    "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints",
+    "GradientTape", "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints",
     "datasets", "initializers", "keras", "layers", "losses", "metrics", "models", "ops",
     "optimizers", "reference", "regularizers", "testing", "utils",
     "get_isa", "get_num_threads", "openmp_enabled", "set_isa", "set_num_threads",

@@ -20,7 +20,7 @@ import numpy as np
 
 import fastconv
 from fastconv import reference
-from fastconv._training import with_training_environment
+from fastconv.models.trainer import with_training_environment
 from fastconv._kernels import _runtime
 from fastconv._memory import retained_heap
 from fastconv._profile import profile_model

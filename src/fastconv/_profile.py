@@ -34,40 +34,44 @@ def layer_flops(layer: Any, batch: int, need_dx: bool) -> tuple[float, float]:
     return forward, forward * (2 if need_dx else 1)
 
 
-def profile_model(model: Any, x: np.ndarray, y: np.ndarray, repeat: int = 5) -> list[dict]:
+def profile_model(model: Any, x: Any, y: Any, repeat: int = 5) -> list[dict]:
     """Per-layer forward/backward times (ms, best of ``repeat`` steps) and FLOPs
     of training steps on (x, y); the weights are not updated."""
-    chain = model._chain
-    plan = model._forward_plan()
-    best_f = [math.inf] * len(chain)
-    best_b = [math.inf] * len(chain)
+    from fastconv.graph.executor import zero_gradients
+
+    arrays, structure = model._flat_inputs(x)
+    plan = model._plan_for(arrays, structure, True)
+    targets = model._targets(y, len(plan.output_slots))
+    n_steps = len(plan.steps)
+    best_f = [math.inf] * n_steps
+    best_b = [math.inf] * n_steps
+    variables = model.weights
     for _ in range(repeat + 1):  # the first step warms caches and allocators up
-        h = x
-        model._outputs = {}
-        for step in plan:
-            start = time.perf_counter()
-            h = model._forward_step(step, h, training=True)
-            best_f[step[0]] = min(best_f[step[0]], time.perf_counter() - start)
-            if chain[step[-1]].activity_regularizer is not None:  # its penalty's gradient needs h
-                model._outputs[step[-1]] = h
-        dy, activation_done = model._output_gradient(y, h)
-        for step in reversed(plan):
-            start = time.perf_counter()
-            dy, activation_done = model._backward_step(step, dy, activation_done)
-            best_b[step[0]] = min(best_b[step[0]], time.perf_counter() - start)
-        model._outputs = {}
-    # A fused pair's times are the first layer's; the second one's row names
-    # it and shows no time of its own.
-    fused_into = {step[1]: chain[step[0]].name for step in plan if len(step) == 2}
+        forward: list[float] = []
+        outputs, tape = plan.forward(arrays, True, record=True, timings=forward)
+        d_outputs, preactivation = model._output_gradients(plan, targets, outputs)
+        zero_gradients(variables)
+        backward: list[float] = []
+        plan.backward(tape, d_outputs, preactivation=preactivation, timings=backward)
+        backward.reverse()
+        best_f = [min(a, b) for a, b in zip(best_f, forward)]
+        best_b = [min(a, b) for a, b in zip(best_b, backward)]
+    zero_gradients(variables)
+    need_dx, _ = plan._needs(False)
+    batch = len(arrays[0])
     rows = []
-    for i, layer in enumerate(chain):
-        flops_f, flops_b = layer_flops(layer, len(x), need_dx=i > 0)
-        rows.append({"layer": layer.name, "type": type(layer).__name__,
-                     "output_shape": layer.output_shape,
-                     "forward_ms": 0.0 if i in fused_into else best_f[i] * 1e3,
-                     "backward_ms": 0.0 if i in fused_into else best_b[i] * 1e3,
-                     "forward_gflop": flops_f / 1e9, "backward_gflop": flops_b / 1e9,
-                     "fused_into": fused_into.get(i)})
+    for i, step in enumerate(plan.steps):
+        # A fused pair's times are the first layer's; the second one's row
+        # names it and shows no time of its own.
+        for j, layer in enumerate(step.layers):
+            flops_f, flops_b = layer_flops(layer, batch, need_dx=need_dx[i])
+            fused_into = step.layers[0].name if j > 0 else None
+            rows.append({"layer": layer.name, "type": type(layer).__name__,
+                         "output_shape": getattr(layer, "output_shape", None),
+                         "forward_ms": 0.0 if fused_into else best_f[i] * 1e3,
+                         "backward_ms": 0.0 if fused_into else best_b[i] * 1e3,
+                         "forward_gflop": flops_f / 1e9, "backward_gflop": flops_b / 1e9,
+                         "fused_into": fused_into})
     return rows
 
 

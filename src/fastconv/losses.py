@@ -497,6 +497,63 @@ _CLASSES: dict[str, type[Loss]] = {
     )
 }
 # Keras' function names and aliases; a loss got by one of these is named by it.
+class FunctionLoss(Loss):
+    """A loss written as a function ``fn(y_true, y_pred)`` with Keras ops
+    (``fastconv.ops``), returning per-sample (or per-element) values; the loss
+    is their mean, as Keras' default reduction. Its gradient comes from the
+    ops' rules: ``fn`` is traced once per pair of shapes into a graph."""
+
+    def __init__(self, fn: Any, name: str | None = None) -> None:
+        super().__init__(name or getattr(fn, "__name__", "loss"))
+        self.fn = fn
+        self._plans: dict = {}
+
+    def _prepare(self, y_true: object, y_pred: np.ndarray) -> np.ndarray:
+        t = np.asarray(y_true)
+        return t.astype(y_pred.dtype) if t.dtype.kind in "biuf" else t
+
+    def _plan(self, t: np.ndarray, y_pred: np.ndarray) -> Any:
+        from fastconv.graph.executor import Plan
+        from fastconv.graph.function import Function
+        from fastconv.graph.node import KerasTensor
+
+        key = (t.shape[1:], t.dtype.name, y_pred.shape[1:], y_pred.dtype.name)
+        plan = self._plans.get(key)
+        if plan is None:
+            yt = KerasTensor((None, *t.shape[1:]), t.dtype.name, name="y_true")
+            yp = KerasTensor((None, *y_pred.shape[1:]), y_pred.dtype.name, name="y_pred")
+            try:
+                out = self.fn(yt, yp)
+            except TypeError as exc:
+                raise TypeError(
+                    f"The loss function {self.name!r} could not be traced: {exc}. Write it "
+                    "with fastconv.ops (keras.ops), not NumPy, so it can be "
+                    "differentiated.") from None
+            if not isinstance(out, KerasTensor):
+                raise TypeError(f"The loss function {self.name!r} returned {type(out).__name__}"
+                                "; it must return what fastconv.ops computed from its "
+                                "arguments.")
+            plan = Plan(Function([yt, yp], out, owner=f"loss {self.name!r}"))
+            self._plans[key] = plan
+        return plan
+
+    def _value(self, t: np.ndarray, y_pred: np.ndarray) -> float:
+        (out,), _ = self._plan(t, y_pred).forward([t, y_pred], training=True)
+        return float(np.mean(out))
+
+    def _gradient(self, t: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        plan = self._plan(t, y_pred)
+        (out,), tape = plan.forward([t, y_pred], training=True, record=True)
+        d = np.full(np.shape(out), 1.0 / max(np.size(out), 1), dtype=y_pred.dtype)
+        grads = plan.backward(tape, [d], input_grads=True)
+        g = grads[1]
+        return np.zeros_like(y_pred) if g is None else g.astype(y_pred.dtype, copy=False)
+
+    def get_config(self) -> dict[str, Any]:
+        raise TypeError(f"The loss function {self.name!r} is Python code, which fastconv "
+                        "does not save; pass it again with custom_objects when loading.")
+
+
 _ALIASES: dict[str, type[Loss]] = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,

@@ -29,13 +29,6 @@ from fastconv import losses, optimizers
 FORMAT = "fastconv.model"
 FORMAT_VERSION = 1
 
-LAYER_CLASSES = {
-    name: getattr(layers_module, name)
-    for name in ("InputLayer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Dense",
-                 "Flatten", "Dropout", "Activation", "ReLU", "Softmax", "Reshape")
-}
-
-
 def _atomic_write(filepath: str, overwrite: bool, write: Any) -> None:
     """Call ``write(file)`` on a temporary file, then rename it to ``filepath``."""
     filepath = os.fspath(filepath)
@@ -63,26 +56,59 @@ def _atomic_write(filepath: str, overwrite: bool, write: Any) -> None:
 
 
 def serialize_layer(layer: Any) -> dict[str, Any]:
-    name = type(layer).__name__
-    if name not in LAYER_CLASSES:
-        raise ValueError(f"Layer class {name} cannot be saved: supported classes are "
-                         f"{sorted(LAYER_CLASSES)}.")
-    return {"class_name": name, "config": layer.get_config()}
+    """``{"class_name", "config"}`` of a layer or model (a subclassed model
+    also records the input shape it was built for)."""
+    from fastconv.layers import registry
+    from fastconv.models import Functional, Model, Sequential
+
+    cls = type(layer)
+    name = "Functional" if cls is Functional else cls.__name__
+    try:
+        registry.resolve(name, None, registry.registered_name(cls))
+    except ValueError:
+        raise ValueError(
+            f"Layer class {name} cannot be saved: it is not a fastconv class; register it "
+            "with fastconv.saving.register_keras_serializable (and give it get_config) so "
+            "that loading can find it.") from None
+    spec: dict[str, Any] = {"class_name": name, "config": layer.get_config()}
+    registered = registry.registered_name(cls)
+    if registered:
+        spec["registered_name"] = registered
+    if isinstance(layer, Model) and not isinstance(layer, (Functional, Sequential)):
+        shape = layer._build_input_shape
+        if shape is not None:
+            spec["build_config"] = {"input_shape": [list(s) for s in shape]
+                                    if isinstance(shape, list) else list(shape)}
+    return spec
 
 
-def deserialize_layer(spec: Any) -> Any:
-    if not isinstance(spec, dict) or spec.get("class_name") not in LAYER_CLASSES:
-        got = spec.get("class_name") if isinstance(spec, dict) else spec
-        raise ValueError(f"Unknown layer {got!r} in the model config; supported classes are "
-                         f"{sorted(LAYER_CLASSES)}.")
+def deserialize_layer(spec: Any, custom_objects: dict | None = None) -> Any:
+    from fastconv.layers import registry
+    from fastconv.models import Model
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
+        raise ValueError(f"Malformed layer entry in the model config: {spec!r}.")
+    cls = registry.resolve(spec.get("class_name"), custom_objects, spec.get("registered_name"))
     config = dict(spec.get("config", {}))
-    cls = LAYER_CLASSES[spec["class_name"]]
     if cls is layers_module.InputLayer:
         return cls(batch_shape=tuple(config["batch_shape"]), name=config.get("name"),
                    dtype=config.get("dtype"))
     if "batch_input_shape" in config:
         config["batch_input_shape"] = tuple(config["batch_input_shape"])
-    return cls.from_config(config)
+    try:
+        if isinstance(cls, type) and issubclass(cls, Model):
+            obj = cls.from_config(config, custom_objects)
+        else:
+            obj = cls.from_config(config)
+    except TypeError as exc:
+        raise ValueError(f"The config of layer class {spec.get('class_name')!r} does not "
+                         f"fit its constructor: {exc}") from None
+    build = spec.get("build_config")
+    if isinstance(obj, Model) and isinstance(build, dict) and build.get("input_shape"):
+        shape = build["input_shape"]
+        obj.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list)
+                  else tuple(shape))
+    return obj
 
 
 def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
@@ -96,24 +122,25 @@ def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
     return config
 
 
-def model_from_config(spec: dict[str, Any]) -> Any:
-    from fastconv.models import Model, Sequential
+def model_from_config(spec: dict[str, Any], custom_objects: dict | None = None) -> Any:
+    from fastconv.models import Model
 
-    kind, config = spec.get("class_name"), spec.get("config", {})
-    try:
-        built = [deserialize_layer(layer) for layer in config["layers"]]
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"The model config is incomplete or malformed: {exc!r}") from None
-    if kind == "Sequential":
-        return Sequential(built, name=config.get("name"))
-    if kind == "Functional":
-        if not built or not isinstance(built[0], layers_module.InputLayer):
-            raise ValueError("A functional model config must start with its InputLayer.")
-        tensor = built[0].output
-        for layer in built[1:]:
-            tensor = layer(tensor)
-        return Model(built[0].output, tensor, name=config.get("name"))
-    raise ValueError(f"Unknown model class {kind!r}; expected 'Sequential' or 'Functional'.")
+    model = deserialize_layer(spec, custom_objects)
+    if not isinstance(model, Model):
+        raise ValueError(f"The config describes a {type(model).__name__}, not a model.")
+    return model
+
+
+def _compiled_loss(spec: Any, custom_objects: dict | None) -> Any:
+    """The saved loss(es): configs, built-in names, or loss functions named and
+    given back through ``custom_objects``."""
+    if isinstance(spec, dict) and "class_name" not in spec:
+        return {k: _compiled_loss(v, custom_objects) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_compiled_loss(v, custom_objects) for v in spec]
+    if isinstance(spec, str) and custom_objects and spec in custom_objects:
+        return custom_objects[spec]
+    return losses.get(spec) if spec else None
 
 
 # ----------------------------------------------------------------------------
@@ -212,7 +239,7 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
     _atomic_write(filepath, overwrite, write)
 
 
-def load_model(filepath: str, compile: bool = True) -> Any:
+def load_model(filepath: str, compile: bool = True, custom_objects: dict | None = None) -> Any:
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No model file at {filepath}.")
@@ -227,7 +254,7 @@ def load_model(filepath: str, compile: bool = True) -> Any:
     if spec.get("format") != FORMAT:
         raise ValueError(f"{filepath} is not a fastconv model file (format "
                          f"{spec.get('format')!r}).")
-    model = model_from_config(spec)
+    model = model_from_config(spec, custom_objects)
     arrays = _read_npz(io.BytesIO(weights_bytes), filepath)
     _assign_weights(model, arrays, filepath)
     compile_config = spec.get("compile_config")
@@ -238,7 +265,8 @@ def load_model(filepath: str, compile: bool = True) -> Any:
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{filepath}: the compile settings are malformed: {exc!r}") from None
         model.compile(optimizer=optimizers.get(optimizer),
-                      loss=losses.get(loss) if loss else None, metrics=metrics)
+                      loss=_compiled_loss(loss, custom_objects), metrics=metrics,
+                      loss_weights=compile_config.get("loss_weights"))
         state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer/")}
         if state:
             model.optimizer.set_state(state)

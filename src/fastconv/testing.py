@@ -21,20 +21,16 @@ from fastconv.layers import Dropout
 def _fix_randomness(model: Any, seed: int) -> None:
     """Make every forward pass draw the same dropout masks."""
     _random.set_seed(seed)
-    for layer in model._chain:
+    for layer in model._unique_layers():
         if isinstance(layer, Dropout) and layer.seed is not None:
             layer._rng = np.random.default_rng(layer.seed)
 
 
-def _loss(model: Any, x: np.ndarray, y: np.ndarray, seed: int) -> float:
+def _loss(model: Any, x: Any, y: Any, seed: int) -> float:
     _fix_randomness(model, seed)
-    out, penalty = model._forward_collect(x, training=True)
-    value = model._loss_value(y, out, penalty)
-    for layer in model._chain:  # drop what forward kept for a backward that won't come
-        for attr in ("_x", "_z", "_y", "_mask", "_argmax"):
-            if hasattr(layer, attr):
-                setattr(layer, attr, None)
-    return value
+    outputs, state = model.compute_forward(x, training=True)
+    model._last_penalty = state[1].penalty
+    return float(model.compute_loss(x, y, outputs))
 
 
 def check_gradients(model: Any, x: Any, y: Any, epsilon: float = 1e-6, rtol: float = 1e-5,
@@ -44,7 +40,8 @@ def check_gradients(model: Any, x: Any, y: Any, epsilon: float = 1e-6, rtol: flo
     Parameters
     ----------
     model : a compiled, built fastconv model (float64 layers recommended)
-    x, y : one batch of inputs and targets
+    x, y : one batch of inputs and targets (lists or dicts for several
+        inputs or outputs, as ``fit`` takes them)
     epsilon : float
         Step of the central difference (L(w + eps) - L(w - eps)) / (2 eps).
     rtol, atol : float
@@ -57,18 +54,17 @@ def check_gradients(model: Any, x: Any, y: Any, epsilon: float = 1e-6, rtol: flo
     dict mapping each weight's name to its largest relative error.
     """
     model._require_compiled("check_gradients")
-    x = np.asarray(x, dtype=model._dtype())
-    y = np.asarray(y)
-    model._ensure_built(x.shape)
     _fix_randomness(model, seed)
-    out, _ = model._forward_collect(x, training=True)
-    model._backward(y, out)
-    model._outputs = {}
+    outputs, state = model.compute_forward(x, training=True)
+    model._last_penalty = state[1].penalty
+    model.compute_loss(x, y, outputs)
+    model.compute_gradients(state, y, outputs)
     rng = np.random.default_rng(seed)
     errors: dict[str, float] = {}
     failures = []
+    analytic_of = {id(var): var.grad.copy() for var in model.trainable_weights}
     for var in model.trainable_weights:
-        analytic = var.grad.copy()
+        analytic = analytic_of[id(var)]
         flat = var.value.reshape(-1)
         picks = set(rng.choice(flat.size, size=min(max_entries, flat.size), replace=False))
         picks.add(int(np.argmax(np.abs(analytic))))

@@ -1,24 +1,36 @@
-"""The layer lifecycle shared by every layer, the weights it owns, and the
-symbolic tensors that connect layers into models.
+"""The layer lifecycle shared by every layer, and the weights it owns.
 
 A layer follows Keras' lifecycle:
 
 - ``__init__`` normalises and checks its arguments (nothing is allocated);
 - ``build(input_shape)`` creates the weights once the input shape is known;
 - ``compute_output_shape(input_shape)`` gives the output shape without data;
-- ``forward(x, training)`` computes the output and keeps only what
-  ``backward`` will need; ``backward(dy, need_dx)`` returns dL/dx (or None
-  when ``need_dx`` is False) and stores the weight gradients in each
-  ``Variable.grad``;
 - ``get_config()`` / ``from_config()`` describe it for saving.
 
-Every shape here includes the batch dimension first (None when unknown),
-as Keras' ``input_shape`` / ``output_shape`` do; only the ``input_shape=``
+and computes in one of two ways:
+
+- fastconv's own layers implement ``forward(inputs, training) -> (outputs,
+  ctx)`` and ``backward(ctx, d_outputs, need_dx) -> d_inputs``: ``ctx`` is
+  whatever the backward pass needs (the layer keeps nothing of a call on
+  itself), and backward *adds* each weight's gradient into
+  ``Variable.grad`` (``accumulate_grad``), so a layer called twice sums its
+  gradients;
+- a layer written as in Keras defines ``call(inputs, training=None)`` with
+  Keras ops (``fastconv.ops``), other layers and its weights; fastconv traces
+  ``call`` once per input shape into a graph (``fastconv.graph.trace``) and
+  runs and differentiates that graph.
+
+Calling a layer on a ``KerasTensor`` records a node of the model graph
+(``fastconv.graph.node``); calling it on arrays computes at once.
+
+Every shape here includes the batch dimension first (None when unknown), as
+Keras' ``input_shape`` / ``output_shape`` do; only the ``input_shape=``
 argument of a first layer gives one sample's shape.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 from typing import Any
@@ -29,6 +41,10 @@ from fastconv import activations as activations_module
 from fastconv import constraints as constraints_module
 from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
+from fastconv.graph import executor as executor_module
+from fastconv.graph import tape as tape_module
+from fastconv.graph.node import KerasTensor, Node, flatten, is_symbolic, unflatten
+from fastconv.layers import registry
 
 Shape = tuple  # a shape with the batch dimension first (None when unknown)
 
@@ -56,18 +72,54 @@ def snake_case(name: str) -> str:
 class Variable:
     """A weight: its value, its gradient and how it is kept in bounds.
 
-    ``value`` is updated in place by the optimizer; ``grad`` has the same
-    shape and is written by the owning layer's ``backward``.
+    ``value`` is updated in place by the optimizer. ``grad`` has the same
+    shape; backward passes add into it (``accumulate_grad``) and a training
+    step starts by ``zero_grad`` (which costs nothing until the gradient is
+    read or first added to).
+
+    Inside a layer's ``call``, a Variable takes part in Keras ops and Python
+    operators (``ops.matmul(x, self.w) + self.b``) and receives their
+    gradients.
     """
 
     def __init__(self, value: np.ndarray, name: str, trainable: bool = True,
-                 regularizer: Any = None, constraint: Any = None) -> None:
+                 regularizer: Any = None, constraint: Any = None, owner: Any = None) -> None:
         self.value = value
-        self.grad = np.zeros_like(value)
+        self._grad = np.zeros_like(value)
+        self._grad_is_zero = True
         self.name = name
         self.trainable = trainable
         self.regularizer = regularizer
         self.constraint = constraint
+        self.owner = owner
+
+    @property
+    def grad(self) -> np.ndarray:
+        if self._grad_is_zero:
+            self._grad.fill(0)
+            self._grad_is_zero = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        self._grad = value
+        self._grad_is_zero = False
+
+    def zero_grad(self) -> None:
+        self._grad_is_zero = True
+
+    def accumulate_grad(self, g: np.ndarray) -> None:
+        """Add ``g`` to the gradient (the first contribution of a step is
+        copied, so a weight used once gets exactly its layer's gradient)."""
+        if self._grad_is_zero:
+            np.copyto(self._grad, g, casting="same_kind")
+            self._grad_is_zero = False
+        else:
+            self._grad += g
+
+    def is_trainable(self) -> bool:
+        """Trainable itself and in a trainable layer."""
+        return self.trainable and (self.owner is None or self.owner.trainable)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -77,11 +129,19 @@ class Variable:
     def dtype(self) -> np.dtype:
         return self.value.dtype
 
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def path(self) -> str:
+        return self.name
+
     def numpy(self) -> np.ndarray:
         """A copy of the value."""
         return self.value.copy()
 
-    def assign(self, value: np.ndarray) -> None:
+    def assign(self, value: Any) -> None:
         value = np.asarray(value)
         if value.shape != self.value.shape:
             raise ValueError(
@@ -90,36 +150,41 @@ class Variable:
             )
         self.value[...] = value
 
+    def assign_add(self, value: Any) -> None:
+        self.value += np.asarray(value, dtype=self.value.dtype)
+
+    def assign_sub(self, value: Any) -> None:
+        self.value -= np.asarray(value, dtype=self.value.dtype)
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self.value if dtype is None else self.value.astype(dtype)
 
     def __repr__(self) -> str:
         return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"
 
+    # Operators, as Keras variables have them: a Keras op, recorded when the
+    # other operand is symbolic, computed at once otherwise.
+    def _op(self, name: str, *args: Any) -> Any:
+        from fastconv import ops
+        return getattr(ops, name)(*args)
 
-class KerasTensor:
-    """A symbolic tensor: the shape of a layer's output, and where it came from.
-
-    ``fastconv.Input`` makes one with no producing layer; calling a layer on a
-    KerasTensor builds the layer and returns the KerasTensor of its output.
-    Models follow these links back from their outputs to their inputs.
-    """
-
-    def __init__(self, shape: Shape, dtype: str = "float32", layer: Layer | None = None,
-                 source: KerasTensor | None = None, name: str | None = None) -> None:
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.layer = layer
-        self.source = source
-        self.name = name
+    def __add__(self, other): return self._op("add", self, other)
+    def __radd__(self, other): return self._op("add", other, self)
+    def __sub__(self, other): return self._op("subtract", self, other)
+    def __rsub__(self, other): return self._op("subtract", other, self)
+    def __mul__(self, other): return self._op("multiply", self, other)
+    def __rmul__(self, other): return self._op("multiply", other, self)
+    def __truediv__(self, other): return self._op("divide", self, other)
+    def __rtruediv__(self, other): return self._op("divide", other, self)
+    def __pow__(self, other): return self._op("power", self, other)
+    def __matmul__(self, other): return self._op("matmul", self, other)
+    def __rmatmul__(self, other): return self._op("matmul", other, self)
+    def __neg__(self): return self._op("negative", self)
+    def __getitem__(self, key): return self._op("getitem", self, key)
 
     @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        producer = f", produced by {self.layer.name}" if self.layer is not None else ""
-        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}{producer}>"
+    def T(self) -> Any:
+        return self._op("transpose", self)
 
 
 def _check_shape_arg(value: Any, name: str) -> tuple:
@@ -132,6 +197,29 @@ def _check_shape_arg(value: Any, name: str) -> tuple:
             f"(or None), received {name}={value!r}."
         )
     return tuple(None if v is None else int(v) for v in value)
+
+
+def _shapes_compatible(a: Any, b: Any) -> bool:
+    if isinstance(a, list) or isinstance(b, list):
+        return (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+                and all(_shapes_compatible(x, y) for x, y in zip(a, b)))
+    return len(a) == len(b) and all(x is None or y is None or x == y
+                                    for x, y in zip(a[1:], b[1:]))
+
+
+def _unbatched(shape: Any) -> Any:
+    """The shape with an unknown batch dimension (each shape, for a list)."""
+    if isinstance(shape, list):
+        return [_unbatched(s) for s in shape]
+    return (None, *tuple(shape)[1:]) if len(shape) else tuple(shape)
+
+
+def _shape_structure(value: Any) -> Any:
+    """Shapes of a tensor or array (a list of shapes for a list/tuple/dict)."""
+    flat, structure = flatten(value)
+    shapes = [tuple(np.shape(v)) if not isinstance(v, (KerasTensor, Variable))
+              else tuple(v.shape) for v in flat]
+    return shapes[0] if structure == "single" else shapes
 
 
 class Layer:
@@ -150,6 +238,13 @@ class Layer:
         ``Sequential`` model, as in Keras.
     """
 
+    is_input_layer = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("fastconv.") and not cls.__name__.startswith("_"):
+            registry.register_builtin(cls)
+
     def __init__(self, name: str | None = None, trainable: bool = True,
                  dtype: str | None = None, input_shape: tuple | None = None,
                  batch_input_shape: tuple | None = None, activity_regularizer: Any = None,
@@ -163,7 +258,9 @@ class Layer:
             raise ValueError(f"Invalid value for argument `name`: expected a non-empty "
                              f"string, received name={name!r}.")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
+        if isinstance(dtype, dict):  # Keras 3's DTypePolicy config
+            dtype = dtype.get("config", {}).get("name", "float32")
         dtype = "float32" if dtype is None else np.dtype(dtype).name
         if dtype not in ("float32", "float64"):
             raise ValueError(f"Invalid value for argument `dtype`: expected 'float32' or "
@@ -177,15 +274,30 @@ class Layer:
         elif input_dim is not None:  # Keras' shorthand for input_shape=(input_dim,)
             self.batch_input_shape = (None, *_check_shape_arg((input_dim,), "input_dim"))
         # A penalty on the layer's output, added to the loss as Keras 3 does
-        # (not divided by the batch size); the model applies it around
-        # forward/backward.
+        # (not divided by the batch size); the executor applies it.
         self.activity_regularizer = regularizers_module.get(activity_regularizer)
         self.built = False
         self.input_shape: Shape | None = None
         self.output_shape: Shape | None = None
-        self.output: KerasTensor | None = None
-        self.input: KerasTensor | None = None
+        self.output: Any = None
+        self.input: Any = None
         self._weights: list[Variable] = []
+        self._inbound_nodes: list[Node] = []
+        self._traces: dict = {}
+
+    # -- trainable ---------------------------------------------------------
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Setting it sets every sublayer's too, as in Keras 3."""
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+        executor_module.trainable_changed()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -193,104 +305,313 @@ class Layer:
         """Create the weights for inputs of ``input_shape`` (batch first)."""
         self.built = True
 
+    def _defines_call(self) -> bool:
+        return type(self).call is not Layer.call
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if self._defines_call():
+            spec = self._trace_spec(input_shape, False)
+            out_shapes = [t.shape for t in spec.outputs]
+            return out_shapes[0] if spec.output_structure == "single" else out_shapes
         return tuple(input_shape)
 
-    def ensure_built(self, input_shape: Shape) -> None:
+    def ensure_built(self, input_shape: Any) -> None:
         """Build on first use, then insist on a compatible input shape."""
-        input_shape = tuple(input_shape)
+        if isinstance(input_shape, tuple) or not isinstance(input_shape, list):
+            input_shape = tuple(input_shape)
         if not self.built:
-            # The shape check comes first: a rejected shape leaves the layer unbuilt.
-            output_shape = self.compute_output_shape((None, *input_shape[1:]))
-            self.build(input_shape)
-            self.built = True
-            self.input_shape = (None, *input_shape[1:])
+            if self._defines_call():
+                self.build(_build_argument(input_shape))
+                self.built = True
+                self.input_shape = _unbatched(input_shape)
+                output_shape = self.compute_output_shape(self.input_shape)
+            else:
+                # The shape check comes first: a rejected shape leaves the layer unbuilt.
+                output_shape = self.compute_output_shape(_unbatched(input_shape))
+                self.build(input_shape)
+                self.built = True
+                self.input_shape = _unbatched(input_shape)
             self.output_shape = output_shape
-        elif len(input_shape) != len(self.input_shape) or any(
-                a is not None and b is not None and a != b
-                for a, b in zip(input_shape[1:], self.input_shape[1:])):
+        elif self.input_shape is not None and not _shapes_compatible(input_shape,
+                                                                     self.input_shape):
             raise ValueError(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
                 f"shape {self.input_shape}, found shape {input_shape}."
             )
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        raise NotImplementedError
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        """What a Keras-style subclass defines: the computation, written with
+        Keras ops (``fastconv.ops``), other layers and this layer's weights."""
+        raise NotImplementedError(
+            f"Layer {type(self).__name__} ('{self.name}') defines neither `call` (Keras "
+            "style, with fastconv.ops) nor `forward`/`backward`.")
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        raise NotImplementedError
+    # -- the traced call (Keras-style layers) ----------------------------------
 
-    def __call__(self, inputs: Any, training: bool = False) -> Any:
-        """Symbolically on a KerasTensor (returns the output KerasTensor), or
-        eagerly on an array (returns the output array)."""
-        if isinstance(inputs, KerasTensor):
-            self.ensure_built(inputs.shape)
-            out = KerasTensor(self.compute_output_shape(inputs.shape), inputs.dtype,
-                              layer=self, source=inputs)
-            if self.output is None:
-                # As in Keras, layer.input / layer.output are those of the
-                # first call; later calls (a model reused on a new Input) must
-                # not disconnect the models built on the first.
-                self.input, self.output = inputs, out
-            return out
-        x = np.asarray(inputs, dtype=self.dtype)
-        self.ensure_built(x.shape)
-        return self.forward(x, training=training)
+    def _call_accepts_training(self) -> bool:
+        try:
+            params = inspect.signature(self.call).parameters
+        except (TypeError, ValueError):
+            return False
+        return "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def _traced_plan(self, shapes: Any, dtypes: Any, structure: Any, training: bool) -> Any:
+        """The plan of ``call`` for inputs of these shapes (batch unknown) and
+        dtypes, traced on first use."""
+        from fastconv.graph import trace
+        key = (repr(_unbatched(shapes)), repr(dtypes), repr(structure), bool(training))
+        plan = self._traces.get(key)
+        if plan is None:
+            plan = trace.trace_call(self, _unbatched(shapes), dtypes, structure, bool(training))
+            self._traces[key] = plan
+        return plan
+
+    def _trace_spec(self, shapes: Any, training: bool) -> Any:
+        """The traced graph of ``call`` for inputs of ``shapes``."""
+        if isinstance(shapes, list):
+            return self._traced_plan(shapes, [self.dtype] * len(shapes),
+                                     ("list", len(shapes)), training).function
+        return self._traced_plan(shapes, self.dtype, "single", training).function
+
+    def forward(self, inputs: Any, training: bool = False) -> tuple[Any, Any]:
+        """Run ``call`` as its traced graph; the context is that graph's tape."""
+        flat, structure = flatten(inputs)
+        shapes = [tuple(a.shape) for a in flat]
+        dtypes = [a.dtype.name for a in flat]
+        if structure == "single":
+            shapes, dtypes = shapes[0], dtypes[0]
+        plan = self._traced_plan(shapes, dtypes, structure, training)
+        outputs, tape = plan.forward(flat, training, record=True)
+        return unflatten(outputs, plan.function.output_structure), (plan, tape, structure)
+
+    def backward(self, ctx: Any, d_outputs: Any, need_dx: bool = True) -> Any:
+        plan, tape, structure = ctx
+        if plan.function.output_structure == "single":
+            douts = [d_outputs]
+        else:
+            douts = flatten(d_outputs)[0]
+        dx = plan.backward(tape, douts, input_grads=need_dx)
+        if not need_dx:
+            return None
+        return dx[0] if structure == "single" else unflatten(dx, structure)
+
+    # -- calling -----------------------------------------------------------
+
+    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        """Symbolically on KerasTensors (records a node, returns the output
+        KerasTensors), or eagerly on arrays (returns the output arrays)."""
+        if "inputs" in kwargs:
+            args = (kwargs.pop("inputs"), *args)
+        kwargs.pop("mask", None)
+        if len(args) == 2 and training is None and isinstance(args[1], (bool, type(None))):
+            args, training = args[:1], args[1]  # call(x, training) written positionally
+        if kwargs or len(args) != 1:
+            raise TypeError(
+                f"Layer '{self.name}' takes its inputs as one argument (a tensor, or a "
+                f"list/dict of tensors) and `training`; received {len(args)} positional "
+                f"arguments and keywords {sorted(kwargs)}.")
+        inputs = args[0]
+        if training is not None and not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"Invalid value for argument `training`: expected True, False or "
+                            f"None, received training={training!r}.")
+        if is_symbolic(inputs):
+            return self._symbolic_call(inputs, training)
+        return self._eager_call(inputs, training)
+
+    def _symbolic_call(self, inputs: Any, training: bool | None) -> Any:
+        flat, structure = flatten(inputs)
+        for t in flat:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(
+                    f"Layer '{self.name}' was called on a mix of symbolic tensors and "
+                    f"{type(t).__name__}; every input must be a KerasTensor (use "
+                    "fastconv.ops.convert_to_tensor or an Input for constants).")
+        shapes = unflatten([t.shape for t in flat], structure)
+        if structure != "single":
+            shapes = list(flatten(shapes)[0])
+        self.ensure_built(shapes)
+        if self._defines_call():
+            spec = self._traced_plan(shapes, self._dtypes_of(flat, structure), structure,
+                                     bool(training)).function
+            flat_out = [KerasTensor(t.shape, t.dtype) for t in spec.outputs]
+            out_structure = spec.output_structure
+        else:
+            out_shape = self.compute_output_shape(shapes)
+            if isinstance(out_shape, list):
+                flat_out = [KerasTensor(s, self._output_dtype(flat)) for s in out_shape]
+                out_structure = ("list", len(flat_out))
+            else:
+                flat_out = [KerasTensor(out_shape, self._output_dtype(flat))]
+                out_structure = "single"
+        node = Node(self, flat, structure, flat_out, out_structure, training)
+        self._inbound_nodes.append(node)
+        outputs = unflatten(flat_out, out_structure)
+        if self.output is None:
+            # As in Keras, layer.input / layer.output are those of the first
+            # call; later calls (a model reused on a new Input) must not
+            # disconnect the models built on the first.
+            self.input, self.output = inputs, outputs
+        return outputs
+
+    @staticmethod
+    def _dtypes_of(flat: list, structure: Any) -> Any:
+        dtypes = [t.dtype for t in flat]
+        return dtypes[0] if structure == "single" else dtypes
+
+    def _output_dtype(self, flat_inputs: list) -> str:
+        return self.dtype
+
+    def _eager_call(self, inputs: Any, training: bool | None) -> Any:
+        flat, structure = flatten(inputs)
+        arrays = [self._as_array(v) for v in flat]
+        args = unflatten(arrays, structure)
+        shapes = [a.shape for a in arrays]
+        self.ensure_built(shapes[0] if structure == "single" else shapes)
+        outputs, ctx = self.forward(args, bool(training))
+        tape_module.record(self, ctx, arrays, structure, outputs)
+        return outputs
+
+    def _as_array(self, value: Any) -> np.ndarray:
+        if isinstance(value, Variable):
+            value = value.value
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf" and arr.dtype.name != self.dtype:
+            arr = arr.astype(self.dtype)
+        return arr
 
     # -- weights -----------------------------------------------------------
 
-    def add_weight(self, name: str, shape: tuple, initializer: Any = "zeros",
-                   regularizer: Any = None, constraint: Any = None,
-                   trainable: bool = True) -> Variable:
-        init = initializers_module.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype), dtype=self.dtype)
-        var = Variable(value, f"{self.name}/{name}", trainable, regularizer, constraint)
+    def add_weight(self, shape: tuple | None = None, initializer: Any = None,
+                   dtype: Any = None, trainable: bool = True, autocast: bool = True,
+                   regularizer: Any = None, constraint: Any = None, aggregation: Any = None,
+                   name: str | None = None, **kwargs: Any) -> Variable:
+        """A new weight of this layer, as Keras 3's ``add_weight`` (the
+        initializer defaults to glorot_uniform, as Keras' does for floats)."""
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to add_weight: "
+                            f"{sorted(kwargs)}.")
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        init = initializers_module.get("glorot_uniform" if initializer is None else initializer)
+        dtype = self.dtype if dtype is None else np.dtype(dtype).name
+        value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
+        if name is None:
+            taken = {w.name for w in self._weights}
+            name, k = "variable", 0
+            while f"{self.name}/{name}" in taken:
+                k += 1
+                name = f"variable_{k}"
+        var = Variable(value, f"{self.name}/{name}", bool(trainable),
+                       regularizers_module.get(regularizer), constraints_module.get(constraint),
+                       owner=self)
         self._weights.append(var)
         return var
 
+    def _sublayers(self) -> list[Layer]:
+        """Layers held in this layer's attributes (directly, or in lists,
+        tuples and dicts), in the order they were assigned, as Keras tracks
+        them."""
+        found: list[Layer] = []
+        seen: set[int] = {id(self)}
+
+        def take(value: Any) -> None:
+            if isinstance(value, Layer):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    found.append(value)
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    take(v)
+            elif isinstance(value, dict):
+                for v in value.values():
+                    take(v)
+
+        for key, value in vars(self).items():
+            if key in _UNTRACKED:
+                continue
+            take(value)
+        return found
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self._sublayers()
+
+    def _all_weights(self) -> list[Variable]:
+        seen: set[int] = set()
+        result = []
+        for w in [*self._weights, *(w for layer in self._sublayers() for w in layer.weights)]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                result.append(w)
+        return result
+
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights)
+        return self._all_weights()
+
+    @property
+    def variables(self) -> list[Variable]:
+        return self._all_weights()
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self._weights if w.trainable and self.trainable]
+        if not self.trainable:
+            return []
+        return [w for w in self._all_weights() if w.is_trainable()]
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return self.trainable_weights
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        return [w for w in self._weights if not (w.trainable and self.trainable)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self._all_weights() if id(w) not in trainable]
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        return self.non_trainable_weights
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, in Keras' order (e.g. kernel, then bias)."""
-        return [w.numpy() for w in self._weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """Replace the weights; shapes must match ``get_weights()``'s."""
-        if len(weights) != len(self._weights):
+        variables = self.weights
+        if len(weights) != len(variables):
             raise ValueError(
-                f"Layer '{self.name}' expects {len(self._weights)} weight arrays, "
+                f"Layer '{self.name}' expects {len(variables)} weight arrays, "
                 f"received {len(weights)}."
             )
-        for var, value in zip(self._weights, weights):
-            var.assign(np.asarray(value, dtype=self.dtype))
+        for var, value in zip(variables, weights):
+            if np.shape(value) != var.shape:
+                raise ValueError(
+                    f"Invalid shape for variable `{var.name}`: expected {var.shape}, "
+                    f"received {np.shape(value)}.")
+        for var, value in zip(variables, weights):
+            var.assign(np.asarray(value, dtype=var.dtype))
 
     def count_params(self) -> int:
-        return int(sum(w.value.size for w in self._weights))
+        return int(sum(w.value.size for w in self.weights))
 
     def regularization_loss(self) -> float:
-        """Sum of the trainable weights' penalties (0 without regularizers);
-        frozen weights add nothing, as in Keras 3."""
-        return float(sum(w.regularizer(w.value) for w in self.trainable_weights
-                         if w.regularizer))
+        """Sum of this layer's own trainable weights' penalties (0 without
+        regularizers); frozen weights add nothing, as in Keras 3."""
+        if not self.trainable:
+            return 0.0
+        return float(sum(w.regularizer(w.value) for w in self._weights
+                         if w.regularizer and w.is_trainable()))
 
     def add_regularization_gradients(self) -> None:
-        """Add each trainable weight's penalty gradient to its gradient."""
-        for w in self.trainable_weights:
-            if w.regularizer is not None:
-                w.grad += w.regularizer.gradient(w.value).astype(w.dtype, copy=False)
+        """Add each own trainable weight's penalty gradient to its gradient."""
+        if not self.trainable:
+            return
+        for w in self._weights:
+            if w.regularizer is not None and w.is_trainable():
+                w.accumulate_grad(w.regularizer.gradient(w.value).astype(w.dtype, copy=False))
 
     def apply_constraints(self) -> None:
-        """Project each constrained weight back into its set (after an update)."""
+        """Project each own constrained weight back into its set (after an update)."""
         for w in self._weights:
             if w.constraint is not None:
                 w.value[...] = w.constraint(w.value)
@@ -315,6 +636,14 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+# Bookkeeping attributes that hold layers but are not sublayers.
+_UNTRACKED = frozenset({"input", "output", "_inbound_nodes", "_traces"})
+
+
+def _build_argument(input_shape: Any) -> Any:
+    """What a Keras-style ``build`` receives: a shape tuple, or a list of them."""
+    return list(input_shape) if isinstance(input_shape, list) else tuple(input_shape)
+
 
 class KernelBiasLayer(Layer):
     """A layer with an activation, a kernel and an optional bias, each with
@@ -337,11 +666,13 @@ class KernelBiasLayer(Layer):
         self.kernel = self.bias = None
 
     def build_kernel_and_bias(self, kernel_shape: tuple, units: int) -> None:
-        self.kernel = self.add_weight("kernel", kernel_shape, self.kernel_initializer,
-                                      self.kernel_regularizer, self.kernel_constraint)
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         if self.use_bias:
-            self.bias = self.add_weight("bias", (units,), self.bias_initializer,
-                                        self.bias_regularizer, self.bias_constraint)
+            self.bias = self.add_weight((units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint, name="bias")
         self.built = True
 
     def get_config(self) -> dict[str, Any]:

@@ -110,7 +110,9 @@ class Conv2D(KernelBiasLayer):
         """Whether the activation is Keras' relu, which the kernels fuse."""
         return self.activation is activations.get("relu")
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
+        """The output, and the context ``(x, z, y)`` backward needs (``x`` in
+        NHWC; ``z`` is None when the kernel applied the ReLU itself)."""
         first = self.data_format == "channels_first"
         if first:
             x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
@@ -131,9 +133,7 @@ class Conv2D(KernelBiasLayer):
             if first:
                 z = z.transpose(0, 3, 1, 2)
             y = self.activation.forward(z)
-        if training:
-            self._x, self._z, self._y = x, z, y
-        return y
+        return y, (x, z, y)
 
     def _check_max_pooled(self, pool: Any) -> None:
         if not isinstance(pool, MaxPooling2D):
@@ -150,66 +150,71 @@ class Conv2D(KernelBiasLayer):
                 f"{self.data_format!r} (the pool: {pool.data_format!r})."
             )
 
-    def forward_max_pooled(self, x: np.ndarray, pool: Any, training: bool = False) -> np.ndarray:
+    def forward_max_pooled(self, x: np.ndarray, pool: Any,
+                           training: bool = False) -> tuple[np.ndarray, tuple]:
         """This layer then ``pool`` (a MaxPooling2D) in one kernel call that
         never writes this layer's output to memory; both layers must be
         channels_last, this one with the kernels' fused ReLU.
 
-        In training, this layer keeps only its input and ``pool`` its argmax
-        and output: the gradient is ``backward_max_pooled``'s."""
+        The context keeps this layer's input and the pool's argmax and
+        output: the gradient is ``backward_max_pooled``'s."""
         self._check_max_pooled(pool)
         bias = self.bias.value if self.use_bias else None
         y, argmax = kernels().conv2d_max_pool2d(
             x, self.kernel.value, bias, self.strides, self.padding, self.dilation_rate,
             activation="relu", pool_size=pool.pool_size, pool_strides=pool.strides,
             pool_padding=pool.padding)
-        if training:
-            self._x, self._z, self._y = x, None, None
-            pool.keep_for_backward(argmax, (len(x), *self.output_shape[1:]), y)
-        return y
+        return y, (x, argmax, y)
 
-    def backward_max_pooled(self, dy: np.ndarray, pool: Any,
+    def backward_max_pooled(self, ctx: tuple, dy: np.ndarray, pool: Any,
                             need_dx: bool = True) -> np.ndarray | None:
         """Backward through ``pool`` and this layer after ``forward_max_pooled``,
         in one kernel call that never writes the gradient of this layer's
         output to memory: dy is dL/d(pool's output)."""
         self._check_max_pooled(pool)
+        x, argmax, y = ctx
         dy = np.ascontiguousarray(dy, dtype=self.dtype)
-        argmax, y = pool.release_for_backward()
+        need_w = self.trainable
+        if not (need_dx or need_w):
+            return None
         dx, dw, db = kernels().conv2d_max_pool2d_backward(
-            dy, argmax, self._x, self.kernel.value, self.strides, self.padding,
+            dy, argmax, x, self.kernel.value, self.strides, self.padding,
             self.dilation_rate, activation="relu", pool_size=pool.pool_size,
             pool_strides=pool.strides, pool_padding=pool.padding, y=y, need_dx=need_dx,
-            need_dw=True, need_db=self.use_bias,
+            need_dw=need_w, need_db=need_w and self.use_bias,
         )
-        self.kernel.grad[...] = dw
-        if self.use_bias:
-            self.bias.grad[...] = db
-        self._x = self._z = self._y = None
+        if need_w:
+            self.kernel.accumulate_grad(dw)
+            if self.use_bias:
+                self.bias.accumulate_grad(db)
         return dx
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True,
+    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         """Gradients given dL/d(output); with ``activation_done`` dy is already
         dL/d(pre-activation) (the model's fused softmax + cross-entropy).
         Arrays are in the layer's data format."""
+        x, z, y = ctx
         if activation_done:
             dz = dy
         elif self._fused_relu():
-            dz = kernels().relu_backward(np.asarray(dy, dtype=self.dtype), self._y)
+            dz = kernels().relu_backward(np.asarray(dy, dtype=self.dtype), y)
         else:
-            dz = self.activation.backward(dy, self._z, self._y)
+            dz = self.activation.backward(dy, z, y)
         if self.data_format == "channels_first":
             dz = dz.transpose(0, 2, 3, 1)
         dz = np.ascontiguousarray(dz, dtype=self.dtype)
+        need_w = self.trainable
+        if not (need_dx or need_w):
+            return None
         dx, dw, db = kernels().conv2d_backward(
-            dz, self._x, self.kernel.value, self.strides, self.padding, self.dilation_rate,
-            need_dx=need_dx, need_dw=True, need_db=self.use_bias,
+            dz, x, self.kernel.value, self.strides, self.padding, self.dilation_rate,
+            need_dx=need_dx, need_dw=need_w, need_db=need_w and self.use_bias,
         )
-        self.kernel.grad[...] = dw
-        if self.use_bias:
-            self.bias.grad[...] = db
-        self._x = self._z = self._y = None
+        if need_w:
+            self.kernel.accumulate_grad(dw)
+            if self.use_bias:
+                self.bias.accumulate_grad(db)
         if dx is not None and self.data_format == "channels_first":
             dx = dx.transpose(0, 3, 1, 2)
         return dx

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from fastconv import _random, activations
+from fastconv.graph.node import KerasTensor, Node
 from fastconv.layers.base import (
-    KerasTensor,
     KernelBiasLayer,
     Layer,
     Shape,
@@ -44,12 +44,15 @@ class InputLayer(Layer):
         super().__init__(name=name, dtype=dtype, batch_input_shape=batch_shape, **kwargs)
         self.built = True
         self.input_shape = self.output_shape = self.batch_input_shape
-        self.output = KerasTensor(self.batch_input_shape, self.dtype, layer=self, name=self.name)
+        self.output = KerasTensor(self.batch_input_shape, self.dtype, name=self.name)
+        self._inbound_nodes.append(Node(self, [], "single", [self.output], "single"))
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return x
+    is_input_layer = True
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, None]:
+        return x, None
+
+    def backward(self, ctx: None, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         return dy if need_dx else None
 
     def get_config(self) -> dict[str, Any]:
@@ -64,19 +67,13 @@ def Input(shape: tuple | None = None, batch_size: int | None = None, dtype: str 
 
 
 class _WithActivation(Layer):
-    """A layer whose output passes through an activation function; keeps the
-    pre-activation ``z`` and the output ``y`` its backward needs."""
+    """A layer whose output passes through an activation function; its
+    context keeps the pre-activation ``z`` and the output ``y`` the
+    activation's backward needs."""
 
-    def _activate(self, z: np.ndarray, training: bool) -> np.ndarray:
-        y = self.activation.forward(z)
-        if training:
-            self._z, self._y = z, y
-        return y
-
-    def _activation_backward(self, dy: np.ndarray, activation_done: bool) -> np.ndarray:
-        dz = dy if activation_done else self.activation.backward(dy, self._z, self._y)
-        self._z = self._y = None
-        return dz
+    def _activation_backward(self, dy: np.ndarray, z: np.ndarray, y: np.ndarray,
+                             activation_done: bool) -> np.ndarray:
+        return dy if activation_done else self.activation.backward(dy, z, y)
 
 
 class Dense(_WithActivation, KernelBiasLayer):
@@ -110,25 +107,25 @@ class Dense(_WithActivation, KernelBiasLayer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
         z = x @ self.kernel.value
         if self.use_bias:
             z += self.bias.value
-        if training:
-            self._x = x
-        return self._activate(z, training)
+        y = self.activation.forward(z)
+        return y, (x, z, y)
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True,
+    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         """Gradients given dL/d(output); with ``activation_done`` dy is already
         dL/d(pre-activation) (the model's fused softmax + cross-entropy)."""
-        dz = self._activation_backward(dy, activation_done)
-        x2 = self._x.reshape(-1, self._x.shape[-1])
-        dz2 = dz.reshape(-1, self.units)
-        np.matmul(x2.T, dz2, out=self.kernel.grad)
-        if self.use_bias:
-            self.bias.grad[...] = dz2.sum(axis=0)
-        self._x = None
+        x, z, y = ctx
+        dz = self._activation_backward(dy, z, y, activation_done)
+        if self.trainable:
+            x2 = x.reshape(-1, x.shape[-1])
+            dz2 = dz.reshape(-1, self.units)
+            self.kernel.accumulate_grad(np.matmul(x2.T, dz2))
+            if self.use_bias:
+                self.bias.accumulate_grad(dz2.sum(axis=0))
         return (dz @ self.kernel.value.T) if need_dx else None
 
     def get_config(self) -> dict[str, Any]:
@@ -145,13 +142,13 @@ class Activation(_WithActivation):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return self._activate(x, training)
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
+        y = self.activation.forward(x)
+        return y, (x, y)
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True,
+    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
-        dx = self._activation_backward(dy, activation_done)
-        return dx if need_dx else None
+        return self._activation_backward(dy, *ctx, activation_done) if need_dx else None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
@@ -185,17 +182,14 @@ class ReLU(Layer):
         self.negative_slope = float(negative_slope)
         self.threshold = float(threshold)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, np.ndarray]:
         above = x > self.threshold
         y = np.where(above, x, self.negative_slope * (x - self.threshold)).astype(x.dtype)
         if self.max_value is not None:
             y = np.minimum(y, x.dtype.type(self.max_value))
-        if training:
-            self._x = x
-        return y
+        return y, x
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        x, self._x = self._x, None
+    def backward(self, x: np.ndarray, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         slope = np.where(x > self.threshold, 1.0, self.negative_slope).astype(dy.dtype)
@@ -219,13 +213,13 @@ class Softmax(_WithActivation):
         self.axis = -1
         self.activation = activations.get("softmax")
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return self._activate(x, training)
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
+        y = self.activation.forward(x)
+        return y, (x, y)
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True,
+    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
-        dx = self._activation_backward(dy, activation_done)
-        return dx if need_dx else None
+        return self._activation_backward(dy, *ctx, activation_done) if need_dx else None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
@@ -246,17 +240,15 @@ class Flatten(Layer):
     def _channels_first(self, ndim: int) -> bool:
         return self.data_format == "channels_first" and ndim > 2
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if training:
-            self._x_shape = x.shape
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
+        shape = x.shape
         if self._channels_first(x.ndim):
             x = np.moveaxis(x, 1, -1)
-        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        return np.ascontiguousarray(x).reshape(x.shape[0], -1), shape
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+    def backward(self, shape: tuple, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
-        shape = self._x_shape
         if self._channels_first(len(shape)):
             moved = (shape[0], *shape[2:], shape[1])
             return np.moveaxis(dy.reshape(moved), -1, 1)
@@ -294,13 +286,11 @@ class Reshape(Layer):
             )
         return (input_shape[0], *(size // known if d == -1 else d for d in self.target_shape))
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if training:
-            self._x_shape = x.shape
-        return x.reshape(x.shape[0], *self.target_shape)
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
+        return x.reshape(x.shape[0], *self.target_shape), x.shape
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        return dy.reshape(self._x_shape) if need_dx else None
+    def backward(self, shape: tuple, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        return dy.reshape(shape) if need_dx else None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": list(self.target_shape)}
@@ -322,19 +312,17 @@ class Dropout(Layer):
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:
-            self._mask = None
-            return x
+            return x, None
         shape = x.shape if self.noise_shape is None else tuple(
             x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
         rng = self._rng or _random.generator()
         keep = rng.random(shape, dtype=np.float32) >= self.rate
-        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
-        return x * self._mask
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return x * mask, mask
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        mask, self._mask = self._mask, None
+    def backward(self, mask: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         return dy if mask is None else dy * mask
@@ -343,3 +331,30 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate,
                 "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
                 "seed": self.seed}
+
+
+class Lambda(Layer):
+    """Wraps a function of the inputs written with Keras ops (``fastconv.ops``)
+    as a layer; it is traced and differentiated like any ``call``.
+
+    ``output_shape`` is accepted for compatibility (fastconv infers it).
+    Python code cannot be saved: a model holding a Lambda saves only after
+    replacing it by a registered layer class.
+    """
+
+    def __init__(self, function: Any, output_shape: Any = None, mask: Any = None,
+                 arguments: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Invalid value for argument `function`: expected a callable, "
+                            f"received {function!r}.")
+        self.function = function
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def get_config(self) -> dict[str, Any]:
+        raise TypeError(f"Layer '{self.name}' (Lambda) wraps Python code, which fastconv does "
+                        "not save; write it as a Layer subclass registered with "
+                        "fastconv.saving.register_keras_serializable.")

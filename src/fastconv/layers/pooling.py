@@ -69,49 +69,35 @@ class MaxPooling2D(_Pooling2D):
     """Max pooling; the backward pass routes each gradient to its window's maximum
     (the first one on ties)."""
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
+        """The output and the context ``(argmax, x_shape)`` (NHWC)."""
         x = self._to_nhwc(x)
         y, argmax = kernels().max_pool2d(x, self.pool_size, self.strides, self.padding)
-        if training:
-            self.keep_for_backward(argmax, x.shape, y)
-        return self._from_nhwc(y)
+        return self._from_nhwc(y), (argmax, x.shape)
 
-    def keep_for_backward(self, argmax: np.ndarray, x_shape: tuple, y: np.ndarray) -> None:
-        """What ``backward`` needs from a forward pass in NHWC: the argmax and
-        the input's shape; and the output (kept anyway as the next layer's
-        input), which a fused Conv2D's gradient reads for its ReLU's mask."""
-        self._argmax, self._x_shape, self._y = argmax, x_shape, y
-
-    def release_for_backward(self) -> tuple[np.ndarray, np.ndarray]:
-        """The argmax and output kept by the forward pass, forgotten here."""
-        argmax, y = self._argmax, self._y
-        self._argmax = self._y = None
-        return argmax, y
-
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        argmax, _ = self.release_for_backward()
+    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
+        argmax, x_shape = ctx
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
         return self._from_nhwc(kernels().max_pool2d_backward(
-            dy, argmax, self._x_shape, self.pool_size, self.strides, self.padding))
+            dy, argmax, x_shape, self.pool_size, self.strides, self.padding))
 
 
 class AveragePooling2D(_Pooling2D):
     """Average pooling over the window's elements inside the image (Keras)."""
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
         x = self._to_nhwc(x)
-        if training:
-            self._x_shape = x.shape
-        return self._from_nhwc(kernels().avg_pool2d(x, self.pool_size, self.strides, self.padding))
+        y = kernels().avg_pool2d(x, self.pool_size, self.strides, self.padding)
+        return self._from_nhwc(y), x.shape
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+    def backward(self, x_shape: tuple, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
         dy = np.ascontiguousarray(self._to_nhwc(dy), dtype=self.dtype)
-        return self._from_nhwc(kernels().avg_pool2d_backward(dy, self._x_shape, self.pool_size,
-                                                       self.strides, self.padding))
+        return self._from_nhwc(kernels().avg_pool2d_backward(dy, x_shape, self.pool_size,
+                                                             self.strides, self.padding))
 
 
 MaxPool2D = MaxPooling2D
