@@ -1,4 +1,5 @@
-"""fastconv.ops and fastconv.reference export the same functions, same signatures."""
+"""fastconv.ops's kernel functions (fastconv.ops.kernels) and fastconv.reference
+export the same functions, same signatures."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from types import ModuleType
 import pytest
 
 from fastconv import ops, reference
+from fastconv.ops import kernels
 
 OPS = [
     "conv2d",
@@ -37,8 +39,13 @@ def test_reference_exports_exactly_the_ops():
     assert sorted(reference.__all__) == sorted(OPS)
 
 
-def test_ops_exports_exactly_the_reference_functions():
-    assert public_functions(ops) == public_functions(reference)
+def test_kernels_export_exactly_the_reference_functions():
+    assert public_functions(kernels) == public_functions(reference)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_ops_reexports_the_kernel_functions(name):
+    assert getattr(ops, name) is getattr(kernels, name)
 
 
 @pytest.mark.parametrize("name", OPS)

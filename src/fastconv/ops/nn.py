@@ -1,0 +1,460 @@
+"""Keras' neural-network ops: activations, one_hot, and 2-D convolution and
+pooling on the compiled kernels.
+
+The activations reuse ``fastconv.activations`` (forward and backward), so a
+layer's ``activation="gelu"`` and ``ops.gelu`` compute the same values and
+gradients; note that Keras' ``ops.gelu`` defaults to ``approximate=True``
+while the activation defaults to the exact form.
+
+``conv``, ``max_pool`` and ``average_pool`` take Keras' arguments and call
+the kernel functions of ``fastconv.ops.kernels`` (NHWC activations, HWIO
+kernels); ``data_format="channels_first"`` transposes around them. Only 2-D
+(rank-4) inputs are supported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fastconv import activations as act
+from fastconv.ops import kernels
+from fastconv.ops.core import Primitive, apply, check_axis, check_dtype, shape_of
+
+__all__ = [
+    "average_pool", "conv", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_softmax",
+    "max_pool", "one_hot", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus",
+    "softsign", "swish",
+]
+
+
+def _activation(name: str, forward: Any, backward: Any) -> Primitive:
+    """A Primitive from an activation's ``forward(x, **kw)`` and
+    ``backward(dy, x, y, **kw)``."""
+    return Primitive(name, forward, lambda dy, out, x, **kw: (backward(dy, x, out, **kw),),
+                     ("x",))
+
+
+def _relu6(x: Any) -> np.ndarray:
+    return np.minimum(act.relu(x), 6)
+
+
+def _relu6_backward(dy: np.ndarray, x: Any, y: Any) -> np.ndarray:
+    return np.where((x > 0) & (x < 6), dy, 0)
+
+
+def _hard_sigmoid(x: Any) -> np.ndarray:
+    return _relu6(act.linear(x) + 3) / 6
+
+
+def _hard_sigmoid_backward(dy: np.ndarray, x: Any, y: Any) -> np.ndarray:
+    return np.where((x > -3) & (x < 3), dy / 6, 0)
+
+
+def _log_softmax(x: Any, axis: int) -> np.ndarray:
+    x = act.linear(x)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _log_softmax_backward(dy: np.ndarray, x: Any, y: Any, axis: int) -> np.ndarray:
+    return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
+
+
+def _softsign(x: Any) -> np.ndarray:
+    x = act.linear(x)
+    return x / (1 + np.abs(x))
+
+
+def _softsign_backward(dy: np.ndarray, x: Any, y: Any) -> np.ndarray:
+    return dy / np.square(1 + np.abs(x))
+
+
+_RELU = _activation("relu", act.relu, act.relu_backward)
+_RELU6 = _activation("relu6", _relu6, _relu6_backward)
+_SIGMOID = _activation("sigmoid", act.sigmoid, act.sigmoid_backward)
+_HARD_SIGMOID = _activation("hard_sigmoid", _hard_sigmoid, _hard_sigmoid_backward)
+_SOFTMAX = _activation("softmax", act.softmax, act.softmax_backward)
+_LOG_SOFTMAX = _activation("log_softmax", _log_softmax, _log_softmax_backward)
+_GELU = _activation("gelu", act.gelu, act.gelu_backward)
+_SILU = _activation("silu", act.silu, act.silu_backward)
+_LEAKY_RELU = _activation("leaky_relu", act.leaky_relu, act.leaky_relu_backward)
+_ELU = _activation("elu", act.elu, act.elu_backward)
+_SELU = _activation("selu", act.selu, act.selu_backward)
+_SOFTPLUS = _activation("softplus", act.softplus, act.softplus_backward)
+_SOFTSIGN = _activation("softsign", _softsign, _softsign_backward)
+
+
+def _number(value: Any, name: str, op: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"Invalid value for argument `{name}` of `{op}`: expected a number, "
+                        f"received {name}={value!r}.")
+    return float(value)
+
+
+def relu(x: Any) -> Any:
+    """``max(x, 0)``.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_RELU, (x,))
+
+
+def relu6(x: Any) -> Any:
+    """``min(max(x, 0), 6)``.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_RELU6, (x,))
+
+
+def sigmoid(x: Any) -> Any:
+    """``1 / (1 + exp(-x))``.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SIGMOID, (x,))
+
+
+def hard_sigmoid(x: Any) -> Any:
+    """``relu6(x + 3) / 6``, Keras 3's piecewise-linear sigmoid.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_HARD_SIGMOID, (x,))
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """``exp(x) / sum(exp(x))`` over ``axis``.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SOFTMAX, (x,), {"axis": check_axis(axis, allow_none=False)})
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """``log(softmax(x))`` over ``axis``, computed without forming the softmax.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_LOG_SOFTMAX, (x,), {"axis": check_axis(axis, allow_none=False)})
+
+
+def gelu(x: Any, approximate: bool = True) -> Any:
+    """Gaussian error linear unit; the tanh approximation by default, as Keras' op.
+
+    Returns
+    -------
+    tensor
+    """
+    if not isinstance(approximate, (bool, np.bool_)):
+        raise TypeError("Invalid value for argument `approximate` of `gelu`: expected True "
+                        f"or False, received approximate={approximate!r}.")
+    return apply(_GELU, (x,), {"approximate": bool(approximate)})
+
+
+def silu(x: Any) -> Any:
+    """``x * sigmoid(x)``.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SILU, (x,))
+
+
+def swish(x: Any) -> Any:
+    """``x * sigmoid(x)`` (the same as ``silu``).
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SILU, (x,), name="swish")
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Any:
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_LEAKY_RELU, (x,),
+                 {"negative_slope": _number(negative_slope, "negative_slope", "leaky_relu")})
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_ELU, (x,), {"alpha": _number(alpha, "alpha", "elu")})
+
+
+def selu(x: Any) -> Any:
+    """Scaled ELU with Keras' constants.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SELU, (x,))
+
+
+def softplus(x: Any) -> Any:
+    """``log(1 + exp(x))``, never overflowing.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SOFTPLUS, (x,))
+
+
+def softsign(x: Any) -> Any:
+    """``x / (1 + |x|)``.
+
+    Returns
+    -------
+    tensor
+    """
+    return apply(_SOFTSIGN, (x,))
+
+
+# ----------------------------------------------------------------------------
+# one_hot
+
+def _one_hot(x: Any, num_classes: int, axis: int, dtype: str) -> np.ndarray:
+    x = np.asarray(x).astype(np.int64, copy=False)
+    # Indices outside [0, num_classes) give all-zero vectors, as in TensorFlow.
+    out = (x[..., None] == np.arange(num_classes)).astype(dtype)
+    return np.moveaxis(out, -1, axis)
+
+
+_ONE_HOT = Primitive("one_hot", _one_hot, None, ("x",))
+
+
+def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None,
+            sparse: bool = False) -> Any:
+    """One-hot vectors of length ``num_classes`` for the integer labels ``x``,
+    along the new axis ``axis``; labels out of range give zeros.
+
+    Parameters
+    ----------
+    x : tensor of ints
+    num_classes : int
+    axis : int
+    dtype : str or dtype, optional
+        float32 when None.
+    sparse : False
+        Sparse results are not supported.
+
+    Returns
+    -------
+    tensor, ``x.shape`` with ``num_classes`` inserted at ``axis``
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes <= 0:
+        raise ValueError("Invalid value for argument `num_classes` of `one_hot`: expected a "
+                         f"positive int, received num_classes={num_classes!r}.")
+    if sparse:
+        raise ValueError("Invalid value for argument `sparse` of `one_hot`: sparse tensors "
+                         "are not supported, received sparse=True.")
+    axis = check_axis(axis, allow_none=False)
+    rank = len(shape_of(x)) + 1
+    if not isinstance(axis, int) or not -rank <= axis < rank:
+        raise ValueError(f"Invalid value for argument `axis` of `one_hot`: expected an int in "
+                         f"[{-rank}, {rank}), received axis={axis!r}.")
+    return apply(_ONE_HOT, (x,), {"num_classes": int(num_classes), "axis": axis,
+                                  "dtype": check_dtype(dtype) or "float32"})
+
+
+# ----------------------------------------------------------------------------
+# convolution and pooling
+
+def _pair(value: Any, name: str, op: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    if (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                    for v in pair)):
+        return int(pair[0]), int(pair[1])
+    raise ValueError(f"Invalid value for argument `{name}` of `{op}`: expected a positive int "
+                     f"or a pair of them, received {name}={value!r}.")
+
+
+def _check_spatial(inputs: Any, padding: Any, data_format: Any, op: str) -> tuple[str, str]:
+    rank = len(shape_of(inputs))
+    if rank != 4:
+        raise ValueError(f"Invalid value for argument `inputs` of `{op}`: only 2-D (rank-4) "
+                         f"inputs are supported, received a tensor of shape "
+                         f"{shape_of(inputs)} (rank {rank}).")
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"Invalid value for argument `padding` of `{op}`: expected 'valid' "
+                         f"or 'same', received padding={padding!r}.")
+    data_format = "channels_last" if data_format is None else data_format
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"Invalid value for argument `data_format` of `{op}`: expected None, "
+                         f"'channels_last' or 'channels_first', received "
+                         f"data_format={data_format!r}.")
+    return padding.lower(), data_format
+
+
+def _nhwc(x: Any, data_format: str) -> np.ndarray:
+    """``x`` as a float NHWC array (integers as float32)."""
+    x = act.linear(x)
+    return np.transpose(x, (0, 2, 3, 1)) if data_format == "channels_first" else x
+
+
+def _from_nhwc(y: np.ndarray, data_format: str) -> np.ndarray:
+    return np.transpose(y, (0, 3, 1, 2)) if data_format == "channels_first" else y
+
+
+def _conv_forward(inputs: Any, kernel: Any, strides: tuple, padding: str, data_format: str,
+                  dilation_rate: tuple) -> np.ndarray:
+    x, w = _nhwc(inputs, data_format), act.linear(kernel)
+    dtype = np.result_type(x, w)  # the kernels take one dtype per call
+    y = kernels.conv2d(x.astype(dtype, copy=False), w.astype(dtype, copy=False), None,
+                       strides, padding, dilation_rate)
+    return _from_nhwc(y, data_format)
+
+
+def _conv_backward(dy: np.ndarray, out: Any, inputs: Any, kernel: Any, strides: tuple,
+                   padding: str, data_format: str, dilation_rate: tuple) -> tuple:
+    x, w = _nhwc(inputs, data_format), act.linear(kernel)
+    dtype = np.result_type(x, w)
+    dx, dw, _ = kernels.conv2d_backward(
+        _nhwc(dy, data_format).astype(dtype, copy=False), x.astype(dtype, copy=False),
+        w.astype(dtype, copy=False), strides, padding, dilation_rate, need_db=False)
+    return _from_nhwc(dx, data_format), dw
+
+
+_CONV = Primitive("conv", _conv_forward, _conv_backward, ("inputs", "kernel"))
+
+
+def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid",
+         data_format: str | None = None, dilation_rate: Any = 1) -> Any:
+    """2-D convolution (cross-correlation, as Keras) on the compiled kernels.
+
+    Parameters
+    ----------
+    inputs : tensor, shape (N, H, W, C_in) (channels_first: (N, C_in, H, W))
+    kernel : tensor, shape (KH, KW, C_in, C_out)
+    strides, dilation_rate : int or (int, int)
+    padding : "valid" or "same"
+    data_format : None ("channels_last"), "channels_last" or "channels_first"
+
+    Returns
+    -------
+    tensor, shape (N, OH, OW, C_out) (channels_first: (N, C_out, OH, OW))
+    """
+    padding, data_format = _check_spatial(inputs, padding, data_format, "conv")
+    if len(shape_of(kernel)) != 4:
+        raise ValueError("Invalid value for argument `kernel` of `conv`: expected a rank-4 "
+                         f"(KH, KW, C_in, C_out) kernel, received shape {shape_of(kernel)}.")
+    return apply(_CONV, (inputs, kernel), {
+        "strides": _pair(strides, "strides", "conv"), "padding": padding,
+        "data_format": data_format,
+        "dilation_rate": _pair(dilation_rate, "dilation_rate", "conv")})
+
+
+def _max_pool_forward(inputs: Any, pool_size: tuple, strides: tuple, padding: str,
+                      data_format: str) -> tuple[np.ndarray, np.ndarray]:
+    y, argmax = kernels.max_pool2d(_nhwc(inputs, data_format), pool_size, strides, padding)
+    return _from_nhwc(y, data_format), argmax
+
+
+def _max_pool_backward(dy: np.ndarray, out: tuple, inputs: Any, pool_size: tuple,
+                       strides: tuple, padding: str, data_format: str) -> tuple:
+    x = _nhwc(inputs, data_format)
+    dx = kernels.max_pool2d_backward(_nhwc(dy, data_format).astype(x.dtype, copy=False),
+                                     out[1], x.shape, pool_size, strides, padding)
+    return (_from_nhwc(dx, data_format),)
+
+
+def _average_pool_forward(inputs: Any, pool_size: tuple, strides: tuple, padding: str,
+                          data_format: str) -> np.ndarray:
+    y = kernels.avg_pool2d(_nhwc(inputs, data_format), pool_size, strides, padding)
+    return _from_nhwc(y, data_format)
+
+
+def _average_pool_backward(dy: np.ndarray, out: Any, inputs: Any, pool_size: tuple,
+                           strides: tuple, padding: str, data_format: str) -> tuple:
+    x = _nhwc(inputs, data_format)
+    dx = kernels.avg_pool2d_backward(_nhwc(dy, data_format).astype(x.dtype, copy=False),
+                                     x.shape, pool_size, strides, padding)
+    return (_from_nhwc(dx, data_format),)
+
+
+# max_pool's backward needs the argmax its forward found: kept as aux.
+_MAX_POOL = Primitive("max_pool", _max_pool_forward, _max_pool_backward, ("inputs",),
+                      aux=True)
+_AVERAGE_POOL = Primitive("average_pool", _average_pool_forward, _average_pool_backward,
+                          ("inputs",))
+
+
+def _pool(primitive: Primitive, inputs: Any, pool_size: Any, strides: Any, padding: str,
+          data_format: str | None) -> Any:
+    op = primitive.name
+    padding, data_format = _check_spatial(inputs, padding, data_format, op)
+    size = _pair(pool_size, "pool_size", op)
+    step = size if strides is None else _pair(strides, "strides", op)
+    return apply(primitive, (inputs,), {"pool_size": size, "strides": step, "padding": padding,
+                                        "data_format": data_format})
+
+
+def max_pool(inputs: Any, pool_size: Any, strides: Any = None, padding: str = "valid",
+             data_format: str | None = None) -> Any:
+    """2-D max pooling on the compiled kernels; the gradient goes to each
+    window's first maximum.
+
+    Parameters
+    ----------
+    inputs : tensor, shape (N, H, W, C) (channels_first: (N, C, H, W))
+    pool_size : int or (int, int)
+    strides : int or (int, int), optional
+        Defaults to ``pool_size``.
+    padding : "valid" or "same"
+    data_format : None ("channels_last"), "channels_last" or "channels_first"
+
+    Returns
+    -------
+    tensor
+    """
+    return _pool(_MAX_POOL, inputs, pool_size, strides, padding, data_format)
+
+
+def average_pool(inputs: Any, pool_size: Any, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None) -> Any:
+    """2-D average pooling on the compiled kernels; with "same" padding the
+    padded positions count in neither the sum nor the divisor (as Keras).
+
+    Parameters
+    ----------
+    inputs : tensor, shape (N, H, W, C) (channels_first: (N, C, H, W))
+    pool_size : int or (int, int)
+    strides : int or (int, int), optional
+        Defaults to ``pool_size``.
+    padding : "valid" or "same"
+    data_format : None ("channels_last"), "channels_last" or "channels_first"
+
+    Returns
+    -------
+    tensor
+    """
+    return _pool(_AVERAGE_POOL, inputs, pool_size, strides, padding, data_format)
