@@ -42,6 +42,7 @@ from fastconv import (  # the model API builds on the kernels above
     models,
     optimizers,
     regularizers,
+    saving,
     testing,
     utils,
 )
@@ -65,7 +66,7 @@ del _name, _module
 __all__ = [
     "GradientTape", "Input", "Model", "Sequential", "activations", "backend", "callbacks", "constraints",
     "datasets", "initializers", "keras", "layers", "losses", "metrics", "models", "ops",
-    "optimizers", "reference", "regularizers", "testing", "utils",
+    "optimizers", "reference", "regularizers", "saving", "testing", "utils",
     "get_isa", "get_num_threads", "openmp_enabled", "set_isa", "set_num_threads",
     "supported_isas", "__version__",
 ]

@@ -240,8 +240,13 @@ class Loss:
         -------
         float
         """
+        given = y_pred
         y_pred = _check_pred(y_pred)
-        return self._value(self._prepare(y_true, y_pred), y_pred)
+        value = self._value(self._prepare(y_true, y_pred), y_pred)
+        # Inside a GradientTape, the value is recorded with its gradient rule.
+        from fastconv.graph import tape
+        tape.record_loss(self, y_true, given, value)
+        return value
 
     def gradient(self, y_true: object, y_pred: object) -> np.ndarray:
         """``d loss / d y_pred`` of the mean loss.

@@ -170,6 +170,32 @@ class Optimizer:
                 self._update_one(i, value, grad)
         self._iterations += 1
 
+    def apply_gradients(self, grads_and_vars: Any) -> None:
+        """Keras' ``optimizer.apply_gradients(zip(grads, variables))``: one step
+        for those weights (``fastconv.layers.Variable``); a None gradient
+        leaves its weight alone for this step. The state follows the
+        variables of the first call, as ``update`` does."""
+        pairs = list(grads_and_vars)
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                    and hasattr(pair[1], "value")):
+                raise TypeError(
+                    "Invalid value for argument `grads_and_vars`: expected pairs "
+                    f"(gradient, Variable), received {pair!r} at position {i}.")
+        values = [v.value for _, v in pairs]
+        grads = [np.zeros_like(v.value) if g is None else g for g, v in pairs]
+        self.update(values, grads)
+        for _, v in pairs:
+            if getattr(v, "constraint", None) is not None:
+                v.value[...] = v.constraint(v.value)
+
+    def apply(self, grads: list, trainable_variables: list | None = None) -> None:
+        """Keras 3's ``optimizer.apply(grads, trainable_variables)``."""
+        if trainable_variables is None:
+            raise ValueError("Invalid value for argument `trainable_variables`: fastconv's "
+                             "optimizers need the variables with their gradients.")
+        self.apply_gradients(zip(grads, trainable_variables))
+
     def _update_compiled(self, values: list[np.ndarray], grads: list[np.ndarray]) -> bool:
         """Apply the rule to every parameter in one call of the compiled
         kernels (fastconv._kernels.optim: one pass over each array, on the

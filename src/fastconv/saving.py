@@ -25,6 +25,7 @@ import numpy as np
 import fastconv
 from fastconv import layers as layers_module
 from fastconv import losses, optimizers
+from fastconv.layers.registry import register_keras_serializable  # noqa: F401  (public)
 
 FORMAT = "fastconv.model"
 FORMAT_VERSION = 1

@@ -90,11 +90,13 @@ class Plan:
         from fastconv.graph import passes
 
         slots: dict[int, int] = {}
+        floating: list[bool] = []
 
         def slot_of(tensor: KerasTensor) -> int:
             key = id(tensor)
             if key not in slots:
                 slots[key] = len(slots)
+                floating.append(np.dtype(tensor.dtype).kind == "f")
             return slots[key]
 
         self.function = function
@@ -107,6 +109,8 @@ class Plan:
                               node.training))
         self.output_slots = [slot_of(t) for t in function.outputs]
         self.n_slots = len(slots)
+        # Only floating tensors carry gradients (masks and indices do not).
+        self.floating = floating
         self.steps = passes.fuse_steps(steps, self.output_slots) if fuse else steps
         self._index()
 
@@ -179,7 +183,7 @@ class Plan:
         requires = [False] * self.n_slots
         if input_grads:
             for s in self.input_slots:
-                requires[s] = True
+                requires[s] = self.floating[s]
         need_dx, runs = [], []
         for step in self.steps:
             needs = any(requires[r] if type(r) is int else _trainable_variable(r)
@@ -189,7 +193,7 @@ class Plan:
             runs.append(needs or weights)
             if needs or weights:
                 for s in step.out_slots:
-                    requires[s] = True
+                    requires[s] = self.floating[s]
         self._need_dx, self._runs, self._grad_version = need_dx, runs, key
         return need_dx, runs
 

@@ -244,6 +244,9 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if cls.__module__.startswith("fastconv.") and not cls.__name__.startswith("_"):
             registry.register_builtin(cls)
+        # fastconv's own layers hold no sublayers: skip scanning their
+        # attributes (a model asks for its weights every step).
+        cls._tracks_sublayers = not cls.__module__.startswith("fastconv.layers.")
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  dtype: str | None = None, input_shape: tuple | None = None,
@@ -385,6 +388,15 @@ class Layer:
         return unflatten(outputs, plan.function.output_structure), (plan, tape, structure)
 
     def backward(self, ctx: Any, d_outputs: Any, need_dx: bool = True) -> Any:
+        if not self._defines_call():
+            raise NotImplementedError(
+                f"Layer '{self.name}' ({type(self).__name__}) defines `forward` but no "
+                "`backward`, so no gradient can pass through it: define `backward(ctx, "
+                "dy, need_dx)`, or write the layer's `call` with fastconv.ops.")
+        return self._backward_through_plan(ctx, d_outputs, need_dx)
+
+    def _backward_through_plan(self, ctx: Any, d_outputs: Any, need_dx: bool) -> Any:
+        """Backward through the plan whose tape ``forward`` returned."""
         plan, tape, structure = ctx
         if plan.function.output_structure == "single":
             douts = [d_outputs]
@@ -510,6 +522,8 @@ class Layer:
         """Layers held in this layer's attributes (directly, or in lists,
         tuples and dicts), in the order they were assigned, as Keras tracks
         them."""
+        if not self._tracks_sublayers:
+            return []
         found: list[Layer] = []
         seen: set[int] = {id(self)}
 

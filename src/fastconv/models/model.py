@@ -112,7 +112,8 @@ class Model(Trainer, Layer):
         outputs, tape = plan.forward(flat, training, record=True)
         return unflatten(outputs, plan.function.output_structure), (plan, tape, structure)
 
-    # Layer.backward runs ``plan.backward`` on the context forward returned.
+    def backward(self, ctx: Any, d_outputs: Any, need_dx: bool = True) -> Any:
+        return self._backward_through_plan(ctx, d_outputs, need_dx)
 
     # -- building ------------------------------------------------------------
 
@@ -199,6 +200,7 @@ class Model(Trainer, Layer):
         plan = self._plan_for(arrays, structure, bool(training))
         record = tape_module.recording()
         outputs, tape = plan.forward(arrays, bool(training), record=record)
+        self._last_penalty = plan.last_penalty
         result = unflatten(outputs, plan.function.output_structure)
         if record:
             tape_module.record(self, (plan, tape, structure), arrays, structure, result)

@@ -72,11 +72,11 @@ class Sequential(Functional):
                             f"Sequential model, received {layer!r} of type {type(layer).__name__}.")
         if any(existing is layer for existing in self._stack):
             raise ValueError(f"Layer '{layer.name}' is already in this model.")
-        if (not self._stack and self._input_layer is None
-                and getattr(layer, "batch_input_shape", None) is not None
-                and not isinstance(layer, Model)):
-            self._input_layer = InputLayer(batch_shape=layer.batch_input_shape)
-            self._output_tensor = self._input_layer.output
+        if not self._stack and self._input_layer is None:
+            shape = _known_input_shape(layer)
+            if shape is not None:
+                self._input_layer = InputLayer(batch_shape=shape)
+                self._output_tensor = self._input_layer.output
         self._stack.append(layer)
         if self._input_layer is not None:
             self._output_tensor = layer(self._output_tensor)
@@ -145,3 +145,13 @@ class Sequential(Functional):
         except (KeyError, TypeError) as exc:
             raise ValueError(f"The Sequential config is malformed: {exc!r}") from None
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _known_input_shape(layer: Layer) -> tuple | None:
+    """The batch input shape a first layer fixes: its ``input_shape=``, or a
+    built one-input model's input shape (as Keras takes it)."""
+    if isinstance(layer, Functional) and layer.built and len(layer.inputs) == 1:
+        return layer.inputs[0].shape
+    if not isinstance(layer, Model):
+        return getattr(layer, "batch_input_shape", None)
+    return None
