@@ -24,7 +24,7 @@ def full_fashion_mnist():
 
 
 def test_seed_cnn_two_epochs_reach_085(full_fashion_mnist):
-    from fastconv._train_job import seed_cnn
+    from fastconv.cli.train import seed_cnn
 
     (x_train, y_train), (x_test, y_test) = full_fashion_mnist
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)

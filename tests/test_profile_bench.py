@@ -17,7 +17,7 @@ from fastconv._kernels import _runtime
 
 
 def seed_model():
-    from fastconv._train_job import seed_cnn
+    from fastconv.cli.train import seed_cnn
 
     fastconv.utils.set_random_seed(0)
     model = seed_cnn()

@@ -12,8 +12,8 @@ import pytest
 
 import fastconv
 from fastconv import layers, losses, models, optimizers, utils
-from fastconv._progress import Progbar, format_duration, format_step_time
-from fastconv.models.trainer import Trainer
+from fastconv.training.progress import Progbar, format_duration, format_step_time
+from fastconv.training.trainer import Trainer
 from fastconv.testing import check_gradients
 
 

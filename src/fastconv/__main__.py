@@ -1,11 +1,11 @@
 """Command line: ``python -m fastconv [train|bench|demo]`` (also the ``fastconv`` script).
 
 - ``train`` (the default): trains a seed CNN on Fashion-MNIST, see
-  ``fastconv._train_job``.
+  ``fastconv.cli.train``.
 - ``bench``: the seed CNN per layer and per training step against the
-  reference and PyTorch, see ``fastconv._bench``.
+  reference and PyTorch, see ``fastconv.cli.bench``.
 - ``demo``: times the kernels against the NumPy reference, see
-  ``fastconv._demo``.
+  ``fastconv.cli.demo``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="kernel threads (default: OMP_NUM_THREADS, else all cores)")
     sub = parser.add_subparsers(dest="command")
     p_train = sub.add_parser("train", help="train a seed CNN on Fashion-MNIST (default)")
-    from fastconv._train_job import MODELS
+    from fastconv.cli.train import MODELS
 
     p_train.add_argument("--model", choices=sorted(MODELS), default="seed-cnn",
                          help="seed-cnn: the seed 000/004 convnet, rmsprop, batch 64; "
@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         fastconv.set_num_threads(args.threads)
     if args.command == "bench":
-        from fastconv._bench import bench
+        from fastconv.cli.bench import bench
 
         return bench(args.batch, args.repeat)
     if args.command == "demo":
-        from fastconv._demo import demo
+        from fastconv.cli.demo import demo
 
         return demo(args.batch, args.repeat)
-    from fastconv._train_job import train
+    from fastconv.cli.train import train
 
     if args.command is None:
         args = p_train.parse_args([])

@@ -11,7 +11,7 @@
   per input shape (``fastconv.graph.trace``).
 
 Either way the model runs as a ``fastconv.graph.executor.Plan``: the
-trainer (``fastconv.models.trainer``) and ``model.profile`` only step through
+trainer (``fastconv.training.trainer``) and ``model.profile`` only step through
 plans. A model is itself a layer: it can be called on tensors, added to a
 ``Sequential`` or nested in another model, and it shares its weights with
 every model that calls it.
@@ -29,7 +29,7 @@ from fastconv.graph.executor import Plan
 from fastconv.graph.function import Function
 from fastconv.graph.node import KerasTensor, flatten, unflatten
 from fastconv.layers.base import Layer, _unbatched, unique_name
-from fastconv.models.trainer import Trainer
+from fastconv.training.trainer import Trainer
 
 
 class Model(Trainer, Layer):
@@ -259,7 +259,7 @@ class Model(Trainer, Layer):
         ``print_fn`` receives each line; ``line_length``, ``positions``,
         ``expand_nested``, ``show_trainable`` and ``layer_range`` are accepted
         for compatibility and ignored (the table has fixed columns)."""
-        from fastconv import _summary
+        from fastconv.training import summary as _summary
         self._require_built("summary")
         _summary.print_summary(self, print_fn or print)
 

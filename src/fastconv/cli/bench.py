@@ -20,12 +20,12 @@ import numpy as np
 
 import fastconv
 from fastconv import reference
-from fastconv.models.trainer import with_training_environment
 from fastconv._kernels import _runtime
 from fastconv._memory import retained_heap
-from fastconv._profile import profile_model
-from fastconv._train_job import seed_cnn
+from fastconv.cli.train import seed_cnn
 from fastconv.layers import use_backend
+from fastconv.training.profile import profile_model
+from fastconv.training.trainer import with_training_environment
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:

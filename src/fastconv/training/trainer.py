@@ -27,12 +27,12 @@ from fastconv import metrics as metrics_module
 from fastconv import optimizers
 from fastconv._blas import single_threaded_blas
 from fastconv._memory import retained_heap
-from fastconv._profile import format_profile, profile_model
-from fastconv._progress import Progbar
 from fastconv._validation import check_flag
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import zero_gradients
 from fastconv.graph.node import flatten, unflatten
+from fastconv.training.profile import format_profile, profile_model
+from fastconv.training.progress import Progbar
 
 
 def with_training_environment(method: Any = None, *, per_batch: bool = False) -> Any:
