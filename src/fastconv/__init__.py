@@ -11,9 +11,12 @@ Public names:
   ``optimizers``, ``losses``, ``metrics``, ``callbacks``, ``initializers``,
   ``regularizers``, ``constraints``, ``activations``, ``datasets``, ``utils``,
   ``backend``, ``testing``;
-- ``fastconv.ops``: convolution and pooling (forward and gradients) on NumPy
-  arrays, NHWC activations and HWIO kernels, backed by compiled kernels;
-- ``fastconv.reference``: the same functions, same signatures, in NumPy;
+- ``fastconv.ops``: Keras 3's ops (eager on arrays, recorded on symbolic
+  tensors inside ``call``), and the compiled kernel functions: convolution
+  and pooling, forward and gradients, on NumPy arrays (NHWC activations,
+  HWIO kernels);
+- ``fastconv.reference``: the kernel functions' NumPy twins, same signatures;
+- ``GradientTape``: gradients for hand-written training loops;
 - ``set_num_threads`` / ``get_num_threads``, ``openmp_enabled``,
   ``set_isa`` / ``get_isa`` / ``supported_isas``: how the kernels run.
 """
