@@ -15,15 +15,13 @@ from typing import Any
 import numpy as np
 
 from fastconv import _random
-from fastconv.layers import Dropout
 
 
 def _fix_randomness(model: Any, seed: int) -> None:
     """Make every forward pass draw the same dropout masks."""
     _random.set_seed(seed)
     for layer in model._unique_layers():
-        if isinstance(layer, Dropout) and layer.seed is not None:
-            layer._rng = np.random.default_rng(layer.seed)
+        layer.restart_random_state()
 
 
 def _loss(model: Any, x: Any, y: Any, seed: int) -> float:

@@ -491,6 +491,10 @@ class Layer:
             arr = arr.astype(self.dtype)
         return arr
 
+    def restart_random_state(self) -> None:
+        """Start a seeded layer's random draws over (gradient checks repeat a
+        forward pass and need the same masks); nothing for other layers."""
+
     # -- weights -----------------------------------------------------------
 
     def add_weight(self, shape: tuple | None = None, initializer: Any = None,

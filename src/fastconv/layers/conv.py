@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,13 @@ class Conv2D(KernelBiasLayer):
         if self.data_format == "channels_first":
             return (n, self.filters, *sizes)
         return (n, *sizes, self.filters)
+
+    def forward_flops(self, batch: int) -> float:
+        """2 FLOPs per multiply-add of the forward pass for ``batch`` images."""
+        out = self.output_shape
+        spatial = out[2] * out[3] if self.data_format == "channels_first" else out[1] * out[2]
+        c_in = self.kernel.shape[2]
+        return 2.0 * batch * spatial * math.prod(self.kernel_size) * c_in * self.filters
 
     def _fused_relu(self) -> bool:
         """Whether the activation is Keras' relu, which the kernels fuse."""

@@ -107,6 +107,11 @@ class Dense(_WithActivation, KernelBiasLayer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
+    def forward_flops(self, batch: int) -> float:
+        """2 FLOPs per multiply-add of the forward pass for ``batch`` samples."""
+        rows = batch * math.prod(self.input_shape[1:-1])
+        return 2.0 * rows * self.kernel.shape[0] * self.units
+
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
         z = x @ self.kernel.value
         if self.use_bias:
@@ -311,6 +316,10 @@ class Dropout(Layer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def restart_random_state(self) -> None:
+        if self.seed is not None:
+            self._rng = np.random.default_rng(self.seed)
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:

@@ -16,21 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from fastconv.layers import Conv2D, Dense
 
 
 def layer_flops(layer: Any, batch: int, need_dx: bool) -> tuple[float, float]:
-    """(forward, backward) FLOPs of one layer for ``batch`` samples."""
-    if isinstance(layer, Conv2D):
-        out = layer.output_shape
-        spatial = out[2] * out[3] if layer.data_format == "channels_first" else out[1] * out[2]
-        c_in = layer.kernel.shape[2]
-        forward = 2.0 * batch * spatial * math.prod(layer.kernel_size) * c_in * layer.filters
-    elif isinstance(layer, Dense):
-        rows = batch * math.prod(layer.input_shape[1:-1])
-        forward = 2.0 * rows * layer.kernel.shape[0] * layer.units
-    else:
-        return 0.0, 0.0
+    """(forward, backward) FLOPs of one layer for ``batch`` samples: the
+    layer's own count (``forward_flops``; 0 for layers that do no
+    multiply-adds), the backward twice that with the input gradient and once
+    without."""
+    count = getattr(layer, "forward_flops", None)
+    forward = float(count(batch)) if callable(count) else 0.0
     return forward, forward * (2 if need_dx else 1)
 
 
