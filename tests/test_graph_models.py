@@ -301,6 +301,43 @@ def test_train_step_override_with_a_gradient_tape():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
+def test_keras3_train_step_pattern_with_model_metrics():
+    class Custom(fastconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(3, activation="softmax")
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            x, y = data
+            with fastconv.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(y=y, y_pred=y_pred)
+            grads = tape.gradient(loss, self.trainable_weights)
+            self.optimizer.apply(grads, self.trainable_weights)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    model = Custom()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x = rng().standard_normal((16, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss"]
+    assert [m.name for m in model.metrics] == ["loss", "accuracy"]
+    # The epoch's logs are means over its batches: the loss tracker restarts
+    # every epoch, as Keras resets metrics.
+    model.reset_metrics()
+    assert model.metrics[0].result() == 0.0
+
+
 # ----------------------------------------------------------------------------
 # several inputs and outputs
 

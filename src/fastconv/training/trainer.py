@@ -180,7 +180,7 @@ class Trainer:
         compiled = getattr(self, "_compiled", None)
         if compiled is None:
             return []
-        return [compiled.loss_tracker, *compiled.all_metrics()]
+        return [compiled.loss_tracker, *(m for ms in compiled.metrics or [] for m in ms)]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -229,6 +229,7 @@ class Trainer:
         compiled = self._resolve(len(flat_pred))
         targets = self._targets(y, len(flat_pred))
         total, per_output = compiled.value(targets, flat_pred)
+        compiled._resolve_metrics(targets, flat_pred)  # model.metrics exists from here
         total += self._last_penalty + self.regularization_loss()
         value = np.asarray(total, dtype=np.float64)
         self._last_output_losses = per_output
@@ -334,6 +335,10 @@ class Trainer:
         logs = compiled.results() if compiled is not None else {}
         logs["loss"] = float(loss_tracker.result())
         return dict(sorted(logs.items()))
+
+    def reset_metrics(self) -> None:
+        """Empty every compiled metric and loss tracker (Keras' ``reset_metrics``)."""
+        self._reset_metrics()
 
     def _reset_metrics(self) -> None:
         """Start every pass from empty metrics, as Keras: a pass interrupted
@@ -727,7 +732,7 @@ class _CompiledLosses:
     def reset(self) -> None:
         for m in self.all_metrics():
             m.reset_state()
-        for t in self.output_trackers:
+        for t in [self.loss_tracker, *self.output_trackers]:
             t.reset_state()
 
 
