@@ -116,6 +116,62 @@ class _Torch:
         return times
 
 
+def _residual_fastconv():
+    """A residual CNN: a 3x3 conv, a block of two 3x3 convs with an Add skip,
+    max pooling and a softmax classifier (a functional graph)."""
+    from fastconv import layers
+
+    fastconv.utils.set_random_seed(0)
+    inputs = fastconv.Input((28, 28, 1))
+    h = layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    r = layers.Conv2D(32, 3, padding="same", activation="relu")(h)
+    r = layers.Conv2D(32, 3, padding="same")(r)
+    h = layers.ReLU()(layers.Add()([h, r]))
+    h = layers.Flatten()(layers.MaxPooling2D(2)(h))
+    model = fastconv.Model(inputs, layers.Dense(10, activation="softmax")(h))
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _residual_torch_step(threads: int, x: np.ndarray, y: np.ndarray, repeat: int) -> float:
+    import torch
+
+    nn = torch.nn
+
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(1, 32, 3, padding=1)
+            self.a = nn.Conv2d(32, 32, 3, padding=1)
+            self.b = nn.Conv2d(32, 32, 3, padding=1)
+            self.head = nn.Linear(32 * 14 * 14, 10)
+
+        def forward(self, t):
+            h = torch.relu(self.stem(t))
+            h = torch.relu(h + self.b(torch.relu(self.a(h))))
+            return self.head(torch.flatten(nn.functional.max_pool2d(h, 2), 1))
+
+    torch.set_num_threads(threads)
+    model = Residual()
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss = nn.CrossEntropyLoss()
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    yt = torch.from_numpy(y.astype(np.int64))
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss(model(xt), yt).backward()
+        optimizer.step()
+
+    return _best(step, repeat)
+
+
+@with_training_environment
+def _residual_fastconv_step(x: np.ndarray, y: np.ndarray, repeat: int) -> float:
+    model = _residual_fastconv()
+    return _best(lambda: model.train_on_batch(x, y), repeat)
+
+
 @with_training_environment
 def _fastconv_times(model, x: np.ndarray, y: np.ndarray, repeat: int, threads: int) -> tuple:
     """Per-layer rows on fastconv and on the reference, then the step times on
@@ -155,7 +211,9 @@ def bench(batch: int, repeat: int) -> int:
     # process's allocator (see fastconv._memory).
     torch_times = torch_net.layer_times(x, repeat) if torch_net else None
     torch_step = torch_net.step_time(x, y, repeat) if torch_net else None
+    torch_residual = _residual_torch_step(threads, x, y, repeat) if torch_net else None
     rows, ref_rows, step, ref_step, step_1 = _fastconv_times(model, x, y, repeat, threads)
+    residual = _residual_fastconv_step(x, y, repeat)
 
     head = (f"{'layer':<32}{'pass':<9}{'ms':>8}{'GFLOP/s':>9}{'% peak':>8}"
             f"{'ref ms':>9}{'x ref':>7}{'torch ms':>10}{'x torch':>8}")
@@ -203,4 +261,11 @@ def bench(batch: int, repeat: int) -> int:
               f"(x torch: PyTorch's time / fastconv's); with the allocator settings of "
               f"fastconv's fit PyTorch takes {torch_tuned * 1e3:.3f} ms "
               f"({step / torch_tuned:.2f}x)")
+    line = (f"residual CNN (Conv 32, then two 3x3 Conv 32 with an Add skip, pool, Dense 10), "
+            f"training step: fastconv {residual * 1e3:.3f} ms")
+    if torch_net:
+        line += (f", PyTorch {torch_residual * 1e3:.3f} ms: fastconv takes "
+                 f"{residual / torch_residual:.2f}x PyTorch's time (seed CNN: "
+                 f"{step / torch_step:.2f}x)")
+    print(line)
     return 0
