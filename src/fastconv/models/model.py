@@ -220,8 +220,7 @@ class Model(Trainer, Layer):
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"Invalid dtype for argument `x`: expected numbers, "
                                 f"received {arr.dtype}.")
-            arrays.append(arr.astype(dtype, copy=False) if arr.dtype.kind == "f"
-                          or arr.dtype.kind in "biu" else arr)
+            arrays.append(arr.astype(dtype, copy=False))
         return arrays, structure
 
     # -- weights -----------------------------------------------------------

@@ -11,10 +11,8 @@ it), so the table shows GFLOP/s next to the time.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
-import numpy as np
 
 
 
