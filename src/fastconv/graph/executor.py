@@ -112,6 +112,7 @@ class Plan:
         # Only floating tensors carry gradients (masks and indices do not).
         self.floating = floating
         self.steps = passes.fuse_steps(steps, self.output_slots) if fuse else steps
+        self.memo: dict = {}  # what callers derive once from the plan (the loss fusion)
         self._index()
 
     def _index(self) -> None:

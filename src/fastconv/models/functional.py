@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastconv.graph import executor as executor_module
 from fastconv.graph.executor import Plan
 from fastconv.graph.function import Function
 from fastconv.graph.node import KerasTensor, Node, flatten, unflatten
@@ -152,6 +153,33 @@ class Functional(Model):
 
     def _sublayers(self) -> list[Layer]:
         return self.layers
+
+    def _memo(self, name: str, compute: Any) -> Any:
+        """``compute()`` kept until the graph or a trainable flag changes: a
+        training step asks for the weights and layers several times."""
+        key = (executor_module._trainable_version[0], id(self._function))
+        memo = self.__dict__.get("_memo_store")
+        if memo is None or memo[0] != key:
+            memo = (key, {})
+            self._memo_store = memo
+        if name not in memo[1]:
+            memo[1][name] = compute()
+        return memo[1][name]
+
+    @property
+    def weights(self) -> list:
+        return list(self._memo("weights", self._all_weights))
+
+    @property
+    def trainable_weights(self) -> list:
+        return list(self._memo("trainable", lambda: Layer.trainable_weights.fget(self)))
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return list(self._memo("frozen", lambda: Layer.non_trainable_weights.fget(self)))
+
+    def _unique_layers(self) -> list[Layer]:
+        return list(self._memo("layers", lambda: Model._unique_layers(self)))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return self.output_shape

@@ -245,7 +245,10 @@ class Trainer:
             if loss is None or targets[k] is None:
                 d_outputs.append(None)
                 continue
-            step = self._fused_step(plan, k, loss)
+            key = ("fused", k, loss)
+            if key not in plan.memo:  # the plan and the loss decide it once
+                plan.memo[key] = self._fused_step(plan, k, loss)
+            step = plan.memo[key]
             if step is not None:
                 d = loss.logits_gradient(targets[k], outputs[k])
                 preactivation.add(step)
