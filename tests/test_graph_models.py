@@ -167,6 +167,12 @@ def test_nested_models_as_layers():
     np.testing.assert_allclose(inner.predict(x, verbose=0),
                                np.tanh(x @ inner.layers[0].kernel.value
                                        + inner.layers[0].bias.value))
+    # An unbuilt Sequential nested in another is built by the outer's data.
+    late = models.Sequential([models.Sequential([layers.Dense(3, dtype=F64)]),
+                              layers.Dense(2, dtype=F64)])
+    late.compile(optimizer="sgd", loss="mse")
+    late.fit(x, y, verbose=0)
+    assert len(late.weights) == 4 and late.layers[0].built
     softmaxed = models.Sequential([inner, layers.Softmax(dtype=F64)])
     np.testing.assert_allclose(softmaxed.predict(x, verbose=0).sum(axis=1), 1.0)
 

@@ -113,6 +113,15 @@ class Sequential(Functional):
             self._input_layer = InputLayer(batch_shape=(None, *tuple(input_shape)[1:]))
             self._connect()
 
+    def ensure_built(self, input_shape: Any) -> None:
+        """Called as a layer of another model: build for that input first."""
+        if self._input_layer is None:
+            if isinstance(input_shape, list):
+                raise ValueError(f"A Sequential model takes one input; model '{self.name}' "
+                                 f"was called on {len(input_shape)}.")
+            self.build(tuple(input_shape))
+        super().ensure_built(input_shape)
+
     def _graph_plan(self) -> Any:
         self._require_built("the graph")
         return super()._graph_plan()
