@@ -228,6 +228,21 @@ def test_subclassed_model_with_an_if_in_call():
     assert model.evaluate(x, y, verbose=0) < before
 
 
+def test_subclass_with_a_functional_init():
+    class Wrapped(fastconv.Model):
+        def __init__(self):
+            inputs = fastconv.Input((3,), dtype=F64)
+            super().__init__(inputs, layers.Dense(2, dtype=F64)(inputs), name="wrapped")
+
+        def scale(self):
+            return 2.0
+
+    model = compiled(Wrapped())
+    assert isinstance(model, models.Functional) and model.scale() == 2.0
+    assert model.name == "wrapped" and len(model.weights) == 2
+    assert_all_checked(model, rng().standard_normal((4, 3)), rng(1).standard_normal((4, 2)))
+
+
 def test_custom_layer_weights_and_gradients_inside_a_sequential():
     model = compiled(models.Sequential([fastconv.Input((4,), dtype=F64), Scale(dtype=F64),
                                         layers.Dense(2, dtype=F64)]))

@@ -54,8 +54,10 @@ class Model(Trainer, Layer):
     def __init__(self, *args: Any, name: str | None = None, trainable: bool = True,
                  **kwargs: Any) -> None:
         if args or "inputs" in kwargs or "outputs" in kwargs:
-            # A subclass calling super().__init__(inputs, outputs): functional.
+            # A subclass calling super().__init__(inputs, outputs) is a
+            # functional model: its class gains Functional as a base, as in Keras.
             from fastconv.models.functional import Functional
+            _inject_functional(type(self))
             Functional._init_graph(self, *args, name=name, trainable=trainable, **kwargs)
             return
         if kwargs:
@@ -295,6 +297,18 @@ class Model(Trainer, Layer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _inject_functional(cls: type) -> type:
+    """Put Functional where Model is among ``cls``'s bases (recursively)."""
+    from fastconv.models.functional import Functional
+
+    if cls is Model:
+        return Functional
+    if cls is object or issubclass(cls, Functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(base) for base in cls.__bases__)
+    return cls
 
 
 def check_inputs_match(model: Model, arrays: list, function: Function) -> None:
