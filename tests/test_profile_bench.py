@@ -95,6 +95,7 @@ def test_bench_command_prints_layers_and_the_training_step(tmp_path):
     text = out.stdout
     assert "FMA peak" in text and "conv2d_1 (11, 11, 64)" in text
     assert "training step (fwd + bwd + rmsprop)" in text and "% peak" in text
+    assert "residual CNN" in text and "training step: fastconv" in text
 
 
 def test_blas_threads_are_restored_after_nested_and_concurrent_calls():
