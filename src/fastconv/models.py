@@ -322,7 +322,8 @@ def load_model(filepath: str, custom_objects: dict | None = None, compile: bool 
 
 def model_from_json(json_string: str, custom_objects: dict | None = None) -> Model:
     """A new model (fresh weights) from ``model.to_json()``."""
-    return saving.model_from_config(saving.parse_json(json_string, "the JSON string"))
+    return saving.model_from_config(saving.parse_json(json_string, "the JSON string"),
+                                   "the JSON string")
 
 
 def clone_model(model: Model) -> Model:

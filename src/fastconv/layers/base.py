@@ -29,6 +29,7 @@ from fastconv import activations as activations_module
 from fastconv import constraints as constraints_module
 from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
+from fastconv._restore import stored_weight
 
 Shape = tuple  # a shape with the batch dimension first (None when unknown)
 
@@ -243,7 +244,9 @@ class Layer:
                    regularizer: Any = None, constraint: Any = None,
                    trainable: bool = True) -> Variable:
         init = initializers_module.get(initializer)
-        value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype), dtype=self.dtype)
+        value = stored_weight(shape, self.dtype, f"{self.name}/{name}")  # loading a model file
+        if value is None:
+            value = np.ascontiguousarray(init(tuple(shape), dtype=self.dtype), dtype=self.dtype)
         var = Variable(value, f"{self.name}/{name}", trainable, regularizer, constraint)
         self._weights.append(var)
         return var
