@@ -1,6 +1,7 @@
 """Build of fastconv's compiled kernels (metadata lives in pyproject.toml).
 
-OpenMP is used when a probe program compiles and links with it; set
+OpenMP is used when a probe compiles and links with it under the build's
+own flags (CFLAGS and LDFLAGS included), and the build log says which; set
 FASTCONV_NO_OPENMP=1 to build without it (the kernels then run on one
 thread). No -march flag is passed: the SIMD variants are selected at run time
 (src_c/fc_dispatch.h), so the built package runs on any CPU of its
@@ -31,10 +32,21 @@ OPENMP_PROBE = textwrap.dedent(
 )
 
 
+def report(message: str) -> None:
+    """A line of the build log (stderr: pip shows it with -v, or on failure)."""
+    print(f"fastconv: {message}", file=sys.stderr, flush=True)
+
+
 def openmp_flags(compiler) -> list[str] | None:
-    """The flag that enables OpenMP for `compiler`, or None if it has none."""
+    """The flag that enables OpenMP for `compiler`, or None if it has none.
+
+    The probe is compiled and linked exactly as the extensions are (the
+    compiler object's commands carry the environment's CFLAGS and LDFLAGS,
+    e.g. sanitizer options), into a shared object like theirs: probing
+    with other flags could find OpenMP where the real build has none, or
+    (as an executable linked without -fsanitize) miss it where it has."""
     if os.environ.get("FASTCONV_NO_OPENMP", "") not in ("", "0"):
-        print("fastconv: FASTCONV_NO_OPENMP is set, building without OpenMP")
+        report("FASTCONV_NO_OPENMP is set, building without OpenMP")
         return None
     flag = "/openmp" if compiler.compiler_type == "msvc" else "-fopenmp"
     tmp = tempfile.mkdtemp(prefix="fastconv-omp-")
@@ -43,13 +55,15 @@ def openmp_flags(compiler) -> list[str] | None:
         with open(src, "w") as f:
             f.write(OPENMP_PROBE)
         objects = compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
-        compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=[flag])
+        compiler.link_shared_object(objects, os.path.join(tmp, "probe.so"),
+                                    extra_postargs=[flag])
     except Exception as exc:  # any compile or link failure means no OpenMP
-        print(f"fastconv: OpenMP probe failed ({exc}); building without OpenMP")
+        report(f"WARNING: OpenMP not found (the probe failed: {exc}); building without "
+               "OpenMP, the kernels will run on one thread")
         return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"fastconv: building with OpenMP ({flag})")
+    report(f"OpenMP found, building with it ({flag})")
     return [flag]
 
 

@@ -24,6 +24,18 @@ static inline void fc_omp_barrier(void)
 #endif
 }
 
+/* Ends the calling thread's idle OpenMP worker threads (libgomp keeps them
+ * for the next parallel region). Called before fork(): the child inherits
+ * the pool's bookkeeping but not its threads, and its first multi-threaded
+ * region would wait for them forever. Without a pool, the child and the
+ * parent each start fresh workers at their next region. */
+static inline void fc_omp_release_threads(void)
+{
+#ifdef _OPENMP
+    omp_pause_resource_all(omp_pause_soft);
+#endif
+}
+
 static inline void fc_record_team_size(void)
 {
     if (omp_get_thread_num() == 0)

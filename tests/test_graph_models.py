@@ -432,6 +432,29 @@ class Doubler(fastconv.Model):
         return {**super().get_config(), "units": self.units}
 
 
+@fastconv.saving.register_keras_serializable(package="tests")
+class Reordered(fastconv.Model):
+    """Layers assigned in one order and called in the other, with equal shapes:
+    loading must put each stored weight back on its own layer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.second = layers.Dense(4, activation="tanh")
+        self.first = layers.Dense(4)
+
+    def call(self, x):
+        return self.second(self.first(x))
+
+
+def test_weights_load_onto_their_layers_whatever_the_build_order(tmp_path):
+    model = Reordered()
+    model.build((None, 4))
+    x = rng().standard_normal((3, 4)).astype(np.float32)
+    model.save(tmp_path / "r.zip")
+    loaded = models.load_model(tmp_path / "r.zip")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def graph_kinds():
     fastconv.utils.set_random_seed(0)
     left, right = fastconv.Input((4,)), fastconv.Input((4,))

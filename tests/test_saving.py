@@ -420,3 +420,48 @@ def test_overwrite_false_refuses_an_existing_file(tmp_path):
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
     other.save(tmp_path / "new.zip", overwrite=False)  # a new file is fine
     assert listing(tmp_path) == ["m.zip", "new.zip", "w.npz"]
+
+
+def test_a_crashed_save_leaves_a_named_temporary_that_the_next_save_removes(tmp_path):
+    path = tmp_path / "m.zip"
+    stale = tmp_path / ".m.zip.fastconv-0123456789abcdef.tmp"
+    fresh = tmp_path / ".m.zip.fastconv-fedcba9876543210.tmp"
+    other = tmp_path / ".n.zip.fastconv-0123456789abcdef.tmp"  # another target's
+    for leftover in (stale, fresh, other):
+        leftover.write_bytes(b"half a model")
+    old = os.path.getmtime(stale) - 3600
+    for leftover in (stale, other):
+        os.utime(leftover, (old, old))
+    conv_model().save(path)
+    # Only the old temporary of this very target goes: a recent one may be
+    # another process's save in progress.
+    assert listing(tmp_path) == [fresh.name, other.name, "m.zip"]
+
+
+def test_save_syncs_the_file_and_its_directory(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    conv_model().save(tmp_path / "m.zip")
+    assert synced == [False, True]
+
+
+def test_save_through_a_symbolic_link_writes_its_target(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "m.zip"
+    link = tmp_path / "link.zip"
+    link.symlink_to(target)
+    model = conv_model()
+    model.save(link)
+    model.save(link)  # over the existing target too
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert arrays_equal(models.load_model(target).get_weights(), model.get_weights())
+    model.save_weights(tmp_path / "w.npz")
+    (tmp_path / "wlink.npz").symlink_to(tmp_path / "w.npz")
+    model.save_weights(tmp_path / "wlink.npz")
+    assert (tmp_path / "wlink.npz").is_symlink()

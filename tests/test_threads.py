@@ -221,3 +221,34 @@ def test_nan_gradients_keep_their_bits_across_thread_counts(isa, restore_setting
             fastconv.set_num_threads(threads)
             grads.add(ops.conv2d_backward(dy, x, w, (1, 2), "same")[1].tobytes())
         assert len(grads) == 1
+
+
+def _forked_child_work(_: int) -> tuple[int, list[np.ndarray]]:
+    """In a forked child: the thread count it runs with and some kernel results."""
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 12, 12, 3), dtype=np.float32)
+    w = rng.random((3, 3, 3, 8), dtype=np.float32)
+    y = ops.conv2d(x, w)
+    pooled, _ = ops.max_pool2d(y, 2)
+    model = fastconv.Sequential([fastconv.layers.Conv2D(4, 3, input_shape=(12, 12, 3)),
+                                 fastconv.layers.MaxPooling2D(2), fastconv.layers.Flatten(),
+                                 fastconv.layers.Dense(2)])
+    model.set_weights([np.full(v.shape, 0.1, np.float32) for v in model.get_weights()])
+    return fastconv.get_num_threads(), [y, pooled, model.predict(x, verbose=0)]
+
+
+def test_forked_children_run_the_kernels_after_the_parent_used_threads(restore_settings):
+    # libgomp's pool of worker threads does not survive fork(): without the
+    # at-fork handler the children's first multi-threaded kernel never returns.
+    import multiprocessing
+
+    fastconv.set_num_threads(2)
+    expected = _forked_child_work(0)  # starts this thread's OpenMP workers
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map_async(_forked_child_work, range(4)).get(timeout=60)
+    for threads, arrays in results:
+        assert threads == expected[0]
+        for got, want in zip(arrays, expected[1]):
+            np.testing.assert_array_equal(got, want)
+    # The parent's kernels still run (on new worker threads).
+    np.testing.assert_array_equal(_forked_child_work(0)[1][0], expected[1][0])

@@ -46,6 +46,14 @@ def _default_num_threads() -> int:
 
 _num_threads = _default_num_threads()
 
+# libgomp's thread pool does not survive fork(): a child inherits the pool's
+# record of its workers but not the threads, and its first multi-threaded
+# kernel would wait for them forever. Ending the forking thread's idle
+# workers first lets the child (and the parent, at its next call) start new
+# ones, so a forked child runs the kernels with the parent's thread count.
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(before=_runtime.release_threads)
+
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads every kernel uses from the next call on.

@@ -26,6 +26,13 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # in 64 bits.
 MAX_HYPER_PARAMETER = 2**31 - 1
 
+# A padded height or width must fit in an int32 too (as TensorFlow's sizes
+# do), and no array the ops allocate (an output, or a gradient of x_shape)
+# may hold more than MAX_ELEMENTS numbers, 1 TiB of float64: beyond these a
+# call is a mistake, to be named, not a failing allocation.
+MAX_PADDED_SIZE = 2**31 - 1
+MAX_ELEMENTS = 2**37
+
 # argmax indices of max pooling are int32 flat positions ih * W + iw.
 ARGMAX_DTYPE = np.dtype(np.int32)
 
@@ -199,6 +206,11 @@ def _axis_geometry(
         return out, total // 2, total - total // 2
     before, after = (0, 0) if mode == "valid" else mode
     padded = size + before + after
+    if padded > MAX_PADDED_SIZE:
+        raise ValueError(
+            f"Invalid value for argument `{padding_name}`: the padded {input_name} {axis} "
+            f"({size} + {before} + {after} = {padded}) must be at most 2**31 - 1."
+        )
     if padded < window:
         raise ValueError(
             f"Invalid {what} {axis} ({window}) is larger than the padded {input_name} "
@@ -253,6 +265,22 @@ def _check_nonempty(shape: tuple[int, ...], name: str, axes: tuple[int, ...], wh
             )
 
 
+def _check_elements(shape: tuple[int, ...], what: str, name: str, received: str) -> None:
+    if np.prod(shape, dtype=object) > MAX_ELEMENTS:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: {what} {shape} would hold more than "
+            f"2**37 elements (1 TiB of float64), received {received}."
+        )
+
+
+def _check_spatial(shape: tuple[int, ...], name: str) -> None:
+    if max(shape[1:3]) > MAX_PADDED_SIZE:
+        raise ValueError(
+            f"Invalid shape for argument `{name}`: height and width must be at most "
+            f"2**31 - 1, received shape {tuple(shape)}."
+        )
+
+
 def check_shape4(value: object, name: str) -> tuple[int, int, int, int]:
     """A 4-tuple of non-negative ints describing an NHWC shape."""
     if (
@@ -270,6 +298,8 @@ def check_shape4(value: object, name: str) -> tuple[int, int, int, int]:
             f"Invalid value for argument `{name}`: expected N >= 0 and H, W, C >= 1, "
             f"received {name}={value!r}."
         )
+    _check_spatial(shape, name)
+    _check_elements(shape, "the gradient of shape", name, f"{name}={value!r}")
     return shape  # type: ignore[return-value]
 
 
@@ -285,6 +315,7 @@ def conv_geometry(
     n, h, w, c_in = x_shape
     kh, kw, w_in, c_out = w_shape
     _check_nonempty(x_shape, "x", (1, 2, 3), "height, width and channels")
+    _check_spatial(x_shape, "x")
     _check_nonempty(w_shape, "w", (0, 1, 2, 3), "every kernel dimension")
     if w_in != c_in:
         raise ValueError(
@@ -299,6 +330,11 @@ def conv_geometry(
     what = "shape for argument `w`: the dilated kernel's"
     oh, pt, pb = _axis_geometry(h, (kh - 1) * dh + 1, sh, mode_h, what, "height")
     ow, pl, pr = _axis_geometry(w, (kw - 1) * dw + 1, sw, mode_w, what, "width")
+    # Only explicit padding or a huge C_out can make the output outgrow x.
+    explicit = not isinstance(mode, str) and max(mode) > 0
+    _check_elements((n, oh, ow, c_out), "the output of shape", "padding" if explicit else "w",
+                    f"padding={padding!r}" if explicit else f"shape {tuple(w_shape)} for "
+                    f"x of shape {tuple(x_shape)}")
     return ConvGeometry(n, h, w, c_in, kh, kw, c_out, oh, ow, sh, sw, dh, dw, pt, pb, pl, pr)
 
 
@@ -375,6 +411,7 @@ def pool_geometry(
     x_name, strides_name, padding_name = names
     n, h, w, c = x_shape
     _check_nonempty(tuple(x_shape), x_name, (1, 2, 3), "height, width and channels")
+    _check_spatial(x_shape, x_name)
     kh, kw = positive_pair(pool_size, "pool_size")
     sh, sw = positive_pair(pool_size if strides is None else strides, strides_name)
     mode = _padding_mode(padding, padding_name)

@@ -8,48 +8,105 @@
 Loading reads JSON and arrays with ``allow_pickle=False``, so opening a file
 never executes code. Every write goes to a temporary file in the target's
 directory, which is then renamed over the target: a crash halfway leaves the
-previous file intact. Corrupt or mismatched files raise ``ValueError``.
+previous file intact. Corrupt, crafted or mismatched files raise
+``ValueError`` naming the file; no file makes loading allocate more than its
+checked arrays need (README.md, "Saving and loading").
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
+import math
 import os
+import re
 import secrets
+import shutil
+import struct
+import tempfile
+import time
+import tokenize
 import zipfile
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 import fastconv
 from fastconv import layers as layers_module
-from fastconv import losses, optimizers
+from fastconv import _restore, losses, optimizers
 from fastconv.layers.registry import register_keras_serializable  # noqa: F401  (public)
 
 FORMAT = "fastconv.model"
 FORMAT_VERSION = 1
+
+# A save writes ".<name>.fastconv-<16 hex digits>.tmp" next to its target.
+# One left by a crash is removed by a later save to the same target once it
+# has not been written to for STALE_TEMPORARY_SECONDS (a younger one may be
+# another process's save in progress).
+STALE_TEMPORARY_SECONDS = 600
+
+
+def _temporary_pattern(basename: str) -> re.Pattern:
+    return re.compile(rf"\.{re.escape(basename)}\.fastconv-[0-9a-f]{{16}}\.tmp")
+
+
+def _remove_stale_temporaries(directory: str, basename: str) -> None:
+    pattern = _temporary_pattern(basename)
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for entry in os.scandir(directory):
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+        except FileNotFoundError:  # removed meanwhile by another save
+            pass
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename durable: the directory entry is data of its own."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # Windows cannot open a directory; its renames need no sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # a file system without it
+            raise
+    finally:
+        os.close(fd)
+
 
 def _atomic_write(filepath: str, overwrite: bool, write: Any) -> None:
     """Call ``write(file)`` on a temporary file, then rename it to ``filepath``."""
     filepath = os.fspath(filepath)
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"{filepath} exists and overwrite=False.")
-    directory = os.path.dirname(os.path.abspath(filepath))
+    # Through a symbolic link to its target: renaming over the link itself
+    # would replace it with a regular file.
+    target = os.path.realpath(filepath)
+    directory, basename = os.path.split(target)
     os.makedirs(directory, exist_ok=True)
+    _remove_stale_temporaries(directory, basename)
     # Not tempfile.mkstemp: its files are private (0600) and the rename would
     # keep that mode; mode 0666 lets the umask decide, as for any new file.
-    tmp = os.path.join(directory, f".fastconv-{secrets.token_hex(8)}.tmp")
+    tmp = os.path.join(directory, f".{basename}.fastconv-{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, filepath)
+        os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
+    _fsync_directory(directory)
 
 
 # ----------------------------------------------------------------------------
@@ -117,18 +174,34 @@ def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
         config = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is not valid JSON: it is nested too deeply") from None
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise ValueError(f"{what} does not describe a model (expected keys 'class_name' "
                          "and 'config').")
     return config
 
 
-def model_from_config(spec: dict[str, Any], custom_objects: dict | None = None) -> Any:
+def model_from_config(spec: dict[str, Any], custom_objects: dict | None = None,
+                      source: str = "the model config") -> Any:
+    """The model ``spec`` describes; any flaw in it is a ValueError naming ``source``."""
     from fastconv.models import Model
 
-    model = deserialize_layer(spec, custom_objects)
+    try:
+        model = deserialize_layer(spec, custom_objects)
+    except ValueError as exc:
+        if source in str(exc):  # already says which file (a stored weight's check)
+            raise
+        raise ValueError(f"{source}: {exc}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
+        # The config is arbitrary JSON: a wrong type anywhere in it surfaces
+        # as one of these from the layers' constructors.
+        raise ValueError(f"{source}: the model config is incomplete or malformed: "
+                         f"{exc!r}") from None
     if not isinstance(model, Model):
-        raise ValueError(f"The config describes a {type(model).__name__}, not a model.")
+        raise ValueError(f"{source}: the config describes a {type(model).__name__}, not a "
+                         "model.")
     return model
 
 
@@ -147,24 +220,167 @@ def _compiled_loss(spec: Any, custom_objects: dict | None) -> Any:
 # ----------------------------------------------------------------------------
 # weights
 
+# Checked before anything is decompressed (loading never allocates more
+# than a file's stored arrays need, and those only once they are known to
+# fit the architecture): config.json may hold this many bytes; a deflated
+# member may not claim more than deflate can expand to (1032 times its
+# compressed size); a stored member holds exactly the bytes it declares.
+MAX_CONFIG_BYTES = 16 * 2**20
+DEFLATE_MAX_RATIO = 1032
+
+# The exceptions the parsers (zipfile, zlib, numpy.lib.format) raise on
+# malformed bytes. Their input is always in memory or a private temporary
+# file here, so these come from the content, never from the file system.
+_DECODE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+                  NotImplementedError, RuntimeError, struct.error, OverflowError, KeyError,
+                  IndexError, TypeError, SyntaxError, tokenize.TokenError, RecursionError)
+
+
+@contextlib.contextmanager
+def _content_errors(source: str, what: str) -> Iterator[None]:
+    """Raise any error of the parsers as ValueError naming ``source``."""
+    try:
+        yield
+    except _DECODE_ERRORS as exc:
+        raise ValueError(f"{source} {what}: {exc}") from None
+
+
+def _checked_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's members, once their declared sizes fit the archive."""
+    members = archive.infolist()
+    for info in members:
+        if info.flag_bits & 0x1:
+            raise ValueError(f"member {info.filename!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size != info.compress_size:
+                raise ValueError(f"member {info.filename!r} is stored uncompressed but declares "
+                                 f"{info.file_size} bytes for {info.compress_size} stored")
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            if info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024:
+                raise ValueError(f"member {info.filename!r} declares {info.file_size} bytes, "
+                                 f"more than deflate can expand its {info.compress_size} to")
+        else:
+            raise ValueError(f"member {info.filename!r} uses compression method "
+                             f"{info.compress_type}; expected stored (0) or deflated (8)")
+    return members
+
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
+
+
+class _StoredArrays:
+    """The arrays of an .npz file: names, dtypes and shapes (checked against
+    the members' sizes) are read first, the data only on request."""
+
+    def __init__(self, fileobj: Any, source: str) -> None:
+        self.source = source
+        self._zip = zipfile.ZipFile(fileobj)
+        self.headers: dict[str, tuple[zipfile.ZipInfo, tuple, np.dtype, bool, int]] = {}
+        for info in _checked_members(self._zip):
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"member {info.filename!r} is not a .npy array")
+            with self._zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in _NPY_HEADER_READERS:
+                    raise ValueError(f"array {info.filename!r} has .npy version {version}; "
+                                     "expected 1.0 or 2.0")
+                shape, fortran, dtype = _NPY_HEADER_READERS[version](f)
+                offset = f.tell()
+            if dtype.hasobject:
+                raise ValueError(f"array {info.filename!r} holds Python objects")
+            if math.prod(shape) * dtype.itemsize != info.file_size - offset:
+                raise ValueError(f"array {info.filename!r} declares shape {shape} of {dtype} "
+                                 f"but holds {info.file_size - offset} bytes of data")
+            self.headers[info.filename[:-4]] = (info, shape, dtype, fortran, offset)
+
+    def shape(self, name: str) -> tuple:
+        return self.headers[name][1]
+
+    def dtype(self, name: str) -> np.dtype:
+        return self.headers[name][2]
+
+    def read(self, name: str) -> np.ndarray:
+        info, shape, dtype, fortran, offset = self.headers[name]
+        with _content_errors(self.source, f"has a corrupt array {name!r}"):
+            with self._zip.open(info) as f:
+                f.seek(offset)
+                data = f.read(info.file_size - offset)
+                if f.read(1) or len(data) != info.file_size - offset:
+                    raise ValueError("its size does not match its header")
+        array = np.frombuffer(data, dtype=dtype)
+        return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+
+def _open_arrays(fileobj: Any, source: str) -> _StoredArrays:
+    with _content_errors(source, "is not a readable .npz weights file"):
+        return _StoredArrays(fileobj, source)
+
+
+def _weight_names(arrays: _StoredArrays) -> list[str]:
+    return sorted(k for k in arrays.headers if k.startswith("weight_"))
+
+
+def _check_weight(arrays: _StoredArrays, key: str, name: str, shape: tuple) -> None:
+    """A stored weight must have the model's shape and a floating-point
+    dtype (float16/32/64 are cast to the layer's; anything else would lose
+    information or make no sense as a weight)."""
+    stored_shape, dtype = arrays.shape(key), arrays.dtype(key)
+    if stored_shape != shape:
+        raise ValueError(f"{arrays.source}: weight {name} has shape {stored_shape} in the file "
+                         f"but {shape} in the model.")
+    if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+        raise ValueError(f"{arrays.source}: weight {name} is stored as {dtype}; expected "
+                         "float16, float32 or float64.")
+
+
+def _to_layer_dtype(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.array(array, dtype=dtype, order="C")
+
+
+def _count_error(arrays: _StoredArrays, model_count: Any) -> ValueError:
+    return ValueError(f"{arrays.source} holds {len(_weight_names(arrays))} weight arrays but "
+                      f"the model has {model_count}; the file belongs to another architecture.")
+
+
+class _StoredShapes:
+    """While a model is rebuilt (fastconv._restore), each ``add_weight`` must
+    claim a stored array of its shape before anything is allocated, so a
+    config cannot ask for weights the file does not hold. Layers may build in
+    another order than ``model.weights`` lists them (a subclassed model
+    builds in call order), so the claim is by shape; the values are assigned
+    in model order afterwards (``_assign_weights``)."""
+
+    def __init__(self, arrays: _StoredArrays) -> None:
+        self.arrays = arrays
+        self.free: dict[tuple, int] = {}
+        for key in _weight_names(arrays):
+            self.free[arrays.shape(key)] = self.free.get(arrays.shape(key), 0) + 1
+
+    def next_weight(self, shape: tuple, dtype: np.dtype, name: str) -> np.ndarray:
+        if not self.free.get(shape):
+            raise ValueError(f"{self.arrays.source}: the config asks for weight {name} of "
+                             f"shape {shape}, which the file does not hold; the file belongs "
+                             "to another architecture.")
+        self.free[shape] -= 1
+        return np.zeros(shape, dtype)  # the stored value is assigned once all are built
+
+
+def _assign_weights(model: Any, arrays: _StoredArrays) -> None:
+    """Every stored weight into the built ``model``: all are checked, then
+    read, before any is assigned (a failure leaves the model as it was)."""
+    variables, names = model.weights, _weight_names(arrays)
+    if len(names) != len(variables):
+        raise _count_error(arrays, len(variables))
+    for var, key in zip(variables, names):
+        _check_weight(arrays, key, var.name, var.shape)
+    values = [_to_layer_dtype(arrays.read(key), var.dtype) for var, key in zip(variables, names)]
+    for var, value in zip(variables, values):
+        var.value[...] = value
+
 
 def _weight_arrays(model: Any) -> dict[str, np.ndarray]:
     return {f"weight_{i:04d}": w.value for i, w in enumerate(model.weights)}
-
-
-def _assign_weights(model: Any, arrays: Any, source: str) -> None:
-    variables = model.weights
-    names = sorted(k for k in arrays if k.startswith("weight_"))
-    if len(names) != len(variables):
-        raise ValueError(f"{source} holds {len(names)} weight arrays but the model has "
-                         f"{len(variables)}; the file belongs to another architecture.")
-    values = [arrays[name] for name in names]
-    for var, value in zip(variables, values):
-        if value.shape != var.shape:
-            raise ValueError(f"{source}: weight {var.name} has shape {value.shape} in the file "
-                             f"but {var.shape} in the model.")
-    for var, value in zip(variables, values):
-        var.value[...] = value
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -173,15 +389,12 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _read_npz(data: Any, source: str) -> dict[str, np.ndarray]:
-    try:
-        loaded = np.load(data, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array
-            raise ValueError("it holds a single array, not named weight arrays")
-        with loaded as npz:
-            return {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{source} is not a readable .npz weights file: {exc}") from None
+def _read_file(filepath: str, what: str) -> bytes:
+    """The file's bytes; only the file system's own errors are OSError."""
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"No {what} at {filepath}.")
+    with open(filepath, "rb") as f:
+        return f.read()
 
 
 def save_weights(model: Any, filepath: str, overwrite: bool = True) -> None:
@@ -193,26 +406,68 @@ def save_weights(model: Any, filepath: str, overwrite: bool = True) -> None:
 def load_weights(model: Any, filepath: str) -> None:
     model._require_built("load_weights")
     filepath = os.fspath(filepath)
-    if not os.path.exists(filepath):
-        raise FileNotFoundError(f"No weights file at {filepath}.")
-    if zipfile.is_zipfile(filepath) and _is_model_archive(filepath):
-        with zipfile.ZipFile(filepath) as archive:
-            arrays = _read_npz(io.BytesIO(archive.read("weights.npz")), filepath)
+    data = _read_file(filepath, "weights file")
+    if data.startswith(b"PK") and _model_archive(data, filepath, check=False) is not None:
+        with _open_model_archive(data, filepath) as (_, arrays):
+            _assign_weights(model, arrays)
     else:
-        arrays = _read_npz(filepath, filepath)
-    _assign_weights(model, arrays, filepath)
+        _assign_weights(model, _open_arrays(io.BytesIO(data), filepath))
 
 
 # ----------------------------------------------------------------------------
 # whole models
 
 
-def _is_model_archive(filepath: str) -> bool:
+def _model_archive(data: bytes, filepath: str, check: bool = True) -> Any:
+    """The ZipFile of a model file (one holding config.json): its member
+    sizes checked, unless ``check`` is False; None for another file when
+    ``check`` is False."""
     try:
-        with zipfile.ZipFile(filepath) as archive:
-            return "config.json" in archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        if "config.json" not in archive.namelist():
+            raise KeyError("There is no item named 'config.json' in the archive")
+        if check:
+            _checked_members(archive)
+        return archive
+    except _DECODE_ERRORS as exc:
+        if not check:
+            return None
+        raise ValueError(f"{filepath} is not a fastconv model file (saved by model.save) or "
+                         f"is corrupt: {exc}") from None
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, filepath: str) -> Any:
+    """A seekable file of the member's bytes: in memory when stored (as many
+    bytes as the file holds), in a temporary file when deflated (model files
+    written before weights.npz was stored uncompressed)."""
+    with _content_errors(filepath, f"is not a fastconv model file or is corrupt ({name})"):
+        info = archive.getinfo(name)
+        if name == "config.json" and info.file_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"config.json declares {info.file_size} bytes, more than "
+                             f"the {MAX_CONFIG_BYTES} allowed")
+        if info.compress_type == zipfile.ZIP_STORED or name == "config.json":
+            return io.BytesIO(archive.read(info))
+        spill = tempfile.TemporaryFile()
+        try:
+            with archive.open(info) as member:
+                shutil.copyfileobj(member, spill)
+            spill.seek(0)
+        except BaseException:
+            spill.close()
+            raise
+        return spill
+
+
+@contextlib.contextmanager
+def _open_model_archive(data: bytes, filepath: str) -> Iterator[tuple[dict, _StoredArrays]]:
+    """(the parsed config, the stored arrays) of a model file."""
+    archive = _model_archive(data, filepath)
+    spec = parse_json(_read_member(archive, "config.json", filepath).getvalue(), filepath)
+    if spec.get("format") != FORMAT:
+        raise ValueError(f"{filepath} is not a fastconv model file (format "
+                         f"{spec.get('format')!r}).")
+    with _read_member(archive, "weights.npz", filepath) as weights:
+        yield spec, _open_arrays(weights, filepath)
 
 
 def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
@@ -235,40 +490,33 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
     def write(f: Any) -> None:
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("config.json", config_bytes)
-            archive.writestr("weights.npz", weights_bytes)
+            # Stored: float weights hardly compress, and a stored member
+            # cannot expand when read (see _checked_members).
+            archive.writestr("weights.npz", weights_bytes, zipfile.ZIP_STORED)
 
     _atomic_write(filepath, overwrite, write)
 
 
 def load_model(filepath: str, compile: bool = True, custom_objects: dict | None = None) -> Any:
     filepath = os.fspath(filepath)
-    if not os.path.exists(filepath):
-        raise FileNotFoundError(f"No model file at {filepath}.")
-    try:
-        with zipfile.ZipFile(filepath) as archive:
-            config_bytes = archive.read("config.json")
-            weights_bytes = archive.read("weights.npz")
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
-        raise ValueError(f"{filepath} is not a fastconv model file (saved by model.save) or "
-                         f"is corrupt: {exc}") from None
-    spec = parse_json(config_bytes, filepath)
-    if spec.get("format") != FORMAT:
-        raise ValueError(f"{filepath} is not a fastconv model file (format "
-                         f"{spec.get('format')!r}).")
-    model = model_from_config(spec, custom_objects)
-    arrays = _read_npz(io.BytesIO(weights_bytes), filepath)
-    _assign_weights(model, arrays, filepath)
+    data = _read_file(filepath, "model file")
+    with _open_model_archive(data, filepath) as (spec, arrays):
+        with _restore.restoring(_StoredShapes(arrays)):
+            model = model_from_config(spec, custom_objects, filepath)
+        _assign_weights(model, arrays)
+        state = {k.split("/", 1)[1]: arrays.read(k) for k in arrays.headers
+                 if k.startswith("optimizer/")}
     compile_config = spec.get("compile_config")
     if compile and compile_config:
         try:
             optimizer, loss = compile_config["optimizer"], compile_config["loss"]
             metrics = compile_config["metrics"]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{filepath}: the compile settings are malformed: {exc!r}") from None
-        model.compile(optimizer=optimizers.get(optimizer),
-                      loss=_compiled_loss(loss, custom_objects), metrics=metrics,
-                      loss_weights=compile_config.get("loss_weights"))
-        state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-        if state:
-            model.optimizer.set_state(state)
+            model.compile(optimizer=optimizers.get(optimizer),
+                          loss=_compiled_loss(loss, custom_objects), metrics=metrics,
+                          loss_weights=compile_config.get("loss_weights"))
+            if state:
+                model.optimizer.set_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"{filepath}: the compile settings or optimizer state are "
+                             f"malformed: {exc!r}") from None
     return model

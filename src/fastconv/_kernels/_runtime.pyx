@@ -7,7 +7,7 @@ import time
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
-from fastconv._kernels.kernels cimport FC_OPENMP_ENABLED, fc_cpu_supports
+from fastconv._kernels.kernels cimport FC_OPENMP_ENABLED, fc_cpu_supports, fc_omp_release_threads
 
 # Instruction-set levels, in the order of src_c/fc_common.h's enum fc_isa.
 ISA_LEVELS = ("generic", "avx2", "avx512")
@@ -16,6 +16,12 @@ ISA_LEVELS = ("generic", "avx2", "avx512")
 def openmp_enabled() -> bool:
     """True when the kernels were compiled with OpenMP."""
     return bool(FC_OPENMP_ENABLED)
+
+
+def release_threads() -> None:
+    """End the calling thread's idle OpenMP workers (see fc_omp.h); the next
+    parallel region starts new ones."""
+    fc_omp_release_threads()
 
 
 def cpu_supports(isa: str) -> bool:

@@ -9,6 +9,7 @@ cdef extern from "fc_omp.h" nogil:
     int fc_last_team_size
     void fc_record_team_size()
     void fc_omp_barrier()
+    void fc_omp_release_threads()
 
 
 cdef extern from "fc_common.h" nogil:

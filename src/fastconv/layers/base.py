@@ -41,6 +41,7 @@ from fastconv import activations as activations_module
 from fastconv import constraints as constraints_module
 from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
+from fastconv._restore import stored_weight
 from fastconv.graph import executor as executor_module
 from fastconv.graph import tape as tape_module
 from fastconv.graph.node import KerasTensor, Node, flatten, is_symbolic, unflatten
@@ -509,13 +510,15 @@ class Layer:
         shape = () if shape is None else tuple(int(d) for d in shape)
         init = initializers_module.get("glorot_uniform" if initializer is None else initializer)
         dtype = self.dtype if dtype is None else np.dtype(dtype).name
-        value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
         if name is None:
             taken = {w.name for w in self._weights}
             name, k = "variable", 0
             while f"{self.name}/{name}" in taken:
                 k += 1
                 name = f"variable_{k}"
+        value = stored_weight(shape, dtype, f"{self.name}/{name}")  # loading a model file
+        if value is None:
+            value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
         var = Variable(value, f"{self.name}/{name}", bool(trainable),
                        regularizers_module.get(regularizer), constraints_module.get(constraint),
                        owner=self)

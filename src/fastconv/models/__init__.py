@@ -22,7 +22,7 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Mod
     """A new model (fresh weights) from ``model.to_json()``."""
     from fastconv import saving
     return saving.model_from_config(saving.parse_json(json_string, "the JSON string"),
-                                    custom_objects)
+                                    custom_objects, "the JSON string")
 
 
 def clone_model(model: Model, input_tensors: Any = None, custom_objects: dict | None = None) -> Model:
