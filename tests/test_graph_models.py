@@ -272,6 +272,26 @@ def test_custom_loss_written_with_keras_ops():
     assert model.evaluate(x, y, verbose=0) == pytest.approx(np.mean(np.sqrt(1 + d ** 2) - 1))
 
 
+def test_metric_functions_are_tracked_and_reload_through_custom_objects(tmp_path):
+    def mean_abs_error(y_true, y_pred):
+        return ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+    model = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse", metrics=[mean_abs_error])
+    x = rng().standard_normal((8, 3)).astype(np.float32)
+    y = rng(1).standard_normal((8, 2)).astype(np.float32)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    want = np.mean(np.abs(y - model.predict(x, verbose=0)))
+    assert logs["mean_abs_error"] == pytest.approx(want, rel=1e-5)
+    assert "mean_abs_error" in model.fit(x, y, epochs=1, verbose=0).history
+    want = np.mean(np.abs(y - model.predict(x, verbose=0)))
+    model.save(tmp_path / "m.zip")
+    loaded = models.load_model(tmp_path / "m.zip",
+                               custom_objects={"mean_abs_error": mean_abs_error})
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True)["mean_abs_error"] == (
+        pytest.approx(want, rel=1e-5))
+
+
 def test_gradient_tape_training_loop_matches_fit():
     def make():
         fastconv.utils.set_random_seed(4)

@@ -28,6 +28,7 @@ from fastconv import losses
 __all__ = [
     "Metric",
     "Mean",
+    "MeanMetricWrapper",
     "Accuracy",
     "BinaryAccuracy",
     "CategoricalAccuracy",
@@ -179,6 +180,37 @@ class Mean(Metric):
     def reset_state(self) -> None:
         self._total = 0.0
         self._count = 0.0
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean of ``fn(y_true, y_pred)``'s per-sample values, as
+    Keras' ``MeanMetricWrapper``: how a metric written as a function (with
+    ``fastconv.ops`` or NumPy) is tracked.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred)`` returning one value per sample (or a scalar).
+    name : str, optional
+        Default: the function's name.
+    """
+
+    def __init__(self, fn: Any, name: str | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"Invalid value for argument `fn`: expected a callable, "
+                            f"received {fn!r}.")
+        self.fn = fn
+        super().__init__(name or getattr(fn, "__name__", "metric"))
+
+    def update_state(  # type: ignore[override]
+        self, y_true: object, y_pred: object, sample_weight: object = None
+    ) -> None:
+        values = np.asarray(self.fn(np.asarray(y_true), np.asarray(y_pred)))
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        raise TypeError(f"The metric {self.name!r} wraps a Python function, which fastconv "
+                        "does not save.")
 
 
 class _MatchRate(Mean):
@@ -414,6 +446,8 @@ def get(
     """
     if isinstance(identifier, Metric):
         return identifier
+    if callable(identifier) and not isinstance(identifier, type):
+        return MeanMetricWrapper(identifier)
     if isinstance(identifier, str):
         if identifier.lower() in ("accuracy", "acc"):
             return _resolve_accuracy(loss, y_true_shape, y_pred_shape)(name=identifier)

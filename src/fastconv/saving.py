@@ -205,6 +205,18 @@ def model_from_config(spec: dict[str, Any], custom_objects: dict | None = None,
     return model
 
 
+def _with_custom_objects(spec: Any, custom_objects: dict | None) -> Any:
+    """Saved metric identifiers, with the names of metric functions given back
+    through ``custom_objects``."""
+    if isinstance(spec, dict) and "class_name" not in spec:
+        return {k: _with_custom_objects(v, custom_objects) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_with_custom_objects(v, custom_objects) for v in spec]
+    if isinstance(spec, str) and custom_objects and spec in custom_objects:
+        return custom_objects[spec]
+    return spec
+
+
 def _compiled_loss(spec: Any, custom_objects: dict | None) -> Any:
     """The saved loss(es): configs, built-in names, or loss functions named and
     given back through ``custom_objects``."""
@@ -512,7 +524,8 @@ def load_model(filepath: str, compile: bool = True, custom_objects: dict | None 
             optimizer, loss = compile_config["optimizer"], compile_config["loss"]
             metrics = compile_config["metrics"]
             model.compile(optimizer=optimizers.get(optimizer),
-                          loss=_compiled_loss(loss, custom_objects), metrics=metrics,
+                          loss=_compiled_loss(loss, custom_objects),
+                          metrics=_with_custom_objects(metrics, custom_objects),
                           loss_weights=compile_config.get("loss_weights"))
             if state:
                 model.optimizer.set_state(state)

@@ -622,6 +622,10 @@ def _serialize_loss(loss: Any) -> Any:
 
 
 def _serialize_metric(metric: Any) -> Any:
+    """A metric's config; a metric function is kept by its name (it is code)."""
+    if isinstance(metric, metrics_module.MeanMetricWrapper) or (
+            callable(metric) and not isinstance(metric, (type, metrics_module.Metric))):
+        return getattr(metric, "__name__", None) or metric.name
     if isinstance(metric, metrics_module.Metric):
         return {"class_name": type(metric).__name__, "config": metric.get_config()}
     return metric
