@@ -525,6 +525,14 @@ def test_loading_an_unregistered_class_names_it(tmp_path):
     with pytest.raises(ValueError, match="register_keras_serializable"):
         model.save(tmp_path / "m.zip")
 
+    class Dense(layers.Dense):  # a user class named like fastconv's own
+        def forward(self, x, training=False):
+            y, ctx = super().forward(x, training)
+            return 2 * y, ctx
+
+    with pytest.raises(ValueError, match="Layer class Dense cannot be saved"):
+        models.Sequential([Dense(2, input_shape=(3,))]).save(tmp_path / "d.zip")
+
 
 def test_summary_of_a_branching_model_has_keras_connected_to_column():
     fastconv.backend.clear_session()

@@ -117,32 +117,32 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     """``{"class_name", "config"}`` of a layer or model (a subclassed model
     also records the input shape it was built for)."""
     from fastconv.layers import registry
-    from fastconv.models import Functional, Model, Sequential
 
     cls = type(layer)
-    name = "Functional" if cls is Functional else cls.__name__
+    name = cls.__name__
     try:
-        registry.resolve(name, None, registry.registered_name(cls))
+        known = registry.resolve(name, None, registry.registered_name(cls)) is cls
     except ValueError:
+        known = False
+    if not known:
         raise ValueError(
             f"Layer class {name} cannot be saved: it is not a fastconv class; register it "
             "with fastconv.saving.register_keras_serializable (and give it get_config) so "
-            "that loading can find it.") from None
+            "that loading can find it.")
     spec: dict[str, Any] = {"class_name": name, "config": layer.get_config()}
     registered = registry.registered_name(cls)
     if registered:
         spec["registered_name"] = registered
-    if isinstance(layer, Model) and not isinstance(layer, (Functional, Sequential)):
-        shape = layer._build_input_shape
-        if shape is not None:
-            spec["build_config"] = {"input_shape": [list(s) for s in shape]
-                                    if isinstance(shape, list) else list(shape)}
+    # A subclassed model records the input shape its build traced.
+    shape = getattr(layer, "_build_input_shape", None)
+    if shape is not None:
+        spec["build_config"] = {"input_shape": [list(s) for s in shape]
+                                if isinstance(shape, list) else list(shape)}
     return spec
 
 
 def deserialize_layer(spec: Any, custom_objects: dict | None = None) -> Any:
     from fastconv.layers import registry
-    from fastconv.models import Model
 
     if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
         raise ValueError(f"Malformed layer entry in the model config: {spec!r}.")
@@ -154,7 +154,7 @@ def deserialize_layer(spec: Any, custom_objects: dict | None = None) -> Any:
     if "batch_input_shape" in config:
         config["batch_input_shape"] = tuple(config["batch_input_shape"])
     try:
-        if isinstance(cls, type) and issubclass(cls, Model):
+        if getattr(cls, "from_config_takes_custom_objects", False):  # models: nested layers
             obj = cls.from_config(config, custom_objects)
         else:
             obj = cls.from_config(config)
@@ -162,7 +162,7 @@ def deserialize_layer(spec: Any, custom_objects: dict | None = None) -> Any:
         raise ValueError(f"The config of layer class {spec.get('class_name')!r} does not "
                          f"fit its constructor: {exc}") from None
     build = spec.get("build_config")
-    if isinstance(obj, Model) and isinstance(build, dict) and build.get("input_shape"):
+    if isinstance(build, dict) and build.get("input_shape"):
         shape = build["input_shape"]
         obj.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list)
                   else tuple(shape))
@@ -185,8 +185,6 @@ def parse_json(text: str | bytes, what: str) -> dict[str, Any]:
 def model_from_config(spec: dict[str, Any], custom_objects: dict | None = None,
                       source: str = "the model config") -> Any:
     """The model ``spec`` describes; any flaw in it is a ValueError naming ``source``."""
-    from fastconv.models import Model
-
     try:
         model = deserialize_layer(spec, custom_objects)
     except ValueError as exc:
@@ -199,7 +197,7 @@ def model_from_config(spec: dict[str, Any], custom_objects: dict | None = None,
         # as one of these from the layers' constructors.
         raise ValueError(f"{source}: the model config is incomplete or malformed: "
                          f"{exc!r}") from None
-    if not isinstance(model, Model):
+    if not callable(getattr(model, "fit", None)):
         raise ValueError(f"{source}: the config describes a {type(model).__name__}, not a "
                          "model.")
     return model

@@ -45,6 +45,9 @@ class Model(Trainer, Layer):
     trainable : bool
     """
 
+    # Loading passes custom_objects on to the layers of a model's config.
+    from_config_takes_custom_objects = True
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
             from fastconv.models.functional import Functional
