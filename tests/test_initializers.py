@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from fastconv import _random
+from fastconv.runtime import random as _random
 from fastconv import initializers as init
 
 TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]

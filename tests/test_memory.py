@@ -1,4 +1,4 @@
-"""fastconv._memory.retained_heap: glibc's thresholds raised once for nested
+"""fastconv.runtime.allocator.retained_heap: glibc's thresholds raised once for nested
 calls, set back on the way out, the heap trimmed after fit-like calls but not
 after per-batch ones; FASTCONV_MALLOC=default turns it all off."""
 
@@ -11,7 +11,8 @@ import sys
 import numpy as np
 
 import fastconv
-from fastconv import _memory, layers, models
+from fastconv import layers, models
+from fastconv.runtime import allocator as _memory
 
 
 class FakeGlibc:
@@ -78,7 +79,7 @@ def test_model_calls_trim_after_fit_but_not_after_a_batch(monkeypatch):
 
 
 def test_fastconv_malloc_default_turns_it_off():
-    code = "from fastconv import _memory; print(_memory.enabled())"
+    code = "from fastconv.runtime import allocator; print(allocator.enabled())"
     env = {**os.environ, "FASTCONV_MALLOC": "default"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)

@@ -75,7 +75,7 @@ def test_fma_peak_probe_measures_a_positive_rate():
 
 
 def test_allocator_setting_can_be_declined():
-    code = "import fastconv._memory as m; print(m.enabled())"
+    code = "import fastconv.runtime.allocator as m; print(m.enabled())"
     env = {**os.environ, "FASTCONV_MALLOC": "default"}
     root = str(Path(fastconv.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -101,7 +101,7 @@ def test_bench_command_prints_layers_and_the_training_step(tmp_path):
 def test_blas_threads_are_restored_after_nested_and_concurrent_calls():
     import threading
 
-    from fastconv import _blas
+    from fastconv.runtime import blas as _blas
 
     if not _blas._openblas_controls():
         pytest.skip("no OpenBLAS loaded")

@@ -24,7 +24,7 @@ Public names:
 import sys
 
 from fastconv import ops, reference
-from fastconv._settings import (
+from fastconv.runtime.settings import (
     get_isa,
     get_num_threads,
     openmp_enabled,

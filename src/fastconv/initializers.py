@@ -7,7 +7,7 @@ array. Fans follow Keras' ``compute_fans``: a 2-D shape ``(in, out)`` has
 ``fan_in = C_in * KH * KW`` and ``fan_out = C_out * KH * KW``.
 
 Randomness: an initializer built with ``seed=None`` draws from
-``fastconv._random.generator()`` at call time, so ``_random.set_seed``
+``fastconv.runtime.random.generator()`` at call time, so ``_random.set_seed``
 makes a whole model reproducible and successive calls give new values. An
 int ``seed`` starts a fresh generator on every call, so the same initializer
 returns the same values each time (as Keras does for integer seeds). Values
@@ -27,7 +27,7 @@ import numpy as np
 
 from fastconv import _registry
 
-from fastconv import _random
+from fastconv.runtime import random as _random
 
 # The standard deviation of a standard normal truncated to [-2, 2]. Keras
 # divides by it so that the *truncated* draw has the requested variance.

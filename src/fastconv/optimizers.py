@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _registry, _settings
+from fastconv import _registry
+from fastconv.runtime import settings as _settings
 from fastconv._kernels import optim as _optim
 from fastconv._validation import FLOAT_DTYPES, check_flag
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _random
+from fastconv.runtime import random as _random
 
 
 def _fix_randomness(model: Any, seed: int) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _random
+from fastconv.runtime import random as _random
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import fastconv
 from fastconv import reference
 from fastconv._kernels import _runtime
-from fastconv._memory import retained_heap
+from fastconv.runtime.allocator import retained_heap
 from fastconv.cli.train import seed_cnn
 from fastconv.layers import use_backend
 from fastconv.training.profile import profile_model
@@ -208,7 +208,7 @@ def bench(batch: int, repeat: int) -> int:
     x, y = _data(batch)
     model = _fastconv_model()
     # PyTorch first, before fastconv's training settings ever touch the
-    # process's allocator (see fastconv._memory).
+    # process's allocator (see fastconv.runtime.allocator).
     torch_times = torch_net.layer_times(x, repeat) if torch_net else None
     torch_step = torch_net.step_time(x, y, repeat) if torch_net else None
     torch_residual = _residual_torch_step(threads, x, y, repeat) if torch_net else None

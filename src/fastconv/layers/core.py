@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _random, activations
+from fastconv import activations
+from fastconv.runtime import random as _random
 from fastconv.graph.node import KerasTensor, Node
 from fastconv.layers.base import (
     KernelBiasLayer,

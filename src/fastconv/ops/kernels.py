@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastconv import _settings
+from fastconv.runtime import settings as _settings
 from fastconv import _validation as v
 from fastconv._kernels import conv as _conv
 from fastconv._kernels import conv_pool as _conv_pool

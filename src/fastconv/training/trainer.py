@@ -22,15 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import _random, activations, callbacks as callbacks_module, losses
+from fastconv import activations, callbacks as callbacks_module, losses
 from fastconv import metrics as metrics_module
 from fastconv import optimizers
-from fastconv._blas import single_threaded_blas
-from fastconv._memory import retained_heap
 from fastconv._validation import check_flag
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import zero_gradients
 from fastconv.graph.node import flatten, unflatten
+from fastconv.runtime import random as _random
+from fastconv.runtime.allocator import retained_heap
+from fastconv.runtime.blas import single_threaded_blas
 from fastconv.training.profile import format_profile, profile_model
 from fastconv.training.progress import Progbar
 
@@ -38,7 +39,7 @@ from fastconv.training.progress import Progbar
 def with_training_environment(method: Any = None, *, per_batch: bool = False) -> Any:
     """Run ``method`` with NumPy's BLAS on one thread (its spinning threads
     would steal the kernels' cores) and freed activations kept in the heap
-    (see fastconv._blas and fastconv._memory); both are undone on return.
+    (see fastconv.runtime.blas and fastconv.runtime.allocator); both are undone on return.
     A ``per_batch`` method (one step, usually called in a loop) leaves the
     heap untrimmed, so the next call reuses its memory."""
     if method is None:
