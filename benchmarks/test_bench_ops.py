@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _blas, ops, reference
+from fastconv import ops, reference
+from fastconv.runtime import blas as _blas
 
 try:
     import torch
