@@ -11,6 +11,7 @@ import numpy as np
 from fastconv import activations
 from fastconv.runtime import random as _random
 from fastconv.graph.node import KerasTensor, Node
+from fastconv.layers.backend import kernels
 from fastconv.layers.base import (
     KernelBiasLayer,
     Layer,
@@ -188,16 +189,27 @@ class ReLU(Layer):
         self.negative_slope = float(negative_slope)
         self.threshold = float(threshold)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _plain(self) -> bool:
+        """max(x, 0): the compiled ReLU gradient applies (it reads only y)."""
+        return self.max_value is None and self.negative_slope == 0 and self.threshold == 0
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        if self._plain():
+            y = np.maximum(x, x.dtype.type(0))
+            return y, (None, y)
         above = x > self.threshold
         y = np.where(above, x, self.negative_slope * (x - self.threshold)).astype(x.dtype)
         if self.max_value is not None:
             y = np.minimum(y, x.dtype.type(self.max_value))
-        return y, x
+        return y, (x, None)
 
-    def backward(self, x: np.ndarray, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         if not need_dx:
             return None
+        x, y = ctx
+        if y is not None:  # the plain ReLU: dy where y > 0
+            return kernels().relu_backward(np.ascontiguousarray(dy, dtype=self.dtype),
+                                           np.ascontiguousarray(y))
         slope = np.where(x > self.threshold, 1.0, self.negative_slope).astype(dy.dtype)
         if self.max_value is not None:
             slope[x >= self.max_value] = 0
