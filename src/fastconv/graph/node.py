@@ -18,12 +18,47 @@ from typing import Any
 import numpy as np
 
 
-class KerasTensor:
+class TensorOperators:
+    """Python's operators as Keras ops (``x + y``, ``-x``, ``x[:, 0]``,
+    ``x @ w``, ``x > 0``): recorded when an operand is symbolic, computed at
+    once otherwise. Symbolic tensors and weights both have them."""
+
+    def _op(self, name: str, *args: Any) -> Any:
+        from fastconv import ops
+        return getattr(ops, name)(*args)
+
+    def __add__(self, other): return self._op("add", self, other)
+    def __radd__(self, other): return self._op("add", other, self)
+    def __sub__(self, other): return self._op("subtract", self, other)
+    def __rsub__(self, other): return self._op("subtract", other, self)
+    def __mul__(self, other): return self._op("multiply", self, other)
+    def __rmul__(self, other): return self._op("multiply", other, self)
+    def __truediv__(self, other): return self._op("divide", self, other)
+    def __rtruediv__(self, other): return self._op("divide", other, self)
+    def __pow__(self, other): return self._op("power", self, other)
+    def __rpow__(self, other): return self._op("power", other, self)
+    def __matmul__(self, other): return self._op("matmul", self, other)
+    def __rmatmul__(self, other): return self._op("matmul", other, self)
+    def __neg__(self): return self._op("negative", self)
+    def __pos__(self): return self
+    def __abs__(self): return self._op("abs", self)
+    def __getitem__(self, key): return self._op("getitem", self, key)
+    def __gt__(self, other): return self._op("greater", self, other)
+    def __ge__(self, other): return self._op("greater_equal", self, other)
+    def __lt__(self, other): return self._op("less", self, other)
+    def __le__(self, other): return self._op("less_equal", self, other)
+
+    @property
+    def T(self) -> Any:
+        return self._op("transpose", self)
+
+
+class KerasTensor(TensorOperators):
     """A symbolic tensor: a shape (batch first, None where unknown), a dtype,
     and the node that produced it (None for a model input).
 
-    Python's operators on a KerasTensor record Keras ops (``x + y``, ``-x``,
-    ``x[:, 0]``, ``x @ w``), as they do in Keras.
+    Python's operators on a KerasTensor record Keras ops
+    (``TensorOperators``), as they do in Keras.
     """
 
     # NumPy must hand mixed expressions (array * tensor) back to us.
@@ -70,36 +105,6 @@ class KerasTensor:
 
     def __hash__(self) -> int:
         return id(self)
-
-    # Operators: each records the Keras op of the same meaning.
-    def _op(self, name: str, *args: Any) -> Any:
-        from fastconv import ops
-        return getattr(ops, name)(*args)
-
-    def __add__(self, other): return self._op("add", self, other)
-    def __radd__(self, other): return self._op("add", other, self)
-    def __sub__(self, other): return self._op("subtract", self, other)
-    def __rsub__(self, other): return self._op("subtract", other, self)
-    def __mul__(self, other): return self._op("multiply", self, other)
-    def __rmul__(self, other): return self._op("multiply", other, self)
-    def __truediv__(self, other): return self._op("divide", self, other)
-    def __rtruediv__(self, other): return self._op("divide", other, self)
-    def __pow__(self, other): return self._op("power", self, other)
-    def __rpow__(self, other): return self._op("power", other, self)
-    def __matmul__(self, other): return self._op("matmul", self, other)
-    def __rmatmul__(self, other): return self._op("matmul", other, self)
-    def __neg__(self): return self._op("negative", self)
-    def __pos__(self): return self
-    def __abs__(self): return self._op("abs", self)
-    def __getitem__(self, key): return self._op("getitem", self, key)
-    def __gt__(self, other): return self._op("greater", self, other)
-    def __ge__(self, other): return self._op("greater_equal", self, other)
-    def __lt__(self, other): return self._op("less", self, other)
-    def __le__(self, other): return self._op("less_equal", self, other)
-
-    @property
-    def T(self) -> Any:
-        return self._op("transpose", self)
 
 
 class Node:

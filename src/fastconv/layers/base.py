@@ -44,7 +44,14 @@ from fastconv import regularizers as regularizers_module
 from fastconv._restore import stored_weight
 from fastconv.graph import executor as executor_module
 from fastconv.graph import tape as tape_module
-from fastconv.graph.node import KerasTensor, Node, flatten, is_symbolic, unflatten
+from fastconv.graph.node import (
+    KerasTensor,
+    Node,
+    TensorOperators,
+    flatten,
+    is_symbolic,
+    unflatten,
+)
 from fastconv.layers import registry
 
 Shape = tuple  # a shape with the batch dimension first (None when unknown)
@@ -70,7 +77,7 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-class Variable:
+class Variable(TensorOperators):
     """A weight: its value, its gradient and how it is kept in bounds.
 
     ``value`` is updated in place by the optimizer. ``grad`` has the same
@@ -162,30 +169,6 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"
-
-    # Operators, as Keras variables have them: a Keras op, recorded when the
-    # other operand is symbolic, computed at once otherwise.
-    def _op(self, name: str, *args: Any) -> Any:
-        from fastconv import ops
-        return getattr(ops, name)(*args)
-
-    def __add__(self, other): return self._op("add", self, other)
-    def __radd__(self, other): return self._op("add", other, self)
-    def __sub__(self, other): return self._op("subtract", self, other)
-    def __rsub__(self, other): return self._op("subtract", other, self)
-    def __mul__(self, other): return self._op("multiply", self, other)
-    def __rmul__(self, other): return self._op("multiply", other, self)
-    def __truediv__(self, other): return self._op("divide", self, other)
-    def __rtruediv__(self, other): return self._op("divide", other, self)
-    def __pow__(self, other): return self._op("power", self, other)
-    def __matmul__(self, other): return self._op("matmul", self, other)
-    def __rmatmul__(self, other): return self._op("matmul", other, self)
-    def __neg__(self): return self._op("negative", self)
-    def __getitem__(self, key): return self._op("getitem", self, key)
-
-    @property
-    def T(self) -> Any:
-        return self._op("transpose", self)
 
 
 def _check_shape_arg(value: Any, name: str) -> tuple:
