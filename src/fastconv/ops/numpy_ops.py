@@ -22,13 +22,13 @@ from fastconv.graph.node import KerasTensor, is_symbolic
 from fastconv.ops.core import Primitive, apply, check_axis, check_dtype, concrete, shape_of
 
 __all__ = [
-    "abs", "absolute", "add", "argmax", "argmin", "broadcast_to", "ceil", "clip",
-    "concatenate", "divide", "dot", "einsum", "equal", "exp", "expand_dims", "floor",
+    "abs", "absolute", "add", "arange", "argmax", "argmin", "broadcast_to", "ceil", "clip",
+    "concatenate", "divide", "dot", "einsum", "equal", "exp", "eye", "full", "expand_dims", "floor",
     "getitem", "greater", "greater_equal", "less", "less_equal", "log", "log1p", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal",
-    "ones_like", "power", "repeat", "reshape", "round", "sign", "split", "sqrt", "square",
+    "ones", "ones_like", "power", "repeat", "reshape", "round", "sign", "split", "sqrt", "square",
     "squeeze", "stack", "std", "subtract", "sum", "take", "tanh", "tensordot", "tile",
-    "transpose", "true_divide", "var", "where", "zeros_like",
+    "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
 
 _X1X2 = ("x1", "x2")
@@ -1075,3 +1075,46 @@ def ones_like(x: Any, dtype: Any = None) -> Any:
     tensor
     """
     return apply(_ONES_LIKE, (x,), {"dtype": check_dtype(dtype)})
+
+
+# ----------------------------------------------------------------------------
+# constants: new arrays of a given shape (Keras' floatx, float32, by default)
+
+
+def _shape_arg(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
+            for d in shape):
+        raise ValueError(f"Invalid value for argument `shape`: expected non-negative ints, "
+                         f"received shape={shape!r}.")
+    return tuple(int(d) for d in shape)
+
+
+def zeros(shape: Any, dtype: Any = None) -> np.ndarray:
+    """An array of zeros of ``shape`` (float32 unless ``dtype``)."""
+    return np.zeros(_shape_arg(shape), check_dtype(dtype) or "float32")
+
+
+def ones(shape: Any, dtype: Any = None) -> np.ndarray:
+    """An array of ones of ``shape`` (float32 unless ``dtype``)."""
+    return np.ones(_shape_arg(shape), check_dtype(dtype) or "float32")
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None) -> np.ndarray:
+    """An array of ``shape`` filled with ``fill_value`` (float32 unless ``dtype``)."""
+    return np.full(_shape_arg(shape), fill_value, check_dtype(dtype) or "float32")
+
+
+def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> np.ndarray:
+    """The identity-like ``(N, M)`` matrix with ones on diagonal ``k``."""
+    return np.eye(N, M, k, dtype=check_dtype(dtype) or "float32")
+
+
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> np.ndarray:
+    """Evenly spaced values, as NumPy's ``arange`` (Keras' dtype rule: int32
+    for integer arguments, float32 otherwise, unless ``dtype``)."""
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    default = "int32" if values.dtype.kind in "iu" else "float32"
+    return values.astype(check_dtype(dtype) or default)
