@@ -74,7 +74,7 @@ def test_functional_guide_toy_resnet_trains():
     model = keras.Model(inputs, outputs, name="toy_resnet")
     lines = []
     model.summary(print_fn=lines.append)
-    assert "Connected to" in lines[2] and any("add (Add)" in line for line in lines)
+    assert "Connected to" in lines[2] and sum("(Add)" in line for line in lines) == 2
     expected = (conv_params(3, 3, 32) + conv_params(3, 32, 64) + 5 * conv_params(3, 64, 64)
                 + (7 * 7 * 64 * 256 + 256) + (256 * 10 + 10))
     assert model.count_params() == expected
