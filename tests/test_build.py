@@ -26,6 +26,7 @@ print(openmp_flags(compiler))
 def test_openmp_probe_honours_sanitizer_cflags_and_ldflags():
     if not SETUP.exists() or shutil.which("gcc") is None:
         pytest.skip("needs the source tree's setup.py and gcc")
+    pytest.importorskip("setuptools")  # Python 3.12's venvs come without it
     libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
                              text=True).stdout.strip()
     if not os.path.isabs(libasan):
