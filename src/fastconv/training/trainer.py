@@ -104,6 +104,20 @@ def _as_data(value: Any, name: str) -> Any:
     return arr
 
 
+def _paired_data(x: Any, y: Any) -> tuple[Any, Any, int]:
+    """Inputs and targets as arrays (or lists/dicts of them) holding the
+    same number of samples, and that number."""
+    x = _as_data(x, "x")
+    if y is None:
+        raise ValueError("Invalid value for argument `y`: expected targets, received None.")
+    y = _as_data(y, "y")
+    n_x, n_y = _n_samples(_flat_data(x), "x"), _n_samples(_flat_data(y), "y")
+    if n_x != n_y:
+        raise ValueError(f"Data cardinality is ambiguous: x has {n_x} samples but y has "
+                         f"{n_y}. Make sure all arrays contain the same number of samples.")
+    return x, y, n_x
+
+
 def _flat_data(value: Any) -> list:
     return list(value.values()) if isinstance(value, dict) else (
         list(value) if isinstance(value, list) else [value])
@@ -398,14 +412,7 @@ class Trainer:
         ``verbose`` is 0."""
         self._require_compiled("fit")
         profile = check_flag(profile, "profile")
-        x = _as_data(x, "x")
-        if y is None:
-            raise ValueError("Invalid value for argument `y`: expected targets, received None.")
-        y = _as_data(y, "y")
-        n_x, n_y = _n_samples(_flat_data(x), "x"), _n_samples(_flat_data(y), "y")
-        if n_x != n_y:
-            raise ValueError(f"Data cardinality is ambiguous: x has {n_x} samples but y has "
-                             f"{n_y}. Make sure all arrays contain the same number of samples.")
+        x, y, n_x = _paired_data(x, y)
         batch_size = _batch_size(batch_size)
         verbose = _verbosity(verbose)
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -522,14 +529,7 @@ class Trainer:
         """The loss and metrics on (x, y): ``[loss, *metrics]`` (a scalar loss
         when there are no metrics), or a dict with ``return_dict=True``."""
         self._require_compiled("evaluate")
-        x = _as_data(x, "x")
-        if y is None:
-            raise ValueError("Invalid value for argument `y`: expected targets, received None.")
-        y = _as_data(y, "y")
-        n_x, n_y = _n_samples(_flat_data(x), "x"), _n_samples(_flat_data(y), "y")
-        if n_x != n_y:
-            raise ValueError(f"Data cardinality is ambiguous: x has {n_x} samples but y has "
-                             f"{n_y}.")
+        x, y, n_x = _paired_data(x, y)
         if n_x == 0:
             raise ValueError("Invalid value for argument `x`: no samples to evaluate.")
         self._flat_inputs(_take(x, slice(0, 1)))
