@@ -58,10 +58,33 @@ class ConvGeometry:
     pad_bottom: int
     pad_left: int
     pad_right: int
+    # Depth (rank-3 convolutions); one plane of one tap otherwise. A rank-1
+    # convolution runs along the width with h = kh = oh = 1.
+    d: int = 1
+    kd: int = 1
+    od: int = 1
+    stride_d: int = 1
+    dil_d: int = 1
+    pad_front: int = 0
+    pad_back: int = 0
+    rank: int = 2
+    groups: int = 1
+
+    def _spatial(self, d: int, h: int, w: int) -> tuple[int, ...]:
+        return ((w,), (h, w), (d, h, w))[self.rank - 1]
 
     @property
-    def output_shape(self) -> tuple[int, int, int, int]:
-        return (self.n, self.oh, self.ow, self.c_out)
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.n, *self._spatial(self.d, self.h, self.w), self.c_in)
+
+    @property
+    def kernel_shape(self) -> tuple[int, ...]:
+        return (*self._spatial(self.kd, self.kh, self.kw), self.c_in // self.groups,
+                self.c_out)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.n, *self._spatial(self.od, self.oh, self.ow), self.c_out)
 
 
 @dataclass(frozen=True)
@@ -82,10 +105,25 @@ class PoolGeometry:
     pad_bottom: int
     pad_left: int
     pad_right: int
+    # Depth (rank-3 pooling); a rank-1 pooling runs along the width.
+    d: int = 1
+    kd: int = 1
+    od: int = 1
+    stride_d: int = 1
+    pad_front: int = 0
+    pad_back: int = 0
+    rank: int = 2
+
+    def _spatial(self, d: int, h: int, w: int) -> tuple[int, ...]:
+        return ((w,), (h, w), (d, h, w))[self.rank - 1]
 
     @property
-    def output_shape(self) -> tuple[int, int, int, int]:
-        return (self.n, self.oh, self.ow, self.c)
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.n, *self._spatial(self.d, self.h, self.w), self.c)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.n, *self._spatial(self.od, self.oh, self.ow), self.c)
 
 
 # ----------------------------------------------------------------------------
