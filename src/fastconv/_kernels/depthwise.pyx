@@ -3,7 +3,7 @@
 
 C micro-kernel (one block of rows or images, per dtype and instruction set)
 -> OpenMP loop here (GIL released, one parallel region per call, static
-split of independent work) -> fastconv.ops.conv_nd (validation, views).
+split of independent work) -> fastconv.ops.convolution (validation, views).
 
 Arrays arrive as 4-D views with depth merged into the first spatial axis
 (x (N, D * H, W, C), y and dy (N, OD * OH, OW, C * m)) and kernels as

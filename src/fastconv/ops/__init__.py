@@ -11,8 +11,8 @@ changed) and the compiled convolution and pooling kernels.
 - ``kernels``: conv2d, conv2d_backward, relu_backward, max_pool2d,
   max_pool2d_backward, conv2d_max_pool2d, conv2d_max_pool2d_backward,
   avg_pool2d, avg_pool2d_backward on NumPy arrays, with the signatures of
-  their NumPy twins in ``fastconv.reference``; ``conv_nd`` (rank 1-3,
-  grouped and depthwise convolution, ``conv_transpose_nd``) and ``pool_nd``
+  their NumPy twins in ``fastconv.reference``; ``convolution``: conv_nd (rank 1-3,
+  grouped and depthwise convolution, conv_transpose_nd) and ``pooling``
   (max and average pooling of rank 1-3), likewise.
 
 The two sets share no name (Keras says conv / max_pool / average_pool, the
@@ -20,10 +20,10 @@ kernels conv2d / max_pool2d / avg_pool2d); every public name of both is
 importable from here.
 """
 
-from fastconv.ops import conv_nd as _conv_nd
+from fastconv.ops import convolution as _convolution
 from fastconv.ops import core, kernels, nn, numpy_ops
-from fastconv.ops import pool_nd as _pool_nd
-from fastconv.ops.conv_nd import (
+from fastconv.ops import pooling as _pooling
+from fastconv.ops.convolution import (
     conv_nd,
     conv_nd_backward,
     conv_transpose_nd,
@@ -43,7 +43,7 @@ from fastconv.ops.kernels import (
 )
 from fastconv.ops.nn import *  # noqa: F401,F403
 from fastconv.ops.numpy_ops import *  # noqa: F401,F403
-from fastconv.ops.pool_nd import (
+from fastconv.ops.pooling import (
     avg_pool_nd,
     avg_pool_nd_backward,
     max_pool_nd,
@@ -53,7 +53,7 @@ from fastconv.ops.pool_nd import (
 _KERNELS = (
     "avg_pool2d", "avg_pool2d_backward", "conv2d", "conv2d_backward", "conv2d_max_pool2d",
     "conv2d_max_pool2d_backward", "max_pool2d", "max_pool2d_backward", "relu_backward",
-    *_conv_nd.__all__, *_pool_nd.__all__,
+    *_convolution.__all__, *_pooling.__all__,
 )
 
 __all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS})

@@ -15,6 +15,12 @@ rank-1 convolution is one of height 1 along the width.
 - a transposed convolution is the input gradient of the convolution it
   transposes (``conv_transpose_nd_geometry``), its gradients that
   convolution's forward pass and weight gradient.
+- the input gradient of a strided convolution (so the forward pass of a
+  strided transposed one) is split into stride phases: the input positions
+  ``s * a + r`` of one residue r per axis receive only the taps i with
+  ``r + pad - i * dilation`` divisible by s, which form a unit-stride
+  convolution of dy with those taps, flipped. Each phase runs on the
+  blocked forward kernel, instead of a per-pixel gather.
 
 Layouts are channels-last: x ``(N, *spatial, C_in)``, w
 ``(*kernel_size, C_in // groups, C_out)`` (transposed: ``(*kernel_size,
@@ -26,6 +32,8 @@ so results are bitwise identical for any thread count.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 
 import numpy as np
 
@@ -62,6 +70,55 @@ def _group_views(g: v.ConvGeometry) -> tuple[v.ConvGeometry, int, int]:
     return dataclasses.replace(g, c_in=c_in, c_out=c_out, groups=1), c_in, c_out
 
 
+def _phase_taps(size: int, k: int, dil: int, s: int, pad: int, r: int
+                ) -> tuple[list[int], int, int, int] | None:
+    """Along one axis, the input positions s * a + r (a < length): the taps
+    reaching them (ascending), the unit-stride convolution's tap spacing and
+    padding, and the length; None when no tap reaches them."""
+    taps = [i for i in range(k) if (r + pad - i * dil) % s == 0]
+    length = -(-(size - r) // s)
+    if not taps or length < 1:
+        return None
+    # Consecutive taps are s / gcd apart: dy offsets dil / gcd apart.
+    spacing = dil // math.gcd(dil, s)
+    nearest = (r + pad - taps[-1] * dil) // s
+    return taps, spacing, -nearest, length
+
+
+def _data_gradient_by_phases(dy: np.ndarray, w: np.ndarray, dx: np.ndarray,
+                             g: v.ConvGeometry) -> None:
+    """dx (g.input_shape) = the input gradient of convolution g (groups 1)
+    given dy (g.output_shape), one stride phase at a time (module doc)."""
+    axes = ((g.d, g.kd, g.dil_d, g.stride_d, g.pad_front),
+            (g.h, g.kh, g.dil_h, g.stride_h, g.pad_top),
+            (g.w, g.kw, g.dil_w, g.stride_w, g.pad_left))
+    w5 = w.reshape(g.kd, g.kh, g.kw, g.c_in, g.c_out)
+    dx5 = dx.reshape(g.n, g.d, g.h, g.w, g.c_in)
+    dy4 = _y4(dy, g)
+    isa = _settings.isa_code()
+    for phase in itertools.product(*(range(min(s, size)) for size, _, _, s, _ in axes)):
+        where = (slice(None), *(slice(r, None, a[3]) for r, a in zip(phase, axes)))
+        parts = [_phase_taps(*a, r) for a, r in zip(axes, phase)]
+        if None in parts:
+            dx5[where] = 0
+            continue
+        (td, sd, pd, ld), (th, sh, ph, lh), (tw, sw, pw, lw) = parts
+        sub = w5[np.ix_(td, th, tw)][::-1, ::-1, ::-1]
+        sub = np.ascontiguousarray(np.swapaxes(sub, -1, -2))
+        pg = v.ConvGeometry(g.n, g.oh, g.ow, g.c_out, len(th), len(tw), g.c_in, lh, lw, 1, 1,
+                            sh, sw, ph, 0, pw, 0, d=g.od, kd=len(td), od=ld, stride_d=1,
+                            dil_d=sd, pad_front=pd, pad_back=0, rank=3)
+        out = np.empty((g.n, ld, lh, lw, g.c_in), dtype=dx.dtype)
+        _conv.conv2d_forward(dy4, sub.reshape(len(td) * len(th), len(tw), g.c_out, g.c_in),
+                             None, out.reshape(g.n, ld * lh, lw, g.c_in), pg, False, isa,
+                             _settings.threads_for(g.n * ld * lh))
+        dx5[where] = out
+
+
+def _strided(g: v.ConvGeometry) -> bool:
+    return max(g.stride_d, g.stride_h, g.stride_w) > 1
+
+
 def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
              g: v.ConvGeometry, relu: bool) -> None:
     isa, threads = _settings.isa_code(), _settings.threads_for(g.n * g.od * g.oh)
@@ -86,9 +143,13 @@ def _backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, dx: np.ndarray | Non
               dw: np.ndarray | None, db: np.ndarray | None, g: v.ConvGeometry) -> None:
     isa, threads = _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h)
     if g.groups == 1:
-        _conv.conv2d_backward(_y4(dy, g), _x4(x, g), _w4(w, g),
-                              None if dx is None else _x4(dx, g),
-                              None if dw is None else _w4(dw, g), db, g, isa, threads)
+        phases = dx is not None and _strided(g)
+        if phases:
+            _data_gradient_by_phases(dy, w, dx, g)
+        if dw is not None or db is not None or not phases:
+            _conv.conv2d_backward(_y4(dy, g), _x4(x, g), _w4(w, g),
+                                  None if dx is None or phases else _x4(dx, g),
+                                  None if dw is None else _w4(dw, g), db, g, isa, threads)
     elif _depthwise_case(g):
         _depthwise.depthwise_backward(
             _y4(dy, g), _x4(x, g), w.reshape(-1, g.c_out), None if dx is None else _x4(dx, g),
@@ -241,8 +302,11 @@ def conv_transpose_nd(
     y = np.empty(g.input_shape, dtype=x.dtype)
     if g.n:
         # y is the convolution's input gradient for dy = x (its x is unused).
-        _conv.conv2d_backward(_y4(x, g), _x4(y, g), _w4(w, g), _x4(y, g), None, None, g,
-                              _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h))
+        if _strided(g):
+            _data_gradient_by_phases(x, w, y, g)
+        else:
+            _conv.conv2d_backward(_y4(x, g), _x4(y, g), _w4(w, g), _x4(y, g), None, None, g,
+                                  _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h))
         if b is not None:
             y += b
     return y
