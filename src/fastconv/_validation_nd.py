@@ -348,7 +348,15 @@ def conv_transpose_nd_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...
     geom = conv_nd_geometry((x_shape[0], *sizes, w_shape[-2]), tuple(w_shape), steps, mode,
                             dils, 1)
     # Every x element must be the output of one window of that convolution.
-    assert geom.output_shape == tuple(x_shape), (geom, x_shape)
+    # Keras' length for "same" with output_padding=0 and an even dilated
+    # kernel is one stride short of that (TensorFlow rejects it too).
+    if geom.output_shape != tuple(x_shape):
+        raise ValueError(
+            f"Invalid value for argument `output_padding`: with padding={padding!r} the "
+            f"output's spatial size {tuple(sizes)} has {geom.output_shape[1:-1]} windows, "
+            f"not x's {tuple(x_shape[1:-1])}; along an axis with an even (dilated) kernel "
+            f"use output_padding >= 1 or None, received output_padding={output_padding!r}."
+        )
     return geom
 
 
