@@ -102,6 +102,9 @@ def padding_modes(padding: object, rank: int, name: str = "padding",
     pairs: tuple[tuple[int, int], ...] | None = None
     if _is_int(padding):
         pairs = ((int(padding), int(padding)),) * rank
+    elif (rank == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2
+          and all(_is_int(p) for p in padding)):
+        pairs = ((int(padding[0]), int(padding[1])),)  # (before, after) of the one axis
     elif isinstance(padding, (tuple, list)) and len(padding) == rank:
         if all(_is_int(p) for p in padding):
             pairs = tuple((int(p), int(p)) for p in padding)
