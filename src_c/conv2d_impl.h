@@ -33,7 +33,7 @@ FC_TARGET static inline void FC_FN(axpy)(int64_t len, FC_T a, const FC_T *FC_RES
  * registers while each kernel row is loaded once per input channel. */
 #define FC_VL ((int64_t)(FC_VEC_BYTES / sizeof(FC_T)))
 #define FC_CB (2 * FC_VL)
-#define FC_PB (FC_VEC_BYTES == 64 ? 8 : 4)
+#define FC_PB (FC_VEC_BYTES == 64 ? 8 : FC_VEC_BYTES == 32 ? 6 : 4)
 typedef FC_T FC_FN(vec) __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T))));
 
 /* conv_pixel for a convolution with one output channel (the data gradient of
@@ -508,3 +508,4 @@ FC_TARGET static void FC_FN(relu_backward)(const FC_T *dy, const FC_T *y, FC_T *
 #undef FC_SLOTS
 #undef FC_TAPS
 #undef FC_DB_VECS
+#undef FC_DW_TILE_BYTES
