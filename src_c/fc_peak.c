@@ -1,5 +1,8 @@
-/* fc_peak.c - the floating-point peak probe of `python -m fastconv bench`:
- * the same register-only FMA loop compiled for each instruction set. */
+/* fc_peak.c - the two limits `python -m fastconv bench` measures: the
+ * floating-point peak (the same register-only FMA loop compiled for each
+ * instruction set) and the memory bandwidth (the STREAM triad over arrays
+ * much larger than the caches). The Cython wrappers in _runtime.pyx own
+ * the threads and the timing; the functions here run on the calling thread. */
 #include "fc_peak.h"
 
 #define FC_PEAK_NAME peak_generic
@@ -42,4 +45,19 @@ double fc_peak_loop(int isa, int64_t iterations)
         return peak_avx2(iterations);
 #endif
     return peak_generic(iterations);
+}
+
+/* Portable C: the compiler's baseline vectors are enough to saturate memory
+ * on one core, so the triad needs no per-instruction-set variants. */
+void fc_triad_block(float *FC_RESTRICT a, const float *FC_RESTRICT b,
+                    const float *FC_RESTRICT c, float s, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i)
+        a[i] = b[i] + s * c[i];
+}
+
+void fc_fill_block(float *a, float value, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i)
+        a[i] = value;
 }
