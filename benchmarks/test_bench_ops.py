@@ -13,15 +13,13 @@ and, for fastconv, the SIMD level.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 import fastconv
 from fastconv import ops, reference
-from fastconv.runtime import blas as _blas
 
 try:
     import torch
@@ -48,44 +46,6 @@ POOL_SHAPES = {
     "seed000-pool2_11x11x64": (11, 11, 64),
     "large_56x56x64": (56, 56, 64),
 }
-
-BACKENDS = ["fastconv", "reference", "torch"]
-THREADS = [1, 2]
-
-
-@contextlib.contextmanager
-def threads(n: int) -> Iterator[None]:
-    """n threads for fastconv, NumPy's BLAS (the reference) and PyTorch."""
-    saved_fc = fastconv.get_num_threads()
-    saved_blas = _blas.blas_threads()
-    saved_torch = torch.get_num_threads() if torch else None
-    fastconv.set_num_threads(n)
-    for setter, _ in _blas._openblas_controls():
-        setter(n)
-    if torch:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        fastconv.set_num_threads(saved_fc)
-        for (setter, _), m in zip(_blas._openblas_controls(), saved_blas):
-            setter(m)
-        if torch:
-            torch.set_num_threads(saved_torch)
-
-
-@pytest.fixture(params=THREADS, ids=lambda n: f"{n}thr")
-def n_threads(request):
-    with threads(request.param):
-        yield request.param
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request) -> str:
-    if request.param == "torch" and torch is None:
-        pytest.skip("PyTorch is not installed")
-    return request.param
-
 
 def _record(benchmark, backend: str, n: int, gflop: float) -> None:
     benchmark.extra_info["backend"] = backend
@@ -232,7 +192,7 @@ def test_conv2d_relu_max_pool2d_backward(benchmark, backend, n_threads, shape):
     if backend == "torch":
         xt, wt, bt, pad = _torch_fused(x, kernel, bias, padding)
         zt = F.relu(F.conv2d(xt, wt, bt, padding=pad))
-        pt, idx = F.max_pool2d(zt, 2, return_indices=True)
+        _, idx = F.max_pool2d(zt, 2, return_indices=True)
         dyt = torch.from_numpy(dy.transpose(0, 3, 1, 2).copy())
 
         def step():
