@@ -3,7 +3,8 @@
 - ``train`` (the default): trains a seed CNN on Fashion-MNIST, see
   ``fastconv.cli.train``.
 - ``bench``: the seed CNN per layer and per training step against the
-  reference and PyTorch, see ``fastconv.cli.bench``.
+  reference and PyTorch; with ``--family`` the convolution family's named
+  shapes too, see ``fastconv.cli.bench``.
 - ``demo``: times the kernels against the NumPy reference, see
   ``fastconv.cli.demo``.
 """
@@ -44,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
                                            "against the reference and PyTorch")
     p_bench.add_argument("--batch", type=_positive, default=64, help="images per batch")
     p_bench.add_argument("--repeat", type=_positive, default=20, help="timed runs (best of)")
+    p_bench.add_argument("--family", action="store_true",
+                         help="then the convolution family's named shapes (rank 1-3, causal, "
+                              "transposed, depthwise, separable, pooling) against PyTorch "
+                              "and two end-to-end models (about 2 more minutes)")
+    p_bench.add_argument("--reference", action="store_true",
+                         help="with --family: also time the NumPy reference")
+    p_bench.add_argument("--family-batch", type=_positive, default=None,
+                         help="with --family: every shape at this batch instead of its own "
+                              "(a quick check)")
     p_demo = sub.add_parser("demo", help="time conv + pool forward/backward against the reference")
     p_demo.add_argument("--batch", type=_positive, default=64, help="images per batch")
     p_demo.add_argument("--repeat", type=_positive, default=10, help="timed calls per step")
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from fastconv.cli.bench import bench
 
-        return bench(args.batch, args.repeat)
+        return bench(args.batch, args.repeat, args.family, args.reference, args.family_batch)
     if args.command == "demo":
         from fastconv.cli.demo import demo
 

@@ -1,12 +1,17 @@
 """``python -m fastconv bench``: the seed CNN, layer by layer and as a whole
 training step, on fastconv's kernels, on the NumPy reference (the same layers
 run through ``fastconv.layers.use_backend(fastconv.reference)``) and on
-PyTorch when it is installed, measured side by side in one run.
+PyTorch when it is installed, measured side by side in one run. With
+``--family``, then the convolution family's named shapes
+(``fastconv.cli.bench_family``) op by op against PyTorch (and with
+``--reference`` the reference).
 
 Times are the best of several runs; GFLOP/s count 2 FLOPs per multiply-add
 (the backward pass counts dx only where the model needs it); "% peak" is
 against this machine's float32 FMA peak, measured here by a register-only
-multiply-add loop on the same number of threads.
+multiply-add loop on the same number of threads; "% triad" against its
+memory bandwidth, measured by the STREAM triad on the same number of threads
+(``_runtime.triad_gbps``: 3 arrays x 4 bytes per element).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import numpy as np
 import fastconv
 from fastconv import reference
 from fastconv._kernels import _runtime
-from fastconv.runtime.allocator import retained_heap
+from fastconv.cli import bench_family
 from fastconv.cli.train import seed_cnn
 from fastconv.layers import use_backend
+from fastconv.runtime.allocator import retained_heap
 from fastconv.training.profile import profile_model
 from fastconv.training.trainer import with_training_environment
 
@@ -104,7 +110,7 @@ class _Torch:
             inp = h.detach().requires_grad_(i > 0)
             out = layer(inp)
             dy = torch.ones_like(out)
-            forward = _best(lambda: layer(inp), repeat)
+            forward = _best(lambda layer=layer, inp=inp: layer(inp), repeat)
             backward = math.inf
             for _ in range(repeat + 1):
                 out = layer(inp)
@@ -189,11 +195,79 @@ def _fastconv_times(model, x: np.ndarray, y: np.ndarray, repeat: int, threads: i
     return rows, ref_rows, step, ref_step, step_1
 
 
-def bench(batch: int, repeat: int) -> int:
+def _rate(work: tuple[float, float] | None, index: int, seconds: float, limit: float) -> str:
+    """The rate of one pass and its % of the machine's limit, or dashes."""
+    if not work:
+        return f"{'-':>8}{'-':>8}"
+    rate = work[index] / seconds
+    return f"{rate:8.1f}{100 * rate / limit:7.0f}%"
+
+
+def _family_rows(name: str, case: bench_family.Case, torch_on: bool, with_reference: bool,
+                 repeat: int, budget: float, peak: float, triad: float) -> list[str]:
+    """Forward and forward + backward rows of one case (then of its parts)."""
+    rows = []
+    for label, c in ((name, case), *((f"  {p} part", part) for p, part in case.parts.items())):
+        try:
+            fc_calls = c.calls("fastconv")
+        except NotImplementedError as exc:  # an op not in this version
+            rows.append(f"{label:<43}{'(' + str(exc) + ')'}")
+            continue
+        torch_calls = c.calls("torch") if torch_on else None
+        ref_calls = c.calls("reference") if with_reference else None
+        for index, pass_name in enumerate(("fwd", "fwd+bwd")):
+            calls = [fc_calls[index]] + ([torch_calls[index]] if torch_on else [])
+            times = bench_family.best_times(calls, repeat, budget)
+            ms = times[0] * 1e3
+            line = f"{label if index == 0 else '':<43}{pass_name:<8}{ms:9.3f}"
+            line += f"{times[1] * 1e3:10.3f}{ms / (times[1] * 1e3):9.2f}" if torch_on else (
+                f"{'-':>10}{'-':>9}")
+            line += _rate(c.gflop, index, times[0], peak) + _rate(c.gbytes, index, times[0], triad)
+            if with_reference:
+                (ref,) = bench_family.best_times([ref_calls[index]], max(1, repeat // 5), budget)
+                line += f"{ref * 1e3:10.1f}{ref / times[0]:7.1f}x"
+            rows.append(line)
+    return rows
+
+
+def family_table(threads: int, peak: float, triad: float, repeat: int, budget: float = 2.0,
+                 with_reference: bool = False, batch: int | None = None) -> None:
+    """Print the convolution family table (see fastconv.cli.bench_family):
+    fastconv and PyTorch timed in turn, best of up to ``repeat`` rounds or
+    ``budget`` seconds per row; ``batch`` replaces every shape's own."""
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch_on = True
+    except ImportError:
+        torch_on = False
+    note = f", every shape at batch {batch} instead of its own" if batch else ""
+    print(f"\nconvolution family at {threads} threads{note}: best of up to {repeat} runs "
+          f"(or {budget:g} s) per row, fastconv and PyTorch in turn; fc/torch = fastconv's "
+          f"time / PyTorch's; fwd+bwd = the forward call, then dx, dw and db; GB/s count "
+          f"each array read or written once")
+    head = (f"{'shape':<43}{'pass':<8}{'ms':>9}{'torch ms':>10}{'fc/torch':>9}"
+            f"{'GFLOP/s':>8}{'% peak':>8}{'GB/s':>8}{'% triad':>8}")
+    if with_reference:
+        head += f"{'ref ms':>10}{'x ref':>8}"
+    print(head)
+    print("-" * len(head))
+    for name in bench_family.CASES:
+        case = bench_family.make_case(name, batch)
+        for row in _family_rows(name, case, torch_on, with_reference, repeat, budget, peak,
+                                triad):
+            print(row)
+
+
+def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = False,
+          family_batch: int | None = None) -> int:
     threads = fastconv.get_num_threads()
     isa = fastconv.get_isa()
     peak = _runtime.fma_peak_gflops(isa, threads)
     peak_1 = _runtime.fma_peak_gflops(isa, 1) if threads > 1 else peak
+    triad = _runtime.triad_gbps(threads)
+    triad_1 = _runtime.triad_gbps(1) if threads > 1 else triad
     try:
         torch_net = _Torch(threads)
         torch_version = torch_net.torch.__version__
@@ -201,7 +275,8 @@ def bench(batch: int, repeat: int) -> int:
         torch_net, torch_version = None, "not installed"
     print(f"fastconv {fastconv.__version__} on {_cpu_name()}: {threads} threads, SIMD {isa}, "
           f"OpenMP {'on' if fastconv.openmp_enabled() else 'off'}; float32 FMA peak "
-          f"{peak:.0f} GFLOP/s ({peak_1:.0f} on one thread); PyTorch {torch_version}")
+          f"{peak:.0f} GFLOP/s ({peak_1:.0f} on one thread); memory bandwidth (STREAM "
+          f"triad) {triad:.1f} GB/s ({triad_1:.1f} on one thread); PyTorch {torch_version}")
     print(f"seed CNN (Conv 32 -> pool -> Conv 64 -> pool -> Conv 64 -> Dense 64 -> Dense 10), "
           f"batch {batch}, best of {repeat}\n")
 
@@ -268,4 +343,7 @@ def bench(batch: int, repeat: int) -> int:
                  f"{residual / torch_residual:.2f}x PyTorch's time (seed CNN: "
                  f"{step / torch_step:.2f}x)")
     print(line)
+    if family:
+        family_table(threads, peak, triad, repeat, with_reference=with_reference,
+                     batch=family_batch)
     return 0
