@@ -1,5 +1,6 @@
-"""model.profile, the layer backend switch, the FMA peak probe, the allocator
-setting and the bench command."""
+"""model.profile, the layer backend switch, the FMA peak and memory-bandwidth
+probes, the allocator setting and the bench command (with its convolution
+family section)."""
 
 from __future__ import annotations
 
@@ -62,9 +63,8 @@ def test_use_backend_runs_the_same_model_on_the_reference():
         slow = model.predict(x, verbose=0)
     assert layers.kernels() is fastconv.ops
     np.testing.assert_allclose(slow, fast, rtol=1e-4, atol=1e-6)
-    with pytest.raises(ValueError, match="`module`.*lacks"):
-        with layers.use_backend(np):
-            pass
+    with pytest.raises(ValueError, match="`module`.*lacks"), layers.use_backend(np):
+        pass
 
 
 def test_fma_peak_probe_measures_a_positive_rate():
@@ -72,6 +72,34 @@ def test_fma_peak_probe_measures_a_positive_rate():
     # Two FLOPs per lane per multiply-add: any CPU of the last 20 years does
     # more than 1 GFLOP/s even on the portable path.
     assert 1.0 < rate < 1e5
+
+
+def test_triad_probe_measures_a_positive_bandwidth():
+    for threads in (1, 2):
+        rate = _runtime.triad_gbps(threads, mib=1.0, passes=2)
+        # 12 bytes an element: any machine moves between 0.1 GB/s and 10 TB/s.
+        assert 0.1 < rate < 1e4
+    with pytest.raises(ValueError, match="n_threads >= 1"):
+        _runtime.triad_gbps(0)
+
+
+def test_family_cases_agree_with_the_reference_and_pytorch():
+    """Each named shape, at batch 1, computes the same on every backend."""
+    from fastconv.cli.bench_family import CASES, make_case
+
+    pytest.importorskip("torch")
+    for name in CASES:
+        case = make_case(name, 1)
+        try:
+            results = [case.calls(b)[0]() for b in ("fastconv", "reference", "torch")]
+        except NotImplementedError:  # an op this version does not have
+            continue
+        fast, ref, theirs = (r[0] if isinstance(r, tuple) else r for r in results)
+        theirs = np.moveaxis(theirs.numpy(), 1, -1) if theirs.ndim > 2 else theirs.numpy()
+        np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(fast, theirs, rtol=1e-4, atol=1e-4, err_msg=name)
+        for step in (case.calls(b)[1] for b in ("fastconv", "reference", "torch")):
+            step()
 
 
 def test_allocator_setting_can_be_declined():
@@ -89,13 +117,24 @@ def test_bench_command_prints_layers_and_the_training_step(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get(
         "PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-m", "fastconv", "bench", "--batch", "4",
-                          "--repeat", "1"], env=env, cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
+                          "--repeat", "1", "--family", "--family-batch", "1", "--reference"],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
     assert "FMA peak" in text and "conv2d_1 (11, 11, 64)" in text
     assert "training step (fwd + bwd + rmsprop)" in text and "% peak" in text
     assert "residual CNN" in text and "training step: fastconv" in text
+    assert "STREAM triad" in text and "GB/s" in text.splitlines()[0]
+    family = text[text.index("convolution family"):].splitlines()
+    for column in ("ms", "torch ms", "fc/torch", "GFLOP/s", "% peak", "GB/s", "% triad",
+                   "ref ms"):
+        assert column in family[1]
+    from fastconv.cli.bench_family import CASES
+
+    for name in CASES:
+        assert any(line.startswith(name) for line in family), name
+    assert any("depthwise part" in line for line in family)
 
 
 def test_blas_threads_are_restored_after_nested_and_concurrent_calls():
