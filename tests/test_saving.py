@@ -91,14 +91,21 @@ def test_every_layer_class_round_trips(tmp_path):
     sequences, volumes = fastconv.Input((12, 2)), fastconv.Input((4, 4, 4, 2))
     s, v = sequences, volumes
     for layer in [layers.Conv1D(3, 3, padding="causal", dilation_rate=2, groups=1),
-                  layers.MaxPooling1D(),
+                  layers.Conv1DTranspose(2, 3, strides=2, output_padding=1),
+                  layers.DepthwiseConv1D(3, depth_multiplier=2),
+                  layers.SeparableConv1D(4, 2, depth_multiplier=2), layers.MaxPooling1D(),
                   layers.AveragePooling1D(2, padding="same"), layers.Flatten()]:
         s = layer(s)
     for layer in [layers.Conv3D(4, 2, padding="same", groups=2),
-                  layers.MaxPooling3D(),
+                  layers.Conv3DTranspose(2, 2, strides=2), layers.MaxPooling3D(),
                   layers.AveragePooling3D(2), layers.Flatten()]:
         v = layer(v)
-    h = layers.Concatenate()([h, s, v])
+    images = inputs
+    for layer in [layers.Conv2DTranspose(3, 3, strides=2, padding="same"),
+                  layers.DepthwiseConv2D(3, depth_multiplier=2, activation="relu"),
+                  layers.SeparableConv2D(4, 2), layers.Flatten()]:
+        images = layer(images)
+    h = layers.Concatenate()([h, s, v, images])
     a, b = layers.Dense(3)(h), layers.Dense(3)(h)
     merged = [layers.Add()([a, b]), layers.Subtract()([a, b]), layers.Multiply()([a, b]),
               layers.Average()([a, b]), layers.Maximum()([a, b]), layers.Minimum()([a, b]),
