@@ -45,24 +45,26 @@ FC_TARGET static void FC_FN(conv_pixel_dot)(const fc_conv_geom *g, const FC_T *x
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in;
+    const int64_t id0 = px->od * g->stride_d - g->pad_front;
     const int64_t ih0 = px->oh * g->stride_h - g->pad_top, iw0 = px->ow * g->stride_w - g->pad_left;
     vec lanes = {0};
     FC_T rest = (FC_T)0;
-    for (int64_t i = px->kh_lo; i < px->kh_hi; ++i)
-        for (int64_t j = px->kw_lo; j < px->kw_hi; ++j) {
-            const FC_T *xp =
-                x + ((px->n * g->h + ih0 + i * g->dil_h) * g->w + iw0 + j * g->dil_w) * cin;
-            const FC_T *wp = w + (i * g->kw + j) * cin;
-            int64_t ci = 0;
-            for (; ci + FC_VL <= cin; ci += FC_VL)
-                lanes += *(const vec *)(xp + ci) * *(const vec *)(wp + ci);
-            for (; ci < cin; ++ci)
-                rest += xp[ci] * wp[ci];
-        }
+    for (int64_t k = px->kd_lo; k < px->kd_hi; ++k)
+        for (int64_t i = px->kh_lo; i < px->kh_hi; ++i)
+            for (int64_t j = px->kw_lo; j < px->kw_hi; ++j) {
+                const FC_T *xp = x + fc_in_pixel(g, px->n, id0 + k * g->dil_d,
+                                                 ih0 + i * g->dil_h, iw0 + j * g->dil_w) * cin;
+                const FC_T *wp = w + ((k * g->kh + i) * g->kw + j) * cin;
+                int64_t ci = 0;
+                for (; ci + FC_VL <= cin; ci += FC_VL)
+                    lanes += *(const vec *)(xp + ci) * *(const vec *)(wp + ci);
+                for (; ci < cin; ++ci)
+                    rest += xp[ci] * wp[ci];
+            }
     FC_T sum = b ? b[0] : (FC_T)0;
     for (int l = 0; l < FC_VL; ++l)
         sum += lanes[l];
-    y[(px->n * g->oh + px->oh) * g->ow + px->ow] = sum + rest;
+    y[fc_out_pixel_index(g, px->n, px->od, px->oh, px->ow)] = sum + rest;
 }
 
 /* Output pixel px, channels [co_lo, co_hi), over the taps inside the image:
@@ -77,15 +79,18 @@ FC_TARGET static void FC_FN(conv_pixel)(const fc_conv_geom *g, const FC_T *x, co
         return;
     }
     const int64_t cin = g->c_in, cout = g->c_out, len = co_hi - co_lo;
-    FC_T *FC_RESTRICT acc = y + ((px->n * g->oh + px->oh) * g->ow + px->ow) * cout + co_lo;
+    FC_T *FC_RESTRICT acc =
+        y + fc_out_pixel_index(g, px->n, px->od, px->oh, px->ow) * cout + co_lo;
     for (int64_t k = 0; k < len; ++k)
         acc[k] = b ? b[co_lo + k] : (FC_T)0;
+    const int64_t id0 = px->od * g->stride_d - g->pad_front;
     const int64_t ih0 = px->oh * g->stride_h - g->pad_top, iw0 = px->ow * g->stride_w - g->pad_left;
+    for (int64_t t = px->kd_lo; t < px->kd_hi; ++t)
     for (int64_t i = px->kh_lo; i < px->kh_hi; ++i)
         for (int64_t j = px->kw_lo; j < px->kw_hi; ++j) {
-            const FC_T *xp =
-                x + ((px->n * g->h + ih0 + i * g->dil_h) * g->w + iw0 + j * g->dil_w) * cin;
-            const FC_T *wp = w + (i * g->kw + j) * cin * cout + co_lo;
+            const FC_T *xp = x + fc_in_pixel(g, px->n, id0 + t * g->dil_d, ih0 + i * g->dil_h,
+                                             iw0 + j * g->dil_w) * cin;
+            const FC_T *wp = w + ((t * g->kh + i) * g->kw + j) * cin * cout + co_lo;
             if (len >= FC_VL) {
                 for (int64_t ci = 0; ci < cin; ++ci)
                     FC_FN(axpy)(len, xp[ci], wp + ci * cout, acc);
@@ -131,10 +136,11 @@ FC_TARGET static void FC_FN(conv_block_dot)(const fc_conv_geom *g,
         lanes[p] = (vec){0};
         rest[p] = (FC_T)0;
     }
+    for (int64_t t = 0; t < g->kd; ++t)
     for (int64_t i = 0; i < g->kh; ++i)
         for (int64_t j = 0; j < g->kw; ++j) {
-            const int64_t off = (i * g->dil_h * g->w + j * g->dil_w) * cin;
-            const FC_T *wp = w + (i * g->kw + j) * cin;
+            const int64_t off = ((t * g->dil_d * g->h + i * g->dil_h) * g->w + j * g->dil_w) * cin;
+            const FC_T *wp = w + ((t * g->kh + i) * g->kw + j) * cin;
             int64_t ci = 0;
             for (; ci + FC_VL <= cin; ci += FC_VL) {
                 const vec wv = *(const vec *)(wp + ci);
@@ -203,11 +209,12 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
         acc[p][0] = b0;
         acc[p][1] = b1;
     }
+    for (int64_t t = taps->kd_lo; t < taps->kd_hi; ++t)
     for (int64_t i = taps->kh_lo; i < taps->kh_hi; ++i)
         for (int64_t j = taps->kw_lo; j < taps->kw_hi; ++j) {
-            const int64_t off =
-                ((i - taps->kh_lo) * g->dil_h * g->w + (j - taps->kw_lo) * g->dil_w) * cin;
-            const FC_T *wp = w + (i * g->kw + j) * cin * cout + co0;
+            const int64_t off = (((t - taps->kd_lo) * g->dil_d * g->h + (i - taps->kh_lo) * g->dil_h) *
+                                     g->w + (j - taps->kw_lo) * g->dil_w) * cin;
+            const FC_T *wp = w + ((t * g->kh + i) * g->kw + j) * cin * cout + co0;
             for (int64_t ci = 0; ci < cin; ++ci) {
                 const vec w0 = *(const vec *)(wp + ci * cout);
                 const vec w1 = *(const vec *)(wp + ci * cout + FC_VL);
@@ -288,11 +295,11 @@ FC_TARGET static void FC_FN(conv_flush)(const fc_conv_geom *g, const FC_T *x, co
     }
     const fc_out_pixel *taps = &blk->px[0];
     const int flat = x_off && taps->kh_lo == 0 && taps->kh_hi == g->kh && taps->kw_lo == 0 &&
-                     taps->kw_hi == g->kw;
+                     taps->kw_hi == g->kw && taps->kd_lo == 0 && taps->kd_hi == g->kd;
     int64_t co0 = 0;
     for (; co0 + FC_CB <= g->c_out; co0 += FC_CB)
         if (flat)
-            FC_FN(conv_block_flat)(g, blk, w, b, co0, x_off, g->kh * g->kw * g->c_in);
+            FC_FN(conv_block_flat)(g, blk, w, b, co0, x_off, g->kd * g->kh * g->kw * g->c_in);
         else
             FC_FN(conv_block)(g, blk, w, b, co0);
     if (co0 < g->c_out)
@@ -338,10 +345,11 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
     }
     FC_FN(pixel_block) *blk = &slots[k];
     const int c = blk->count++;
+    const int64_t id = px->od * g->stride_d - g->pad_front + px->kd_lo * g->dil_d;
     const int64_t ih = px->oh * g->stride_h - g->pad_top + px->kh_lo * g->dil_h;
     const int64_t iw = px->ow * g->stride_w - g->pad_left + px->kw_lo * g->dil_w;
-    blk->xs[c] = x + ((px->n * g->h + ih) * g->w + iw) * g->c_in;
-    blk->ys[c] = y + ((px->n * g->oh + px->oh) * g->ow + px->ow) * g->c_out;
+    blk->xs[c] = x + fc_in_pixel(g, px->n, id, ih, iw) * g->c_in;
+    blk->ys[c] = y + fc_out_pixel_index(g, px->n, px->od, px->oh, px->ow) * g->c_out;
     blk->px[c] = *px;
     if (blk->count == FC_PB)
         FC_FN(conv_flush)(g, x, w, b, y, blk, flat_off);
@@ -378,22 +386,28 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
     /* Input offsets of the taps for conv_block_flat, when they are few. */
     int64_t flat_table[FC_FLAT_TAPS];
     const int64_t *flat_off = NULL;
-    if (g->kh * g->kw * g->c_in <= FC_FLAT_TAPS) {
+    if (g->kd * g->kh * g->kw * g->c_in <= FC_FLAT_TAPS) {
         int64_t t = 0;
-        for (int64_t i = 0; i < g->kh; ++i)
-            for (int64_t j = 0; j < g->kw; ++j)
-                for (int64_t ci = 0; ci < g->c_in; ++ci)
-                    flat_table[t++] = (i * g->dil_h * g->w + j * g->dil_w) * g->c_in + ci;
+        for (int64_t k = 0; k < g->kd; ++k)
+            for (int64_t i = 0; i < g->kh; ++i)
+                for (int64_t j = 0; j < g->kw; ++j)
+                    for (int64_t ci = 0; ci < g->c_in; ++ci)
+                        flat_table[t++] =
+                            ((k * g->dil_d * g->h + i * g->dil_h) * g->w + j * g->dil_w) *
+                                g->c_in + ci;
         flat_off = flat_table;
     }
     fc_out_pixel px;
     for (int64_t r = row_begin; r < row_end; ++r) {
-        px.n = r / g->oh;
+        px.n = r / (g->od * g->oh);
+        px.od = r / g->oh % g->od;
         px.oh = r % g->oh;
+        const int64_t id0 = px.od * g->stride_d - g->pad_front;
         const int64_t ih0 = px.oh * g->stride_h - g->pad_top;
+        fc_tap_range(id0, g->dil_d, g->kd, g->d, &px.kd_lo, &px.kd_hi);
         fc_tap_range(ih0, g->dil_h, g->kh, g->h, &px.kh_lo, &px.kh_hi);
-        const int full_rows =
-            px.kh_lo == 0 && px.kh_hi == g->kh && (g->c_out >= FC_CB || g->c_out == 1);
+        const int full_rows = px.kd_lo == 0 && px.kd_hi == g->kd && px.kh_lo == 0 &&
+                              px.kh_hi == g->kh && (g->c_out >= FC_CB || g->c_out == 1);
         if (full_rows)
             for (int p = 0; p < FC_PB; ++p) {
                 run.px[p] = px;
@@ -406,7 +420,7 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                     run.count = FC_PB;
                     for (int p = 0; p < FC_PB; ++p) {
                         const int64_t iw0 = (px.ow + p) * g->stride_w - g->pad_left;
-                        run.xs[p] = x + ((px.n * g->h + ih0) * g->w + iw0) * g->c_in;
+                        run.xs[p] = x + fc_in_pixel(g, px.n, id0, ih0, iw0) * g->c_in;
                         run.ys[p] = y + (r * g->ow + px.ow + p) * g->c_out;
                         run.px[p].ow = px.ow + p;
                     }
@@ -420,7 +434,8 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
             }
             fc_tap_range(px.ow * g->stride_w - g->pad_left, g->dil_w, g->kw, g->w, &px.kw_lo,
                          &px.kw_hi);
-            if (g->c_out < FC_CB || px.kh_lo == px.kh_hi || px.kw_lo == px.kw_hi) {
+            if (g->c_out < FC_CB || px.kd_lo == px.kd_hi || px.kh_lo == px.kh_hi ||
+                px.kw_lo == px.kw_hi) {
                 FC_FN(conv_pixel)(g, x, w, b, y, &px, 0, g->c_out);
                 if (g->relu)
                     FC_FN(relu_inplace)(y + (r * g->ow + px.ow) * g->c_out, g->c_out);
@@ -432,36 +447,42 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
         FC_FN(conv_flush)(g, x, w, b, y, &slots[k], flat_off);
 }
 
-/* Input gradient for rows [row_begin, row_end) of the flattened (N * H) input
- * rows: dx[n, ih, iw, :] = sum over the taps (i, j) and output pixels
- * (oh, ow) that read (ih, iw) of wt[i, j] @ dy[n, oh, ow].
- * dy (N, OH, OW, C_out), wt (KH, KW, C_out, C_in), dx (N, H, W, C_in). */
+/* Input gradient for rows [row_begin, row_end) of the flattened (N * D * H)
+ * input rows: dx[n, id, ih, iw, :] = sum over the taps (k, i, j) and output
+ * pixels (od, oh, ow) that read (id, ih, iw) of wt[k, i, j] @ dy[n, od, oh, ow].
+ * dy (N, OD, OH, OW, C_out), wt (KD, KH, KW, C_out, C_in), dx (N, D, H, W, C_in). */
 FC_TARGET static void FC_FN(conv2d_backward_data)(const fc_conv_geom *g, const FC_T *dy,
                                                   const FC_T *wt, FC_T *dx,
                                                   int64_t row_begin, int64_t row_end)
 {
     const int64_t cin = g->c_in, cout = g->c_out;
     for (int64_t r = row_begin; r < row_end; ++r) {
-        const int64_t n = r / g->h, ih = r % g->h;
+        const int64_t n = r / (g->d * g->h), id = r / g->h % g->d, ih = r % g->h;
         for (int64_t iw = 0; iw < g->w; ++iw) {
             FC_T *FC_RESTRICT acc = dx + (r * g->w + iw) * cin;
             for (int64_t ci = 0; ci < cin; ++ci)
                 acc[ci] = (FC_T)0;
-            for (int64_t i = 0; i < g->kh; ++i) {
-                /* oh * stride_h = ih + pad_top - i * dil_h must hold exactly. */
-                const int64_t th = ih + g->pad_top - i * g->dil_h;
-                if (th < 0 || th % g->stride_h != 0 || th / g->stride_h >= g->oh)
+            for (int64_t k = 0; k < g->kd; ++k) {
+                /* od * stride_d = id + pad_front - k * dil_d must hold exactly. */
+                const int64_t td = id + g->pad_front - k * g->dil_d;
+                if (td < 0 || td % g->stride_d != 0 || td / g->stride_d >= g->od)
                     continue;
-                const int64_t oh = th / g->stride_h;
-                for (int64_t j = 0; j < g->kw; ++j) {
-                    const int64_t tw = iw + g->pad_left - j * g->dil_w;
-                    if (tw < 0 || tw % g->stride_w != 0 || tw / g->stride_w >= g->ow)
+                const int64_t od = td / g->stride_d;
+                for (int64_t i = 0; i < g->kh; ++i) {
+                    const int64_t th = ih + g->pad_top - i * g->dil_h;
+                    if (th < 0 || th % g->stride_h != 0 || th / g->stride_h >= g->oh)
                         continue;
-                    const int64_t ow = tw / g->stride_w;
-                    const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
-                    const FC_T *wtp = wt + (i * g->kw + j) * cout * cin;
-                    for (int64_t co = 0; co < cout; ++co)
-                        FC_FN(axpy)(cin, dyp[co], wtp + co * cin, acc);
+                    const int64_t oh = th / g->stride_h;
+                    for (int64_t j = 0; j < g->kw; ++j) {
+                        const int64_t tw = iw + g->pad_left - j * g->dil_w;
+                        if (tw < 0 || tw % g->stride_w != 0 || tw / g->stride_w >= g->ow)
+                            continue;
+                        const int64_t ow = tw / g->stride_w;
+                        const FC_T *dyp = dy + fc_out_pixel_index(g, n, od, oh, ow) * cout;
+                        const FC_T *wtp = wt + ((k * g->kh + i) * g->kw + j) * cout * cin;
+                        for (int64_t co = 0; co < cout; ++co)
+                            FC_FN(axpy)(cin, dyp[co], wtp + co * cin, acc);
+                    }
                 }
             }
         }

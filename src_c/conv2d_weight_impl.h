@@ -22,12 +22,13 @@
  * in (n, oh, ow) order, added to the stored values when `add`. */
 FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_body)(
     const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t n_begin,
-    int64_t n_end, int64_t i, int64_t j, int64_t oh_lo, int64_t oh_hi, int64_t ow_lo,
-    int64_t ow_hi, int64_t ci0, const int cib, int64_t co0, const fc_interior *skip, int add)
+    int64_t n_end, int64_t t, int64_t od_lo, int64_t od_hi, int64_t i, int64_t j,
+    int64_t oh_lo, int64_t oh_hi, int64_t ow_lo, int64_t ow_hi, int64_t ci0, const int cib,
+    int64_t co0, const fc_interior *skip, int add)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
-    FC_T *dwp = dw + ((i * g->kw + j) * cin + ci0) * cout + co0;
+    FC_T *dwp = dw + (((t * g->kh + i) * g->kw + j) * cin + ci0) * cout + co0;
     vec acc[FC_CIB][2];
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
@@ -41,10 +42,12 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
     const int segments = skip->oh_a < skip->oh_b ? 2 : 1;
     const int64_t x_step = g->stride_w * cin;
     for (int64_t n = n_begin; n < n_end; ++n)
+        for (int64_t od = od_lo; od < od_hi; ++od)
         for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+            const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
             const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-            const FC_T *x_row = x + (n * g->h + ih) * g->w * cin + ci0;
-            const FC_T *dy_row = dy + (n * g->oh + oh) * g->ow * cout + co0;
+            const FC_T *x_row = x + fc_in_pixel(g, n, id, ih, 0) * cin + ci0;
+            const FC_T *dy_row = dy + fc_out_pixel_index(g, n, od, oh, 0) * cout + co0;
             for (int seg = 0; seg < segments; ++seg) {
                 int64_t lo = ow_lo, hi = ow_hi;
                 if (segments == 2)
@@ -74,17 +77,18 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
  * the block is full, so its per-channel tests leave the pixel loop. */
 FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
                                            const FC_T *dy, FC_T *dw, int64_t n_begin,
-                                           int64_t n_end, int64_t i, int64_t j, int64_t oh_lo,
+                                           int64_t n_end, int64_t t, int64_t od_lo,
+                                           int64_t od_hi, int64_t i, int64_t j, int64_t oh_lo,
                                            int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
                                            int64_t ci0, int cib, int64_t co0,
                                            const fc_interior *skip, int add)
 {
     if (cib == FC_CIB)
-        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi, ow_lo,
-                                  ow_hi, ci0, FC_CIB, co0, skip, add);
+        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, t, od_lo, od_hi, i, j, oh_lo,
+                                  oh_hi, ow_lo, ow_hi, ci0, FC_CIB, co0, skip, add);
     else
-        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi, ow_lo,
-                                  ow_hi, ci0, cib, co0, skip, add);
+        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, t, od_lo, od_hi, i, j, oh_lo,
+                                  oh_hi, ow_lo, ow_hi, ci0, cib, co0, skip, add);
 }
 
 /* Kernels with few taps x input channels (KH * KW * C_in <= FC_TAPS, such as
@@ -159,7 +163,9 @@ FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, 
 FC_TARGET static fc_interior FC_FN(dw_interior)(const fc_conv_geom *g)
 {
     fc_interior in = {0, 0, 0, 0};
-    if (g->kh * g->kw * g->c_in > FC_TAPS || g->c_out < FC_CB)
+    /* (A depth axis, rank 3, always takes conv_dw_range.) */
+    if (g->kh * g->kw * g->c_in > FC_TAPS || g->c_out < FC_CB || g->kd != 1 || g->d != 1 ||
+        g->od != 1)
         return in;
     int64_t lo, hi;
     for (int64_t oh = 0; oh < g->oh; ++oh) {
@@ -231,19 +237,23 @@ FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
 {
     const int64_t cin = g->c_in, cout = g->c_out;
     const int64_t co_blocked = cout - cout % FC_CB;
+    for (int64_t t = 0; t < g->kd; ++t) {
+    /* output planes / rows / columns whose tap (t, i, j) reads inside the image */
+    int64_t od_lo, od_hi;
+    fc_tap_range(t * g->dil_d - g->pad_front, g->stride_d, g->od, g->d, &od_lo, &od_hi);
     for (int64_t i = 0; i < g->kh; ++i) {
-        /* output rows / columns whose tap (i, j) reads inside the image */
         int64_t oh_lo, oh_hi;
         fc_tap_range(i * g->dil_h - g->pad_top, g->stride_h, g->oh, g->h, &oh_lo, &oh_hi);
         for (int64_t j = 0; j < g->kw; ++j) {
             int64_t ow_lo, ow_hi;
             fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo, &ow_hi);
-            FC_T *dwp = dw + (i * g->kw + j) * cin * cout;
+            FC_T *dwp = dw + ((t * g->kh + i) * g->kw + j) * cin * cout;
             for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
                 const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
                 for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
-                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, i, j, oh_lo, oh_hi,
-                                         ow_lo, ow_hi, ci0, cib, co0, interior, add_blocks);
+                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, t, od_lo, od_hi, i, j,
+                                         oh_lo, oh_hi, ow_lo, ow_hi, ci0, cib, co0, interior,
+                                         add_blocks);
             }
             if (co_blocked == cout)
                 continue;
@@ -253,18 +263,21 @@ FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
                     for (int64_t co = co_blocked; co < cout; ++co)
                         dwp[ci * cout + co] = (FC_T)0;
             for (int64_t n = n_begin; n < n_end; ++n)
+                for (int64_t od = od_lo; od < od_hi; ++od)
                 for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+                    const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
                     const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
                     for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
                         const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                        const FC_T *xp = x + ((n * g->h + ih) * g->w + iw) * cin;
-                        const FC_T *dyp = dy + ((n * g->oh + oh) * g->ow + ow) * cout;
+                        const FC_T *xp = x + fc_in_pixel(g, n, id, ih, iw) * cin;
+                        const FC_T *dyp = dy + fc_out_pixel_index(g, n, od, oh, ow) * cout;
                         for (int64_t ci = 0; ci < cin; ++ci)
                             FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
                                         dwp + ci * cout + co_blocked);
                     }
                 }
         }
+    }
     }
 }
 
@@ -284,8 +297,8 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
 {
     const int64_t cout = g->c_out;
     if (db)
-        FC_FN(bias_gradient)(g, dy, db, n_begin * g->oh * g->ow, n_end * g->oh * g->ow,
-                             accumulate);
+        FC_FN(bias_gradient)(g, dy, db, n_begin * g->od * g->oh * g->ow,
+                             n_end * g->od * g->oh * g->ow, accumulate);
     if (!dw)
         return;
     const fc_interior interior = FC_FN(dw_interior)(g);

@@ -35,11 +35,14 @@ enum fc_isa {
 /* 1 when this CPU (and the OS) can run code of level `isa`. */
 int fc_cpu_supports(int isa);
 
-/* Geometry of one convolution.
- * x (n, h, w, c_in), w (kh, kw, c_in, c_out), y (n, oh, ow, c_out).
- * Output pixel (oh, ow), tap (i, j) reads input pixel
- * (oh * stride_h - pad_top + i * dil_h, ow * stride_w - pad_left + j * dil_w);
- * positions outside the image are zeros. */
+/* Geometry of one convolution, of rank up to 3.
+ * x (n, d, h, w, c_in), w (kd, kh, kw, c_in, c_out), y (n, od, oh, ow, c_out).
+ * Output pixel (od, oh, ow), tap (k, i, j) reads input pixel
+ * (od * stride_d - pad_front + k * dil_d, oh * stride_h - pad_top + i * dil_h,
+ *  ow * stride_w - pad_left + j * dil_w);
+ * positions outside the image are zeros. A 2-D convolution has
+ * d = kd = od = 1 (and stride_d = dil_d = 1, pad_front = 0); a 1-D one also
+ * h = kh = oh = 1. */
 typedef struct {
     int64_t n, h, w, c_in;
     int64_t kh, kw, c_out;
@@ -48,7 +51,22 @@ typedef struct {
     int64_t dil_h, dil_w;
     int64_t pad_top, pad_left;
     int relu; /* forward epilogue: y = max(y, 0) after the bias (0: none) */
+    int64_t d, kd, od, stride_d, dil_d, pad_front;
 } fc_conv_geom;
+
+/* Element offset / c_in of input pixel (n, id, ih, iw). */
+static inline int64_t fc_in_pixel(const fc_conv_geom *g, int64_t n, int64_t id, int64_t ih,
+                                  int64_t iw)
+{
+    return ((n * g->d + id) * g->h + ih) * g->w + iw;
+}
+
+/* Element offset / c_out of output pixel (n, od, oh, ow). */
+static inline int64_t fc_out_pixel_index(const fc_conv_geom *g, int64_t n, int64_t od,
+                                         int64_t oh, int64_t ow)
+{
+    return ((n * g->od + od) * g->oh + oh) * g->ow + ow;
+}
 
 /* Geometry of one pooling: x (n, h, w, c), y (n, oh, ow, c), window (kh, kw).
  * Window (oh, ow) covers rows oh * stride_h - pad_top + [0, kh) and columns
@@ -62,18 +80,20 @@ typedef struct {
     int64_t pad_top, pad_left;
 } fc_pool_geom;
 
-/* One output pixel (n, oh, ow) of a convolution and the taps that read
- * inside the image: rows [kh_lo, kh_hi), columns [kw_lo, kw_hi). */
+/* One output pixel (n, od, oh, ow) of a convolution and the taps that read
+ * inside the image: depth taps [kd_lo, kd_hi), rows [kh_lo, kh_hi), columns
+ * [kw_lo, kw_hi). */
 typedef struct {
     int64_t n, oh, ow;
     int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+    int64_t od, kd_lo, kd_hi;
 } fc_out_pixel;
 
 /* 1 when pixels a and b read the same taps. */
 static inline int fc_same_taps(const fc_out_pixel *a, const fc_out_pixel *b)
 {
     return a->kh_lo == b->kh_lo && a->kh_hi == b->kh_hi && a->kw_lo == b->kw_lo &&
-           a->kw_hi == b->kw_hi;
+           a->kw_hi == b->kw_hi && a->kd_lo == b->kd_lo && a->kd_hi == b->kd_hi;
 }
 
 /* Inclusive-exclusive range [lo, hi) of taps t in [0, k) for which

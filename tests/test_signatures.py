@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from fastconv import ops, reference
+from fastconv import ops, reference, reference_nd
 from fastconv.ops import kernels
 
 OPS = [
@@ -21,6 +21,19 @@ OPS = [
     "avg_pool2d",
     "avg_pool2d_backward",
     "relu_backward",
+]
+
+# The rank-generic reference ops, re-exported by fastconv.reference; their
+# compiled twins in fastconv.ops are still to come.
+OPS_ND = [
+    "conv_nd",
+    "conv_nd_backward",
+    "conv_transpose_nd",
+    "conv_transpose_nd_backward",
+    "max_pool_nd",
+    "max_pool_nd_backward",
+    "avg_pool_nd",
+    "avg_pool_nd_backward",
 ]
 
 
@@ -36,7 +49,9 @@ def public_functions(module: ModuleType) -> set[str]:
 
 def test_reference_exports_exactly_the_ops():
     assert public_functions(reference) == set(OPS)
-    assert sorted(reference.__all__) == sorted(OPS)
+    assert sorted(reference.__all__) == sorted(OPS + OPS_ND)
+    assert public_functions(reference_nd) == set(OPS_ND)
+    assert all(getattr(reference, name) is getattr(reference_nd, name) for name in OPS_ND)
 
 
 def test_kernels_export_exactly_the_reference_functions():
@@ -57,3 +72,8 @@ def test_same_signature(name):
 def test_documented(name):
     for module in (ops, reference):
         assert "Returns" in (getattr(module, name).__doc__ or ""), f"{module.__name__}.{name}"
+
+
+@pytest.mark.parametrize("name", OPS_ND)
+def test_nd_reference_documented(name):
+    assert "Returns" in (getattr(reference, name).__doc__ or "")

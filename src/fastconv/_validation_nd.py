@@ -102,6 +102,9 @@ def padding_modes(padding: object, rank: int, name: str = "padding",
     pairs: tuple[tuple[int, int], ...] | None = None
     if _is_int(padding):
         pairs = ((int(padding), int(padding)),) * rank
+    elif (rank == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2
+          and all(_is_int(p) for p in padding)):
+        pairs = ((int(padding[0]), int(padding[1])),)  # (before, after) of the one axis
     elif isinstance(padding, (tuple, list)) and len(padding) == rank:
         if all(_is_int(p) for p in padding):
             pairs = tuple((int(p), int(p)) for p in padding)
@@ -284,15 +287,31 @@ def _output_padding(value: object, rank: int) -> tuple[int, ...] | None:
     return values
 
 
-def conv_transpose_output_length(size: int, kernel: int, stride: int, dilation: int,
-                                 padding: str, output_padding: int | None) -> int:
-    """Keras' output length of a transposed convolution along one axis
-    (``deconv_output_length``)."""
+def conv_transpose_padding(size: int, kernel: int, stride: int, dilation: int, padding: str,
+                           output_padding: int | None) -> tuple[int, int]:
+    """(output length, pad_before) of a transposed convolution along one axis.
+
+    Keras 3's rule (its JAX backend's ``left_pad``/``right_pad``, and
+    TensorFlow's wherever TensorFlow accepts the arguments): "valid" gives
+    ``(size - 1) * stride + max(extent, stride)`` with extent the dilated
+    kernel, or ``(size - 1) * stride + extent + output_padding``; "same"
+    gives ``size * stride``, or ``(size - 1) * stride + extent % 2 +
+    output_padding``. Output position q is position ``q + pad_before`` of
+    the full scatter of the input (element o at ``o * stride + tap *
+    dilation``): pad_before is the underlying convolution's padding."""
     extent = (kernel - 1) * dilation + 1
-    if output_padding is None:
-        return size * stride + max(extent - stride, 0) if padding == "valid" else size * stride
-    pad = extent // 2 if padding == "same" else 0
-    return (size - 1) * stride + extent - 2 * pad + output_padding
+    if padding == "valid":
+        extra = max(extent, stride) - extent if output_padding is None else output_padding
+        left, right = extent - 1, extent - 1 + extra
+    else:
+        if output_padding is None:
+            total = stride + extent - 2
+        else:
+            total = extent + extent % 2 - 2 + output_padding
+        left = min(total // 2 + total % 2, extent - 1)
+        right = total - left
+    length = (size - 1) * stride + 2 - extent + left + right
+    return length, extent - 1 - left
 
 
 @_memoized
@@ -301,7 +320,9 @@ def conv_transpose_nd_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...
                                dilation: object) -> ConvGeometry:
     """The convolution this transposed convolution is the transpose of: its
     input has the transposed output's shape, its output x's shape, and its
-    kernel is ``w`` (``(*kernel_size, filters, C_in)`` as Keras stores it)."""
+    kernel is ``w`` (``(*kernel_size, filters, C_in)`` as Keras stores it).
+    Its padding after may be negative: input positions no output reads
+    (a transposed output the input never reaches holds only the bias)."""
     rank = _rank(x_shape, "x")
     if len(w_shape) != rank + 2:
         raise ValueError(
@@ -324,11 +345,10 @@ def conv_transpose_nd_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...
             f"Invalid value for argument `padding`: a transposed convolution takes "
             f"'valid' or 'same', received padding={padding!r}."
         )
-    mode = modes[0]
     steps = positive_tuple(strides, rank, "strides")
     dils = positive_tuple(dilation, rank, "dilation")
     extra = _output_padding(output_padding, rank)
-    sizes = []
+    sizes, befores, afters = [], [], []
     for a, (size, k, s, d) in enumerate(zip(x_shape[1:-1], w_shape[:rank], steps, dils)):
         if extra is not None and extra[a] >= s:
             raise ValueError(
@@ -336,8 +356,11 @@ def conv_transpose_nd_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...
                 f"smaller than the stride along its axis (strides={steps}), received "
                 f"output_padding={output_padding!r}."
             )
-        sizes.append(conv_transpose_output_length(size, k, s, d, mode,
-                                                  None if extra is None else extra[a]))
+        length, before = conv_transpose_padding(size, k, s, d, modes[0],
+                                                None if extra is None else extra[a])
+        sizes.append(length)
+        befores.append(before)
+        afters.append((size - 1) * s + (k - 1) * d + 1 - length - before)
     if min(sizes) < 1:
         raise ValueError(
             f"Invalid value for argument `output_padding`: the output would have spatial "
@@ -345,11 +368,21 @@ def conv_transpose_nd_geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...
         )
     _check_elements((x_shape[0], *sizes, w_shape[-2]), "the output of shape", "strides",
                     f"strides={strides!r}")
-    geom = conv_nd_geometry((x_shape[0], *sizes, w_shape[-2]), tuple(w_shape), steps, mode,
-                            dils, 1)
-    # Every x element must be the output of one window of that convolution.
-    assert geom.output_shape == tuple(x_shape), (geom, x_shape)
-    return geom
+    if max(sizes) > 2**31 - 1:
+        raise ValueError(
+            f"Invalid value for argument `strides`: the output's spatial sizes {tuple(sizes)} "
+            f"must be at most 2**31 - 1, received strides={strides!r}."
+        )
+    d, h, w = _to3(tuple(sizes), 1)
+    kd, kh, kw = _to3(tuple(w_shape[:rank]), 1)
+    od, oh, ow = _to3(tuple(x_shape[1:-1]), 1)
+    sd, sh, sw = _to3(steps, 1)
+    dd, dh, dw = _to3(dils, 1)
+    pf, pt, pl = _to3(tuple(befores), 0)
+    pk, pb, pr = _to3(tuple(afters), 0)
+    return ConvGeometry(x_shape[0], h, w, w_shape[-2], kh, kw, x_shape[-1], oh, ow, sh, sw,
+                        dh, dw, pt, pb, pl, pr, d=d, kd=kd, od=od, stride_d=sd, dil_d=dd,
+                        pad_front=pf, pad_back=pk, rank=rank, groups=1)
 
 
 def check_conv_transpose_nd(x: object, w: object, b: object, strides: object,

@@ -36,16 +36,34 @@ from fastconv._validation import (
     check_pool2d,
     check_relu_backward,
 )
+from fastconv.reference_nd import (
+    avg_pool_nd,
+    avg_pool_nd_backward,
+    conv_nd,
+    conv_nd_backward,
+    conv_transpose_nd,
+    conv_transpose_nd_backward,
+    max_pool_nd,
+    max_pool_nd_backward,
+)
 
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "avg_pool_nd",
+    "avg_pool_nd_backward",
     "conv2d",
     "conv2d_backward",
     "conv2d_max_pool2d",
     "conv2d_max_pool2d_backward",
+    "conv_nd",
+    "conv_nd_backward",
+    "conv_transpose_nd",
+    "conv_transpose_nd_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool_nd",
+    "max_pool_nd_backward",
     "relu_backward",
 ]
 

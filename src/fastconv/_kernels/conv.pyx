@@ -41,12 +41,16 @@ def last_team_size() -> int:
 
 
 def data_gradient_weights(w, bint flip):
-    """The kernel as the data gradient reads it, (KH, KW, C_out, C_in), so
-    that its innermost loop runs over contiguous input channels; flipped in
-    space when ``flip`` (unit strides: the data gradient is then the forward
-    convolution of dy with it, on the blocked forward kernel)."""
+    """The kernel as the data gradient reads it, (*kernel_size, C_out, C_in),
+    so that its innermost loop runs over contiguous input channels; flipped
+    in space when ``flip`` (unit strides: the data gradient is then the
+    forward convolution of dy with it, on the blocked forward kernel).
+    Spatial axes may come merged (a (KD * KH, KW, ...) view of a 3-D
+    kernel): reversing a merged axis reverses each of the axes it holds."""
     w = np.asarray(w)
-    return np.ascontiguousarray(np.transpose(w[::-1, ::-1] if flip else w, (0, 1, 3, 2)))
+    if flip:
+        w = w[(slice(None, None, -1),) * (w.ndim - 2)]
+    return np.ascontiguousarray(np.swapaxes(w, -1, -2))
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -55,7 +59,9 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     """y (N, OH, OW, C_out) = conv(x (N, H, W, C_in), w (KH, KW, C_in, C_out)) + b,
     then max(y, 0) when ``relu``.
 
-    ``b`` may be None. N >= 1.
+    ``b`` may be None. N >= 1. For a 3-D ``geom`` the arrays come as views
+    with depth merged into the first spatial axis (x (N, D * H, W, C_in),
+    w (KD * KH, KW, C_in, C_out), y (N, OD * OH, OW, C_out)).
     """
     cdef fc_conv_geom g = conv_geometry(geom)
     g.relu = relu
@@ -63,7 +69,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     cdef const floating *xp = &x[0, 0, 0, 0]
     cdef const floating *wp = &w[0, 0, 0, 0]
     cdef floating *yp = &y[0, 0, 0, 0]
-    cdef int64_t rows = g.n * g.oh
+    cdef int64_t rows = g.n * g.od * g.oh
     cdef int t
     if b is not None:
         bp = &b[0]
@@ -83,7 +89,8 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
                     floating[:, :, :, ::1] dw, floating[::1] db,
                     geom, int isa, int n_threads):
     """Gradients of conv2d_forward into dx (N, H, W, C_in), dw (KH, KW, C_in, C_out)
-    and db (C_out,); a None output is not computed. N >= 1.
+    and db (C_out,); a None output is not computed. N >= 1. Arrays of a 3-D
+    ``geom`` come with depth merged, as for conv2d_forward.
     """
     cdef fc_conv_geom g = conv_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
@@ -96,8 +103,8 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef const floating *wtp = NULL
     cdef floating *dw_parts_p = NULL
     cdef floating *db_parts_p = NULL
-    cdef int64_t dx_rows = g.n * g.h
-    cdef int64_t w_len = g.kh * g.kw * g.c_in * g.c_out
+    cdef int64_t dx_rows = g.n * g.d * g.h
+    cdef int64_t w_len = g.kd * g.kh * g.kw * g.c_in * g.c_out
     cdef int64_t n_chunks = min(g.n, WEIGHT_GRAD_CHUNKS)
     cdef bint weights = dwp != NULL or dbp != NULL
     cdef bint flip = False
@@ -106,7 +113,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
 
     dtype = np.asarray(dy).dtype
     if dxp != NULL:
-        flip = g.stride_h == 1 and g.stride_w == 1
+        flip = g.stride_d == 1 and g.stride_h == 1 and g.stride_w == 1
         wt = data_gradient_weights(w, flip)
         wtp = &wt[0, 0, 0, 0]
         if flip:

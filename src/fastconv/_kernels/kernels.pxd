@@ -23,6 +23,7 @@ cdef extern from "fc_common.h" nogil:
         int64_t dil_h, dil_w
         int64_t pad_top, pad_left
         int relu
+        int64_t d, kd, od, stride_d, dil_d, pad_front
 
     ctypedef struct fc_pool_geom:
         int64_t n, h, w, c
@@ -60,6 +61,27 @@ cdef extern from "conv2d.h" nogil:
                           float *out, int64_t begin, int64_t end)
     void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t length,
                           double *out, int64_t begin, int64_t end)
+
+
+cdef extern from "depthwise.h" nogil:
+    void fc_depthwise_forward_f32(int isa, const fc_conv_geom *g, const float *x,
+                                  const float *w, const float *b, float *y,
+                                  int64_t row_begin, int64_t row_end)
+    void fc_depthwise_forward_f64(int isa, const fc_conv_geom *g, const double *x,
+                                  const double *w, const double *b, double *y,
+                                  int64_t row_begin, int64_t row_end)
+    void fc_depthwise_backward_data_f32(int isa, const fc_conv_geom *g, const float *dy,
+                                        const float *w, float *dx,
+                                        int64_t row_begin, int64_t row_end)
+    void fc_depthwise_backward_data_f64(int isa, const fc_conv_geom *g, const double *dy,
+                                        const double *w, double *dx,
+                                        int64_t row_begin, int64_t row_end)
+    void fc_depthwise_backward_weight_f32(int isa, const fc_conv_geom *g, const float *x,
+                                          const float *dy, float *dw, float *db,
+                                          int64_t n_begin, int64_t n_end)
+    void fc_depthwise_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
+                                          const double *dy, double *dw, double *db,
+                                          int64_t n_begin, int64_t n_end)
 
 
 cdef extern from "optim.h" nogil:
@@ -120,6 +142,8 @@ cdef inline fc_conv_geom conv_geometry(g):
     c.dil_h, c.dil_w = g.dil_h, g.dil_w
     c.pad_top, c.pad_left = g.pad_top, g.pad_left
     c.relu = 0
+    c.d, c.kd, c.od = g.d, g.kd, g.od
+    c.stride_d, c.dil_d, c.pad_front = g.stride_d, g.dil_d, g.pad_front
     return c
 
 
@@ -135,10 +159,10 @@ cdef inline fc_pool_geom pool_geometry(g):
 
 
 cdef inline fc_conv_geom data_gradient_geometry(fc_conv_geom g) noexcept nogil:
-    """Geometry of dx (N, H, W, C_in) = conv(dy (N, OH, OW, C_out), flipped w)
+    """Geometry of dx (N, D, H, W, C_in) = conv(dy (N, OD, OH, OW, C_out), flipped w)
     for a unit-stride convolution: dx[ih] sums w[i] * dy[ih + pad_top - i * dil]
     over the taps i, which is tap KH - 1 - i of a forward pass with padding
-    (KH - 1) * dil - pad_top."""
+    (KH - 1) * dil - pad_top (and likewise along the width and depth)."""
     cdef fc_conv_geom t
     t.n, t.h, t.w, t.c_in = g.n, g.oh, g.ow, g.c_out
     t.kh, t.kw, t.c_out = g.kh, g.kw, g.c_in
@@ -148,6 +172,9 @@ cdef inline fc_conv_geom data_gradient_geometry(fc_conv_geom g) noexcept nogil:
     t.pad_top = (g.kh - 1) * g.dil_h - g.pad_top
     t.pad_left = (g.kw - 1) * g.dil_w - g.pad_left
     t.relu = 0
+    t.d, t.kd, t.od = g.od, g.kd, g.d
+    t.stride_d, t.dil_d = 1, g.dil_d
+    t.pad_front = (g.kd - 1) * g.dil_d - g.pad_front
     return t
 
 

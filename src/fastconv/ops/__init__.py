@@ -11,14 +11,24 @@ changed) and the compiled convolution and pooling kernels.
 - ``kernels``: conv2d, conv2d_backward, relu_backward, max_pool2d,
   max_pool2d_backward, conv2d_max_pool2d, conv2d_max_pool2d_backward,
   avg_pool2d, avg_pool2d_backward on NumPy arrays, with the signatures of
-  their NumPy twins in ``fastconv.reference``.
+  their NumPy twins in ``fastconv.reference``; ``convolution``: conv_nd (rank 1-3,
+  grouped and depthwise convolution, conv_transpose_nd) and ``pooling``
+  (max and average pooling of rank 1-3), likewise.
 
 The two sets share no name (Keras says conv / max_pool / average_pool, the
 kernels conv2d / max_pool2d / avg_pool2d); every public name of both is
 importable from here.
 """
 
+from fastconv.ops import convolution as _convolution
 from fastconv.ops import core, kernels, nn, numpy_ops
+from fastconv.ops import pooling as _pooling
+from fastconv.ops.convolution import (
+    conv_nd,
+    conv_nd_backward,
+    conv_transpose_nd,
+    conv_transpose_nd_backward,
+)
 from fastconv.ops.core import *  # noqa: F401,F403
 from fastconv.ops.kernels import (
     avg_pool2d,
@@ -33,10 +43,17 @@ from fastconv.ops.kernels import (
 )
 from fastconv.ops.nn import *  # noqa: F401,F403
 from fastconv.ops.numpy_ops import *  # noqa: F401,F403
+from fastconv.ops.pooling import (
+    avg_pool_nd,
+    avg_pool_nd_backward,
+    max_pool_nd,
+    max_pool_nd_backward,
+)
 
 _KERNELS = (
     "avg_pool2d", "avg_pool2d_backward", "conv2d", "conv2d_backward", "conv2d_max_pool2d",
     "conv2d_max_pool2d_backward", "max_pool2d", "max_pool2d_backward", "relu_backward",
+    *_convolution.__all__, *_pooling.__all__,
 )
 
 __all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS})
