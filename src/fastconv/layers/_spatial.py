@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fastconv._validation_nd import conv_transpose_output_length
+from fastconv._validation_nd import conv_transpose_padding
 from fastconv.layers.base import Layer, Shape, check_ndim
 
 
@@ -126,10 +126,11 @@ def conv_output_sizes(layer: Layer, spatial: tuple, kernel: tuple, strides: tupl
 def conv_transpose_output_sizes(spatial: tuple, kernel: tuple, strides: tuple,
                                 dilation: tuple, padding: str,
                                 output_padding: tuple | None) -> tuple:
-    """Keras' output sizes of a transposed convolution (None stays None)."""
+    """Keras' output sizes of a transposed convolution (None stays None), by
+    the rule the op uses (``conv_transpose_padding``)."""
     return tuple(
-        None if n is None else conv_transpose_output_length(
-            n, k, s, d, padding, None if output_padding is None else output_padding[a])
+        None if n is None else conv_transpose_padding(
+            n, k, s, d, padding, None if output_padding is None else output_padding[a])[0]
         for a, (n, k, s, d) in enumerate(zip(spatial, kernel, strides, dilation)))
 
 

@@ -5,11 +5,11 @@ thin Conv1DTranspose, Conv2DTranspose and Conv3DTranspose, as Keras 3's
 It computes ``conv_transpose_nd`` of ``kernels()``: the gradient of a
 convolution with respect to its input, so that an input shaped as that
 convolution's output gives an output shaped as its input. The output size
-along each axis is Keras' (``deconv_output_length``): without
-``output_padding``, ``size * stride + max(extent - stride, 0)`` for "valid"
-and ``size * stride`` for "same"; with it, ``(size - 1) * stride + extent -
-2 * (extent // 2 if "same" else 0) + output_padding``, where ``extent =
-(kernel - 1) * dilation + 1``.
+along each axis is Keras 3's (``fastconv._validation_nd.conv_transpose_padding``):
+without ``output_padding``, ``(size - 1) * stride + max(extent, stride)`` for
+"valid" and ``size * stride`` for "same"; with it, ``(size - 1) * stride +
+extent + output_padding`` for "valid" and ``(size - 1) * stride + extent % 2 +
+output_padding`` for "same", where ``extent = (kernel - 1) * dilation + 1``.
 """
 
 from __future__ import annotations
