@@ -117,6 +117,11 @@ class BaseConvTranspose(ActivatedOutput, SpatialLayout, KernelBiasLayer):
         out = conv_transpose_output_sizes(sizes, self.kernel_size, self.strides,
                                           self.dilation_rate, self.padding,
                                           self.output_padding)
+        if any(s is not None and s < 1 for s in out):
+            raise ValueError(
+                f"Invalid value for argument `output_padding`: layer '{self.name}' would give "
+                f"the output spatial size {out} for the input's {sizes}, received "
+                f"output_padding={self.output_padding}.")
         return self.join_shape(n, out, self.filters)
 
     def forward_flops(self, batch: int, input_shape: Shape | None = None) -> float:
