@@ -54,14 +54,15 @@ def channels_first_order(ndim: int) -> tuple[int, ...]:
 
 class SpatialLayout:
     """Mixed into a layer over ``rank`` spatial axes with a ``data_format``
-    (before its Layer base): it checks the input's rank and, once built, its
-    channels, not its spatial sizes (as Keras' InputSpec does), and moves
+    (before its Layer base): once built, it checks the input's rank and
+    channels but not its spatial sizes (as Keras' InputSpec does), and moves
     between the layer's layout and the kernels' channels-last one."""
 
     rank: int
     data_format: str
     name: str
     input_shape: Shape | None
+    checks_channels = True  # pooling checks only the rank
 
     @property
     def channel_axis(self) -> int:
@@ -82,6 +83,8 @@ class SpatialLayout:
     def _accepts_shape(self, input_shape: Any) -> bool:
         if not isinstance(input_shape, tuple) or len(input_shape) != self.rank + 2:
             return False
+        if not self.checks_channels:
+            return True
         axis = self.channel_axis
         known, given = self.input_shape[axis], input_shape[axis]
         return known is None or given is None or known == given

@@ -46,6 +46,8 @@ class BasePooling(SpatialLayout, Layer):
     data_format : "channels_last" (default) or "channels_first"
     """
 
+    checks_channels = False  # Keras' InputSpec(ndim=rank + 2)
+
     def __init__(self, pool_size: Any, strides: Any, pool_dimensions: int,
                  pool_mode: str = "max", padding: str = "valid",
                  data_format: str | None = None, **kwargs: Any) -> None:
