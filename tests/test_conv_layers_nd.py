@@ -310,6 +310,16 @@ def test_param_counts_and_weight_layouts_follow_keras():
         [("depthwise_kernel", (2, 3, 1)), ("pointwise_kernel", (1, 3, 4))], 18)
 
 
+@pytest.fixture
+def one_thread():
+    """Kernels on one thread: finite differences make hundreds of tiny calls,
+    for which waking threads costs more than the work."""
+    threads = fastconv.get_num_threads()
+    fastconv.set_num_threads(1)
+    yield
+    fastconv.set_num_threads(threads)
+
+
 # ----------------------------------------------------------------------------
 # gradients: inputs and weights against central differences
 
@@ -337,12 +347,14 @@ GRADIENT_LAYERS = [
 
 
 @pytest.mark.parametrize("make, x_shape", GRADIENT_LAYERS)
+@pytest.mark.usefixtures("one_thread")
 def test_input_gradient(make, x_shape):
     # Away from relu's kink: the inputs are far from making a pre-activation 0.
     check_input_gradient(make(), rand(x_shape, 9))
 
 
 @pytest.mark.parametrize("make, x_shape", GRADIENT_LAYERS)
+@pytest.mark.usefixtures("one_thread")
 def test_weight_gradients(make, x_shape):
     layer = make()
     out = layer.compute_output_shape((None, *x_shape[1:]))

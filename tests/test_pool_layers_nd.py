@@ -87,6 +87,16 @@ def test_pooling_output_shape_is_keras(spatial, pool, strides, padding, mode):
             rand((2, *spatial, 3))).shape == (2, *want, 3)
 
 
+@pytest.fixture
+def one_thread():
+    """Kernels on one thread: finite differences make hundreds of tiny calls,
+    for which waking threads costs more than the work."""
+    threads = fastconv.get_num_threads()
+    fastconv.set_num_threads(1)
+    yield
+    fastconv.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("make, x_shape", [
     (lambda: layers.MaxPooling1D(2, dtype=F64), (2, 7, 2)),
     (lambda: layers.MaxPooling1D(3, strides=2, padding="same", data_format="channels_first",
@@ -97,10 +107,12 @@ def test_pooling_output_shape_is_keras(spatial, pool, strides, padding, mode):
                                  dtype=F64), (1, 2, 3, 3, 3)),
     (lambda: layers.AveragePooling3D(2, strides=1, padding="same", dtype=F64), (1, 3, 3, 2, 2)),
 ])
+@pytest.mark.usefixtures("one_thread")
 def test_input_gradient(make, x_shape):
     check_input_gradient(make(), rand(x_shape, 9))
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_gradients_through_pooling_in_a_model():
     assert_gradients([layers.Conv1D(3, 2, dtype=F64), layers.MaxPooling1D(dtype=F64),
                       layers.AveragePooling1D(2, dtype=F64), layers.Flatten(dtype=F64)],
