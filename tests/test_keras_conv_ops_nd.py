@@ -185,3 +185,57 @@ def test_gradients(build, shapes):
 def test_separable_conv_gradients():
     check_gradients(lambda x, d, p: ops.separable_conv(x, d, p, 2, "same"),
                     [rand((1, 7, 2), 1), rand((3, 2, 2), 2), rand((1, 4, 3), 3)])
+
+
+def test_unknown_sizes_take_windows_larger_than_any_probe():
+    # The output shape of an unknown size comes from Keras' formula, not from
+    # running the op on a small probe the window would not fit.
+    seq = KerasTensor((None, None, 2))
+    assert ops.conv(seq, np.ones((9, 2, 3))).shape == (None, None, 3)
+    assert ops.conv(seq, np.ones((3, 2, 3)), dilation_rate=5).shape == (None, None, 3)
+    assert ops.max_pool(seq, 8).shape == (None, None, 2)
+    assert ops.depthwise_conv(KerasTensor((None, 9, None, 2)), np.ones((9, 9, 2, 2))).shape == (
+        None, 1, None, 4)
+    with pytest.raises(ValueError, match="larger than the input"):
+        ops.conv(KerasTensor((None, 4, None, 2)), np.ones((5, 1, 2, 3)))
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: ops.conv(x, np.ones((3, 2, 3, 4)), (2, 1), "same", "channels_first"),
+    lambda x: ops.depthwise_conv(x, np.ones((2, 3, 3, 2)), 1, "valid", None, (2, 1)),
+    lambda x: ops.conv_transpose(x, np.ones((3, 2, 5, 3)), 2, "same", 1),
+    lambda x: ops.conv_transpose(x, np.ones((2, 3, 5, 3)), (3, 2), "valid"),
+    lambda x: ops.max_pool(x, (3, 2), 2, "same"),
+    lambda x: ops.average_pool(x, 2, 1, "valid", "channels_first"),
+])
+def test_the_shape_rule_agrees_with_the_op(call):
+    x = rand((2, 3, 9, 3), 1)
+    unknown = call(KerasTensor((None, 3, None, 3), "float64"))
+    known = call(x)
+    assert unknown.shape == tuple(None if u is None else k
+                                  for u, k in zip(unknown.shape, known.shape))
+    assert unknown.shape[1] == known.shape[1] and unknown.dtype == known.dtype.name
+
+
+def test_a_keras_style_layer_with_ops_conv_trains_on_any_length():
+    class CausalConv(layers.Layer):
+        def __init__(self, filters, kernel_size, **kwargs):
+            super().__init__(**kwargs)
+            self.filters, self.kernel_size = filters, kernel_size
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight((self.kernel_size, input_shape[-1], self.filters))
+
+        def call(self, x):
+            pad = ops.zeros_like(x[:, : self.kernel_size - 1])
+            return ops.relu(ops.conv(ops.concatenate([pad, x], axis=1), self.kernel))
+
+    fastconv.utils.set_random_seed(0)
+    inputs = fastconv.Input((None, 1))
+    model = fastconv.Model(inputs, layers.Conv1D(1, 1)(CausalConv(4, 9)(inputs)))
+    assert model.output_shape == (None, None, 1)
+    model.compile(optimizer="adam", loss="mse")
+    for length in (12, 20):
+        x = rand((4, length, 1), length).astype(np.float32)
+        model.fit(x, x, epochs=1, verbose=0)
+        assert model.predict(x, verbose=0).shape == (4, length, 1)

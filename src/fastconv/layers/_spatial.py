@@ -13,6 +13,7 @@ import numpy as np
 
 from fastconv._validation_nd import conv_transpose_padding
 from fastconv.layers.base import Layer, Shape, check_ndim
+from fastconv.ops.spatial import conv_output_length
 
 
 def conv_padding(value: Any, rank: int) -> str:
@@ -98,19 +99,6 @@ class SpatialLayout:
         if self.data_format != "channels_first":
             return y
         return y.transpose(channels_first_order(y.ndim))
-
-
-def conv_output_length(size: int | None, kernel: int, stride: int, dilation: int,
-                       padding: str) -> int | None:
-    """Keras' output length along one axis: ceil(size / stride) for "same" and
-    "causal", floor((size - (kernel - 1) * dilation - 1) / stride) + 1 for
-    "valid"; None for an unknown size. A "valid" window larger than the
-    input is the caller's error to raise (it returns a length below 1)."""
-    if size is None:
-        return None
-    if padding in ("same", "causal"):
-        return -(-size // stride)
-    return (size - (kernel - 1) * dilation - 1) // stride + 1
 
 
 def conv_output_sizes(layer: Layer, spatial: tuple, kernel: tuple, strides: tuple,

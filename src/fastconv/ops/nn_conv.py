@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fastconv import activations as act
+from fastconv._validation_nd import conv_transpose_padding
 from fastconv.ops import spatial
 from fastconv.ops.core import Primitive, apply, shape_of
 
@@ -99,6 +100,33 @@ def _first(y: np.ndarray, data_format: str) -> np.ndarray:
     return np.moveaxis(y, -1, 1) if data_format == "channels_first" else y
 
 
+def _float_dtype(*values: Any) -> str:
+    """The dtype the op computes in: the operands' common one, integers as float32."""
+    dtypes = [np.dtype(getattr(v, "dtype", None) or np.asarray(v).dtype) for v in values]
+    return np.result_type(*[d if d.kind == "f" else np.float32 for d in dtypes]).name
+
+
+def _spec(inputs: Any, data_format: str, sizes: Any, channels: Any, *operands: Any
+          ) -> tuple[tuple, str]:
+    """(shape, dtype) of an output with these spatial sizes and channels."""
+    shape = shape_of(inputs)
+    spatial_sizes = tuple(sizes(shape[2:] if data_format == "channels_first" else shape[1:-1]))
+    out = ((shape[0], channels, *spatial_sizes) if data_format == "channels_first"
+           else (shape[0], *spatial_sizes, channels))
+    return out, _float_dtype(inputs, *operands)
+
+
+def _window_sizes(spatial_sizes: tuple, window: tuple, strides: tuple, dilation: tuple,
+                  padding: str, op: str) -> tuple:
+    sizes = tuple(spatial.conv_output_length(n, k, s, d, padding)
+                  for n, k, s, d in zip(spatial_sizes, window, strides, dilation))
+    if any(n is not None and n < 1 for n in sizes):
+        raise ValueError(f"Invalid arguments for `{op}`: the window {window} (dilation "
+                         f"{dilation}) is larger than the input's spatial size "
+                         f"{spatial_sizes}; use padding='same' or a smaller window.")
+    return sizes
+
+
 def _common(*arrays: np.ndarray) -> list[np.ndarray]:
     """The arrays in one float dtype, C-contiguous (the kernels take one dtype per call)."""
     dtype = np.result_type(*arrays)
@@ -133,7 +161,15 @@ def _conv_backward(dy: np.ndarray, out: Any, inputs: Any, kernel: Any, strides: 
     return _first(dx, data_format), dw
 
 
-_CONV = Primitive("conv", _conv_forward, _conv_backward, ("inputs", "kernel"))
+def _conv_spec(inputs: Any, kernel: Any, strides: tuple, padding: str, data_format: str,
+               dilation_rate: tuple) -> tuple[tuple, str]:
+    k = shape_of(kernel)
+    return _spec(inputs, data_format, lambda n: _window_sizes(
+        n, k[:-2], strides, dilation_rate, padding, "conv"), k[-1], kernel)
+
+
+_CONV = Primitive("conv", _conv_forward, _conv_backward, ("inputs", "kernel"),
+                  output_spec=_conv_spec)
 
 
 def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid",
@@ -191,8 +227,15 @@ def _depthwise_backward(dy: np.ndarray, out: Any, inputs: Any, kernel: Any, stri
     return _first(dx, data_format), dw.reshape(w.shape)
 
 
+def _depthwise_spec(inputs: Any, kernel: Any, strides: tuple, padding: str,
+                    data_format: str, dilation_rate: tuple) -> tuple[tuple, str]:
+    k = shape_of(kernel)
+    return _spec(inputs, data_format, lambda n: _window_sizes(
+        n, k[:-2], strides, dilation_rate, padding, "depthwise_conv"), k[-2] * k[-1], kernel)
+
+
 _DEPTHWISE_CONV = Primitive("depthwise_conv", _depthwise_forward, _depthwise_backward,
-                            ("inputs", "kernel"))
+                            ("inputs", "kernel"), output_spec=_depthwise_spec)
 
 
 def _check_depthwise(inputs: Any, kernel: Any, rank: int, data_format: str, name: str,
@@ -292,8 +335,23 @@ def _conv_transpose_backward(dy: np.ndarray, out: Any, inputs: Any, kernel: Any,
     return _first(dx, data_format), dw
 
 
+def _conv_transpose_spec(inputs: Any, kernel: Any, strides: tuple, padding: str,
+                         output_padding: tuple | None, data_format: str,
+                         dilation_rate: tuple) -> tuple[tuple, str]:
+    k = shape_of(kernel)
+
+    def sizes(spatial_sizes: tuple) -> tuple:
+        return tuple(None if n is None else conv_transpose_padding(
+            n, k[a], strides[a], dilation_rate[a], padding,
+            None if output_padding is None else output_padding[a])[0]
+            for a, n in enumerate(spatial_sizes))
+
+    return _spec(inputs, data_format, sizes, k[-2], kernel)
+
+
 _CONV_TRANSPOSE = Primitive("conv_transpose", _conv_transpose_forward,
-                            _conv_transpose_backward, ("inputs", "kernel"))
+                            _conv_transpose_backward, ("inputs", "kernel"),
+                            output_spec=_conv_transpose_spec)
 
 
 def conv_transpose(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid",
@@ -368,11 +426,19 @@ def _average_pool_backward(dy: np.ndarray, out: Any, inputs: Any, pool_size: tup
     return (_first(dx, data_format),)
 
 
+def _pool_spec(inputs: Any, pool_size: tuple, strides: tuple, padding: str,
+               data_format: str) -> tuple[tuple, str]:
+    shape = shape_of(inputs)
+    channels = shape[1] if data_format == "channels_first" else shape[-1]
+    return _spec(inputs, data_format, lambda n: _window_sizes(
+        n, pool_size, strides, (1,) * len(pool_size), padding, "pooling"), channels)
+
+
 # max_pool's backward needs the argmax its forward found: kept as aux.
 _MAX_POOL = Primitive("max_pool", _max_pool_forward, _max_pool_backward, ("inputs",),
-                      aux=True)
+                      aux=True, output_spec=_pool_spec)
 _AVERAGE_POOL = Primitive("average_pool", _average_pool_forward, _average_pool_backward,
-                          ("inputs",))
+                          ("inputs",), output_spec=_pool_spec)
 
 
 def _pool(primitive: Primitive, inputs: Any, pool_size: Any, strides: Any, padding: str,

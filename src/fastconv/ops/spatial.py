@@ -31,6 +31,20 @@ import numpy as np
 Pads = Any  # a padding the kernel functions take: "valid", "same" or explicit pairs
 
 
+def conv_output_length(size: int | None, window: int, stride: int, dilation: int,
+                       padding: str) -> int | None:
+    """Keras' output length along one axis of a convolution or pooling (the
+    layers' and the Keras ops' shapes): ceil(size / stride) for "same" and
+    "causal", floor((size - (window - 1) * dilation - 1) / stride) + 1 for
+    "valid"; None for an unknown size. A "valid" window larger than the
+    input gives a length below 1, for the caller to refuse."""
+    if size is None:
+        return None
+    if padding in ("same", "causal"):
+        return -(-size // stride)
+    return (size - (window - 1) * dilation - 1) // stride + 1
+
+
 def _on_images(rank: int, groups: int = 1) -> bool:
     """Whether the 2-D kernels compute this call."""
     return rank <= 2 and groups == 1
