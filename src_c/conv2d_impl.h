@@ -33,7 +33,7 @@ FC_TARGET static inline void FC_FN(axpy)(int64_t len, FC_T a, const FC_T *FC_RES
  * registers while each kernel row is loaded once per input channel. */
 #define FC_VL ((int64_t)(FC_VEC_BYTES / sizeof(FC_T)))
 #define FC_CB (2 * FC_VL)
-#define FC_PB (FC_VEC_BYTES == 64 ? 8 : 4)
+#define FC_PB (FC_VEC_BYTES == 64 ? 8 : FC_VEC_BYTES == 32 ? 6 : 4)
 typedef FC_T FC_FN(vec) __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T))));
 
 /* conv_pixel for a convolution with one output channel (the data gradient of
@@ -64,7 +64,7 @@ FC_TARGET static void FC_FN(conv_pixel_dot)(const fc_conv_geom *g, const FC_T *x
     FC_T sum = b ? b[0] : (FC_T)0;
     for (int l = 0; l < FC_VL; ++l)
         sum += lanes[l];
-    y[fc_out_pixel_index(g, px->n, px->od, px->oh, px->ow)] = sum + rest;
+    y[fc_y_offset(g, px->n, px->od, px->oh, px->ow)] = sum + rest;
 }
 
 /* Output pixel px, channels [co_lo, co_hi), over the taps inside the image:
@@ -79,8 +79,7 @@ FC_TARGET static void FC_FN(conv_pixel)(const fc_conv_geom *g, const FC_T *x, co
         return;
     }
     const int64_t cin = g->c_in, cout = g->c_out, len = co_hi - co_lo;
-    FC_T *FC_RESTRICT acc =
-        y + fc_out_pixel_index(g, px->n, px->od, px->oh, px->ow) * cout + co_lo;
+    FC_T *FC_RESTRICT acc = y + fc_y_offset(g, px->n, px->od, px->oh, px->ow) + co_lo;
     for (int64_t k = 0; k < len; ++k)
         acc[k] = b ? b[co_lo + k] : (FC_T)0;
     const int64_t id0 = px->od * g->stride_d - g->pad_front;
@@ -349,7 +348,7 @@ FC_TARGET static void FC_FN(conv_gather)(const fc_conv_geom *g, const FC_T *x, c
     const int64_t ih = px->oh * g->stride_h - g->pad_top + px->kh_lo * g->dil_h;
     const int64_t iw = px->ow * g->stride_w - g->pad_left + px->kw_lo * g->dil_w;
     blk->xs[c] = x + fc_in_pixel(g, px->n, id, ih, iw) * g->c_in;
-    blk->ys[c] = y + fc_out_pixel_index(g, px->n, px->od, px->oh, px->ow) * g->c_out;
+    blk->ys[c] = y + fc_y_offset(g, px->n, px->od, px->oh, px->ow);
     blk->px[c] = *px;
     if (blk->count == FC_PB)
         FC_FN(conv_flush)(g, x, w, b, y, blk, flat_off);
@@ -421,7 +420,7 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                     for (int p = 0; p < FC_PB; ++p) {
                         const int64_t iw0 = (px.ow + p) * g->stride_w - g->pad_left;
                         run.xs[p] = x + fc_in_pixel(g, px.n, id0, ih0, iw0) * g->c_in;
-                        run.ys[p] = y + (r * g->ow + px.ow + p) * g->c_out;
+                        run.ys[p] = y + fc_y_offset(g, px.n, px.od, px.oh, px.ow + p);
                         run.px[p].ow = px.ow + p;
                     }
                     if (g->c_out == 1)
@@ -438,7 +437,7 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                 px.kw_lo == px.kw_hi) {
                 FC_FN(conv_pixel)(g, x, w, b, y, &px, 0, g->c_out);
                 if (g->relu)
-                    FC_FN(relu_inplace)(y + (r * g->ow + px.ow) * g->c_out, g->c_out);
+                    FC_FN(relu_inplace)(y + fc_y_offset(g, px.n, px.od, px.oh, px.ow), g->c_out);
             } else
                 FC_FN(conv_gather)(g, x, w, b, y, slots, &last, &px, flat_off);
         }
@@ -508,3 +507,4 @@ FC_TARGET static void FC_FN(relu_backward)(const FC_T *dy, const FC_T *y, FC_T *
 #undef FC_SLOTS
 #undef FC_TAPS
 #undef FC_DB_VECS
+#undef FC_DW_TILE_BYTES

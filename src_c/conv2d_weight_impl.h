@@ -13,16 +13,18 @@
 
 /* Input channels per block of the weight-gradient kernel: with two vectors
  * of output channels, FC_CIB * 2 accumulators stay in registers. */
-#define FC_CIB (FC_VEC_BYTES == 64 ? 8 : 4)
+#define FC_CIB (FC_VEC_BYTES == 64 ? 8 : FC_VEC_BYTES == 32 ? 6 : 4)
 
-/* dw[i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over the images
- * [n_begin, n_end) and their output pixels whose tap (i, j) lies inside the
- * image, excluding the `skip` rectangle (whose pixels conv_dw_taps summed
- * first): sum of x[n, ih, iw, ci] * dy[n, oh, ow, co], cib <= FC_CIB, pixels
- * in (n, oh, ow) order, added to the stored values when `add`. */
+/* dw[t, i, j, ci0 : ci0 + cib, co0 : co0 + FC_CB] over the output rows
+ * [r_begin, r_end) of the flattened (N * OD * OH) rows, their pixels whose
+ * tap (t, i, j) lies inside the image (planes [od_lo, od_hi), rows
+ * [oh_lo, oh_hi), columns [ow_lo, ow_hi)), excluding the `skip` rectangle
+ * (whose pixels conv_dw_taps summed first): sum of x[n, id, ih, iw, ci] *
+ * dy[n, od, oh, ow, co], cib <= FC_CIB, pixels in (n, od, oh, ow) order,
+ * added to the stored values when `add`. */
 FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_body)(
-    const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t n_begin,
-    int64_t n_end, int64_t t, int64_t od_lo, int64_t od_hi, int64_t i, int64_t j,
+    const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t r_begin,
+    int64_t r_end, int64_t t, int64_t od_lo, int64_t od_hi, int64_t i, int64_t j,
     int64_t oh_lo, int64_t oh_hi, int64_t ow_lo, int64_t ow_hi, int64_t ci0, const int cib,
     int64_t co0, const fc_interior *skip, int add)
 {
@@ -41,9 +43,10 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
     /* Without a rectangle to skip, each row is one segment. */
     const int segments = skip->oh_a < skip->oh_b ? 2 : 1;
     const int64_t x_step = g->stride_w * cin;
-    for (int64_t n = n_begin; n < n_end; ++n)
-        for (int64_t od = od_lo; od < od_hi; ++od)
-        for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    for (int64_t r = r_begin; r < r_end; ++r) {
+            const int64_t oh = r % g->oh, od = r / g->oh % g->od, n = r / (g->oh * g->od);
+            if (oh < oh_lo || oh >= oh_hi || od < od_lo || od >= od_hi)
+                continue;
             const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
             const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
             const FC_T *x_row = x + fc_in_pixel(g, n, id, ih, 0) * cin + ci0;
@@ -76,18 +79,18 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
 /* conv_dw_block_body with the block's input-channel count a constant when
  * the block is full, so its per-channel tests leave the pixel loop. */
 FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
-                                           const FC_T *dy, FC_T *dw, int64_t n_begin,
-                                           int64_t n_end, int64_t t, int64_t od_lo,
+                                           const FC_T *dy, FC_T *dw, int64_t r_begin,
+                                           int64_t r_end, int64_t t, int64_t od_lo,
                                            int64_t od_hi, int64_t i, int64_t j, int64_t oh_lo,
                                            int64_t oh_hi, int64_t ow_lo, int64_t ow_hi,
                                            int64_t ci0, int cib, int64_t co0,
                                            const fc_interior *skip, int add)
 {
     if (cib == FC_CIB)
-        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, t, od_lo, od_hi, i, j, oh_lo,
+        FC_FN(conv_dw_block_body)(g, x, dy, dw, r_begin, r_end, t, od_lo, od_hi, i, j, oh_lo,
                                   oh_hi, ow_lo, ow_hi, ci0, FC_CIB, co0, skip, add);
     else
-        FC_FN(conv_dw_block_body)(g, x, dy, dw, n_begin, n_end, t, od_lo, od_hi, i, j, oh_lo,
+        FC_FN(conv_dw_block_body)(g, x, dy, dw, r_begin, r_end, t, od_lo, od_hi, i, j, oh_lo,
                                   oh_hi, ow_lo, ow_hi, ci0, cib, co0, skip, add);
 }
 
@@ -226,10 +229,18 @@ FC_TARGET static void FC_FN(bias_gradient)(const fc_conv_geom *g, const FC_T *dy
     }
 }
 
+/* Output rows per tile of conv_dw_range: the x and dy rows a tile reads
+ * stay in a core's L2 cache (about FC_DW_TILE_BYTES of them) while every
+ * tap and channel block sums over them. */
+#define FC_DW_TILE_BYTES (192 * 1024)
+
 /* dw over the images [n_begin, n_end), every tap's pixels outside the
  * `interior` rectangle (all of them when it is empty): the blocked channels
  * through conv_dw_block, added to the stored values when `add_blocks`; the
- * channel tail by the plain loop, added when `add_tails`. */
+ * channel tail by the plain loop, added when `add_tails`. The output rows
+ * go tile by tile, each tile through every tap and block, each element's
+ * running sum kept in dw between tiles: the same additions in the same
+ * order as one pass over all rows, so the same bits. */
 FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
                                            const FC_T *dy, FC_T *dw, int64_t n_begin,
                                            int64_t n_end, const fc_interior *interior,
@@ -237,47 +248,65 @@ FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
 {
     const int64_t cin = g->c_in, cout = g->c_out;
     const int64_t co_blocked = cout - cout % FC_CB;
-    for (int64_t t = 0; t < g->kd; ++t) {
-    /* output planes / rows / columns whose tap (t, i, j) reads inside the image */
-    int64_t od_lo, od_hi;
-    fc_tap_range(t * g->dil_d - g->pad_front, g->stride_d, g->od, g->d, &od_lo, &od_hi);
-    for (int64_t i = 0; i < g->kh; ++i) {
-        int64_t oh_lo, oh_hi;
-        fc_tap_range(i * g->dil_h - g->pad_top, g->stride_h, g->oh, g->h, &oh_lo, &oh_hi);
-        for (int64_t j = 0; j < g->kw; ++j) {
-            int64_t ow_lo, ow_hi;
-            fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo, &ow_hi);
-            FC_T *dwp = dw + ((t * g->kh + i) * g->kw + j) * cin * cout;
-            for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
-                const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
-                for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
-                    FC_FN(conv_dw_block)(g, x, dy, dw, n_begin, n_end, t, od_lo, od_hi, i, j,
-                                         oh_lo, oh_hi, ow_lo, ow_hi, ci0, cib, co0, interior,
-                                         add_blocks);
-            }
-            if (co_blocked == cout)
-                continue;
-            /* The channels the blocks do not cover, by the plain loop. */
-            if (!add_tails)
-                for (int64_t ci = 0; ci < cin; ++ci)
-                    for (int64_t co = co_blocked; co < cout; ++co)
-                        dwp[ci * cout + co] = (FC_T)0;
-            for (int64_t n = n_begin; n < n_end; ++n)
-                for (int64_t od = od_lo; od < od_hi; ++od)
-                for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-                    const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
-                    const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
-                    for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
-                        const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
-                        const FC_T *xp = x + fc_in_pixel(g, n, id, ih, iw) * cin;
-                        const FC_T *dyp = dy + fc_out_pixel_index(g, n, od, oh, ow) * cout;
-                        for (int64_t ci = 0; ci < cin; ++ci)
-                            FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
-                                        dwp + ci * cout + co_blocked);
+    const int64_t row_bytes =
+        (g->stride_h * g->stride_d * g->w * cin + g->ow * cout) * (int64_t)sizeof(FC_T);
+    int64_t tile = FC_DW_TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
+    if (tile < 1)
+        tile = 1;
+    const int64_t rows_per_image = g->od * g->oh;
+    const int64_t r_first = n_begin * rows_per_image, r_last = n_end * rows_per_image;
+    if (!add_tails && co_blocked < cout)
+        for (int64_t e = 0; e < g->kd * g->kh * g->kw * cin; ++e)
+            for (int64_t co = co_blocked; co < cout; ++co)
+                dw[e * cout + co] = (FC_T)0;
+    /* (With no rows, one empty tile still writes the blocks' zeros.) */
+    for (int64_t r0 = r_first; r0 < r_last || r0 == r_first; r0 += tile) {
+        const int64_t r1 = r0 + tile < r_last ? r0 + tile : r_last;
+        const int add = add_blocks || r0 > r_first;
+        for (int64_t t = 0; t < g->kd; ++t) {
+            /* output planes / rows / columns whose tap (t, i, j) reads inside */
+            int64_t od_lo, od_hi;
+            fc_tap_range(t * g->dil_d - g->pad_front, g->stride_d, g->od, g->d, &od_lo, &od_hi);
+            for (int64_t i = 0; i < g->kh; ++i) {
+                int64_t oh_lo, oh_hi;
+                fc_tap_range(i * g->dil_h - g->pad_top, g->stride_h, g->oh, g->h, &oh_lo,
+                             &oh_hi);
+                for (int64_t j = 0; j < g->kw; ++j) {
+                    int64_t ow_lo, ow_hi;
+                    fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo,
+                                 &ow_hi);
+                    FC_T *dwp = dw + ((t * g->kh + i) * g->kw + j) * cin * cout;
+                    for (int64_t ci0 = 0; ci0 < cin; ci0 += FC_CIB) {
+                        const int cib = (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB);
+                        for (int64_t co0 = 0; co0 < co_blocked; co0 += FC_CB)
+                            FC_FN(conv_dw_block)(g, x, dy, dw, r0, r1, t, od_lo, od_hi, i, j,
+                                                 oh_lo, oh_hi, ow_lo, ow_hi, ci0, cib, co0,
+                                                 interior, add);
+                    }
+                    if (co_blocked == cout)
+                        continue;
+                    /* The channels the blocks do not cover, by the plain loop. */
+                    for (int64_t r = r0; r < r1; ++r) {
+                        const int64_t oh = r % g->oh, od = r / g->oh % g->od;
+                        const int64_t n = r / rows_per_image;
+                        if (oh < oh_lo || oh >= oh_hi || od < od_lo || od >= od_hi)
+                            continue;
+                        const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
+                        const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
+                        for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+                            const int64_t iw = ow * g->stride_w - g->pad_left + j * g->dil_w;
+                            const FC_T *xp = x + fc_in_pixel(g, n, id, ih, iw) * cin;
+                            const FC_T *dyp = dy + fc_out_pixel_index(g, n, od, oh, ow) * cout;
+                            for (int64_t ci = 0; ci < cin; ++ci)
+                                FC_FN(axpy)(cout - co_blocked, xp[ci], dyp + co_blocked,
+                                            dwp + ci * cout + co_blocked);
+                        }
                     }
                 }
+            }
         }
-    }
+        if (r0 >= r_last)
+            break;
     }
 }
 

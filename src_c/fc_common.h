@@ -52,7 +52,28 @@ typedef struct {
     int64_t pad_top, pad_left;
     int relu; /* forward epilogue: y = max(y, 0) after the bias (0: none) */
     int64_t d, kd, od, stride_d, dil_d, pad_front;
+    /* Where the forward pass writes output pixel (n, od, oh, ow): element
+     * n * y_sn + od * y_sd + oh * y_sh + ow * y_sw of y (its channels
+     * contiguous from there). Dense y: y_sw = c_out, y_sh = ow * c_out, ...;
+     * other strides let a pass write every s-th pixel of a larger array. */
+    int64_t y_sn, y_sd, y_sh, y_sw;
 } fc_conv_geom;
+
+/* Sets the output strides of a dense y (n, od, oh, ow, c_out). */
+static inline void fc_dense_output(fc_conv_geom *g)
+{
+    g->y_sw = g->c_out;
+    g->y_sh = g->ow * g->y_sw;
+    g->y_sd = g->oh * g->y_sh;
+    g->y_sn = g->od * g->y_sd;
+}
+
+/* Element offset in the forward pass's y of output pixel (n, od, oh, ow). */
+static inline int64_t fc_y_offset(const fc_conv_geom *g, int64_t n, int64_t od, int64_t oh,
+                                  int64_t ow)
+{
+    return n * g->y_sn + od * g->y_sd + oh * g->y_sh + ow * g->y_sw;
+}
 
 /* Element offset / c_in of input pixel (n, id, ih, iw). */
 static inline int64_t fc_in_pixel(const fc_conv_geom *g, int64_t n, int64_t id, int64_t ih,

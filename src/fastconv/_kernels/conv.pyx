@@ -55,13 +55,19 @@ def data_gradient_weights(w, bint flip):
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                    const floating[::1] b, floating[:, :, :, ::1] y,
-                   geom, bint relu, int isa, int n_threads):
+                   geom, bint relu, int isa, int n_threads, int64_t y_offset=0,
+                   tuple y_strides=None):
     """y (N, OH, OW, C_out) = conv(x (N, H, W, C_in), w (KH, KW, C_in, C_out)) + b,
     then max(y, 0) when ``relu``.
 
     ``b`` may be None. N >= 1. For a 3-D ``geom`` the arrays come as views
     with depth merged into the first spatial axis (x (N, D * H, W, C_in),
     w (KD * KH, KW, C_in, C_out), y (N, OD * OH, OW, C_out)).
+
+    With ``y_strides`` (element strides between images, planes, rows and
+    columns), output pixel (n, od, oh, ow) goes to element ``y_offset +
+    n * s_n + od * s_d + oh * s_h + ow * s_w`` of y instead, which may then
+    be any array holding them all (e.g. every s-th pixel of a larger one).
     """
     cdef fc_conv_geom g = conv_geometry(geom)
     g.relu = relu
@@ -73,6 +79,9 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     cdef int t
     if b is not None:
         bp = &b[0]
+    if y_strides is not None:
+        g.y_sn, g.y_sd, g.y_sh, g.y_sw = y_strides
+        yp += y_offset
     with nogil:
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             fc_record_team_size()

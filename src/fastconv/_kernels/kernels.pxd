@@ -24,6 +24,8 @@ cdef extern from "fc_common.h" nogil:
         int64_t pad_top, pad_left
         int relu
         int64_t d, kd, od, stride_d, dil_d, pad_front
+        int64_t y_sn, y_sd, y_sh, y_sw
+    void fc_dense_output(fc_conv_geom *g)
 
     ctypedef struct fc_pool_geom:
         int64_t n, h, w, c
@@ -144,6 +146,7 @@ cdef inline fc_conv_geom conv_geometry(g):
     c.relu = 0
     c.d, c.kd, c.od = g.d, g.kd, g.od
     c.stride_d, c.dil_d, c.pad_front = g.stride_d, g.dil_d, g.pad_front
+    fc_dense_output(&c)
     return c
 
 
@@ -175,6 +178,7 @@ cdef inline fc_conv_geom data_gradient_geometry(fc_conv_geom g) noexcept nogil:
     t.d, t.kd, t.od = g.od, g.kd, g.d
     t.stride_d, t.dil_d = 1, g.dil_d
     t.pad_front = (g.kd - 1) * g.dil_d - g.pad_front
+    fc_dense_output(&t)
     return t
 
 

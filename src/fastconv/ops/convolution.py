@@ -86,33 +86,38 @@ def _phase_taps(size: int, k: int, dil: int, s: int, pad: int, r: int
 
 
 def _data_gradient_by_phases(dy: np.ndarray, w: np.ndarray, dx: np.ndarray,
-                             g: v.ConvGeometry) -> None:
+                             g: v.ConvGeometry, b: np.ndarray | None = None) -> None:
     """dx (g.input_shape) = the input gradient of convolution g (groups 1)
-    given dy (g.output_shape), one stride phase at a time (module doc)."""
+    given dy (g.output_shape), plus b if given, one stride phase at a time
+    (module doc); each phase's kernel writes its pixels of dx in place."""
     axes = ((g.d, g.kd, g.dil_d, g.stride_d, g.pad_front),
             (g.h, g.kh, g.dil_h, g.stride_h, g.pad_top),
             (g.w, g.kw, g.dil_w, g.stride_w, g.pad_left))
     w5 = w.reshape(g.kd, g.kh, g.kw, g.c_in, g.c_out)
     dx5 = dx.reshape(g.n, g.d, g.h, g.w, g.c_in)
-    dy4 = _y4(dy, g)
+    dy4, dx4 = _y4(dy, g), _x4(dx, g)
+    # Element strides of dx's images, planes, rows and columns.
+    sw = g.c_in
+    sh, sd, sn = g.w * sw, g.h * g.w * sw, g.d * g.h * g.w * sw
     isa = _settings.isa_code()
     for phase in itertools.product(*(range(min(s, size)) for size, _, _, s, _ in axes)):
-        where = (slice(None), *(slice(r, None, a[3]) for r, a in zip(phase, axes)))
         parts = [_phase_taps(*a, r) for a, r in zip(axes, phase)]
         if None in parts:
-            dx5[where] = 0
+            # No tap reaches these pixels.
+            where = (slice(None), *(slice(r, None, a[3]) for r, a in zip(phase, axes)))
+            dx5[where] = 0 if b is None else b
             continue
-        (td, sd, pd, ld), (th, sh, ph, lh), (tw, sw, pw, lw) = parts
+        (td, step_d, pd, ld), (th, step_h, ph, lh), (tw, step_w, pw, lw) = parts
         sub = w5[np.ix_(td, th, tw)][::-1, ::-1, ::-1]
         sub = np.ascontiguousarray(np.swapaxes(sub, -1, -2))
         pg = v.ConvGeometry(g.n, g.oh, g.ow, g.c_out, len(th), len(tw), g.c_in, lh, lw, 1, 1,
-                            sh, sw, ph, 0, pw, 0, d=g.od, kd=len(td), od=ld, stride_d=1,
-                            dil_d=sd, pad_front=pd, pad_back=0, rank=3)
-        out = np.empty((g.n, ld, lh, lw, g.c_in), dtype=dx.dtype)
-        _conv.conv2d_forward(dy4, sub.reshape(len(td) * len(th), len(tw), g.c_out, g.c_in),
-                             None, out.reshape(g.n, ld * lh, lw, g.c_in), pg, False, isa,
-                             _settings.threads_for(g.n * ld * lh))
-        dx5[where] = out
+                            step_h, step_w, ph, 0, pw, 0, d=g.od, kd=len(td), od=ld,
+                            stride_d=1, dil_d=step_d, pad_front=pd, pad_back=0, rank=3)
+        rd, rh, rw = phase
+        _conv.conv2d_forward(
+            dy4, sub.reshape(len(td) * len(th), len(tw), g.c_out, g.c_in), b, dx4, pg, False,
+            isa, _settings.threads_for(g.n * ld * lh), rd * sd + rh * sh + rw * sw,
+            (sn, g.stride_d * sd, g.stride_h * sh, g.stride_w * sw))
 
 
 def _strided(g: v.ConvGeometry) -> bool:
@@ -303,12 +308,12 @@ def conv_transpose_nd(
     if g.n:
         # y is the convolution's input gradient for dy = x (its x is unused).
         if _strided(g):
-            _data_gradient_by_phases(x, w, y, g)
+            _data_gradient_by_phases(x, w, y, g, b)
         else:
             _conv.conv2d_backward(_y4(x, g), _x4(y, g), _w4(w, g), _x4(y, g), None, None, g,
                                   _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h))
-        if b is not None:
-            y += b
+            if b is not None:
+                y += b
     return y
 
 
