@@ -44,4 +44,37 @@ void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t len, float *o
                       int64_t begin, int64_t end);
 void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t len, double *out,
                       int64_t begin, int64_t end);
+
+/* The input gradient of a strided convolution by stride phases. The input
+ * positions s * a + r (one residue r per axis) receive only the taps t with
+ * (r + pad - t * dil) divisible by s: a unit-stride convolution of dy with
+ * those taps, flipped, which runs on the blocked forward kernel and writes
+ * its pixels of dx in place (the geometry's output strides). A phase no tap
+ * reaches is filled (with the bias, or zeros). */
+typedef struct {
+    fc_conv_geom g;   /* the phase's convolution: dy -> its pixels of dx */
+    int64_t w_offset; /* its kernel (KD', KH', KW', C_out, C_in) in the plan's buffer */
+    int64_t y_offset; /* its first pixel in dx */
+    int empty;        /* no tap reaches these pixels */
+} fc_data_phase;
+
+/* Phases of g's input gradient into `phases` (at most max_phases) and their
+ * kernels from w (KD, KH, KW, C_in, C_out) into wbuf (as many elements as
+ * w); returns the number of phases, or -1 if there are more than
+ * max_phases (then use fc_conv2d_backward_data). */
+int64_t fc_data_phases_plan_f32(const fc_conv_geom *g, const float *w, float *wbuf,
+                                fc_data_phase *phases, int64_t max_phases);
+int64_t fc_data_phases_plan_f64(const fc_conv_geom *g, const double *w, double *wbuf,
+                                fc_data_phase *phases, int64_t max_phases);
+
+/* Share `part` of `parts` of every phase's rows, for images [0, n) of dy and
+ * dx (the plan's geometries' image counts are replaced by n): dx = input
+ * gradient, plus b (C_in,) when not NULL. */
+void fc_conv2d_backward_data_phases_f32(int isa, const fc_data_phase *phases, int64_t n_phases,
+                                        int64_t n, const float *dy, const float *wbuf,
+                                        const float *b, float *dx, int64_t part, int64_t parts);
+void fc_conv2d_backward_data_phases_f64(int isa, const fc_data_phase *phases, int64_t n_phases,
+                                        int64_t n, const double *dy, const double *wbuf,
+                                        const double *b, double *dx, int64_t part,
+                                        int64_t parts);
 #endif

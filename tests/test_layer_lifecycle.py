@@ -164,7 +164,7 @@ def test_weight_regularization_loss_and_gradient():
     (lambda: layers.Conv2D(8, 3, dilation_rate=0), "dilation_rate"),
     (lambda: layers.Conv2D(8, 3, activation="relux"), "activation"),
     (lambda: layers.Conv2D(8, 3, activation=3), "activation"),
-    (lambda: layers.Conv2D(8, 3, groups=2), "groups"),
+    (lambda: layers.Conv2D(8, 3, groups=3), "groups"),
     (lambda: layers.MaxPooling2D(0), "pool_size"),
     (lambda: layers.MaxPooling2D((2, 2, 2)), "pool_size"),
     (lambda: layers.MaxPooling2D(2, strides=0), "strides"),

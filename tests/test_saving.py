@@ -88,12 +88,30 @@ def test_every_layer_class_round_trips(tmp_path):
                   layers.Flatten(), layers.Dropout(0.1, seed=3),
                   layers.Dense(4, use_bias=False), layers.Activation("sigmoid")]:
         h = layer(h)
+    sequences, volumes = fastconv.Input((12, 2)), fastconv.Input((4, 4, 4, 2))
+    s, v = sequences, volumes
+    for layer in [layers.Conv1D(3, 3, padding="causal", dilation_rate=2, groups=1),
+                  layers.Conv1DTranspose(2, 3, strides=2, output_padding=1),
+                  layers.DepthwiseConv1D(3, depth_multiplier=2),
+                  layers.SeparableConv1D(4, 2, depth_multiplier=2), layers.MaxPooling1D(),
+                  layers.AveragePooling1D(2, padding="same"), layers.Flatten()]:
+        s = layer(s)
+    for layer in [layers.Conv3D(4, 2, padding="same", groups=2),
+                  layers.Conv3DTranspose(2, 2, strides=2), layers.MaxPooling3D(),
+                  layers.AveragePooling3D(2), layers.Flatten()]:
+        v = layer(v)
+    images = inputs
+    for layer in [layers.Conv2DTranspose(3, 3, strides=2, padding="same"),
+                  layers.DepthwiseConv2D(3, depth_multiplier=2, activation="relu"),
+                  layers.SeparableConv2D(4, 2), layers.Flatten()]:
+        images = layer(images)
+    h = layers.Concatenate()([h, s, v, images])
     a, b = layers.Dense(3)(h), layers.Dense(3)(h)
     merged = [layers.Add()([a, b]), layers.Subtract()([a, b]), layers.Multiply()([a, b]),
               layers.Average()([a, b]), layers.Maximum()([a, b]), layers.Minimum()([a, b]),
               layers.Dot(axes=1, normalize=True)([a, b])]
     outputs = layers.Softmax()(layers.Concatenate()(merged))
-    model = fastconv.Model(inputs, outputs)
+    model = fastconv.Model([inputs, sequences, volumes], outputs)
     # Every layer class but Lambda, which wraps Python code and is never saved.
     assert {type(layer).__name__ for layer in model.layers} | {"Lambda"} == {
         name for name in layers.__all__
@@ -101,7 +119,9 @@ def test_every_layer_class_round_trips(tmp_path):
         and issubclass(getattr(layers, name), layers.Layer) and name != "Layer"}
     model.save(tmp_path / "all.zip")
     loaded = models.load_model(tmp_path / "all.zip")
-    x = np.random.default_rng(5).standard_normal((3, 6, 6, 2)).astype(np.float32)
+    rng = np.random.default_rng(5)
+    x = [rng.standard_normal(shape).astype(np.float32)
+         for shape in [(3, 6, 6, 2), (3, 12, 2), (3, 4, 4, 4, 2)]]
     assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert loaded.get_config() == model.get_config()
 

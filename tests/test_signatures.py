@@ -1,5 +1,5 @@
-"""fastconv.ops's kernel functions (fastconv.ops.kernels) and fastconv.reference
-export the same functions, same signatures."""
+"""fastconv.ops's kernel functions (fastconv.ops.kernels, .convolution and
+.pooling) and fastconv.reference export the same functions, same signatures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 
 from fastconv import ops, reference, reference_nd
-from fastconv.ops import kernels
+from fastconv.ops import convolution, kernels, pooling
 
 OPS = [
     "conv2d",
@@ -23,8 +23,8 @@ OPS = [
     "relu_backward",
 ]
 
-# The rank-generic reference ops, re-exported by fastconv.reference; their
-# compiled twins in fastconv.ops are still to come.
+# The rank-generic ops (fastconv.ops.convolution and .pooling; their NumPy
+# twins in fastconv.reference_nd, re-exported by fastconv.reference).
 OPS_ND = [
     "conv_nd",
     "conv_nd_backward",
@@ -56,24 +56,21 @@ def test_reference_exports_exactly_the_ops():
 
 def test_kernels_export_exactly_the_reference_functions():
     assert public_functions(kernels) == public_functions(reference)
+    assert public_functions(convolution) | public_functions(pooling) == set(OPS_ND)
 
 
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", OPS + OPS_ND)
 def test_ops_reexports_the_kernel_functions(name):
-    assert getattr(ops, name) is getattr(kernels, name)
+    module = kernels if name in OPS else convolution if "conv" in name else pooling
+    assert getattr(ops, name) is getattr(module, name)
 
 
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", OPS + OPS_ND)
 def test_same_signature(name):
     assert inspect.signature(getattr(ops, name)) == inspect.signature(getattr(reference, name))
 
 
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", OPS + OPS_ND)
 def test_documented(name):
     for module in (ops, reference):
         assert "Returns" in (getattr(module, name).__doc__ or ""), f"{module.__name__}.{name}"
-
-
-@pytest.mark.parametrize("name", OPS_ND)
-def test_nd_reference_documented(name):
-    assert "Returns" in (getattr(reference, name).__doc__ or "")

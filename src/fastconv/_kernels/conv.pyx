@@ -21,6 +21,8 @@ from cython.parallel cimport parallel, prange
 import numpy as np
 
 from fastconv._kernels.kernels cimport (
+    MAX_DATA_PHASES, plan_data_phases, fc_data_phase, fc_data_phases_plan_f32, fc_data_phases_plan_f64,
+    fc_conv2d_backward_data_phases_f32, fc_conv2d_backward_data_phases_f64,
     conv_geometry, data_gradient_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier,
     fc_record_team_size, sum_parts_share,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
@@ -38,6 +40,19 @@ WEIGHT_GRAD_CHUNKS = 16
 def last_team_size() -> int:
     """Threads in the team of this module's most recent parallel loop."""
     return fc_last_team_size
+
+
+cdef inline void run_data_phases(int isa, const fc_data_phase *plan, int64_t count, int64_t n,
+                                 const floating *dy, const floating *kernels,
+                                 const floating *b, floating *dx, int64_t part,
+                                 int64_t parts) noexcept nogil:
+    """Share ``part`` of ``parts`` of the phases' rows for images [0, n)."""
+    if floating is float:
+        fc_conv2d_backward_data_phases_f32(isa, plan, count, n, dy, kernels, b, dx, part,
+                                           parts)
+    else:
+        fc_conv2d_backward_data_phases_f64(isa, plan, count, n, dy, kernels, b, dx, part,
+                                           parts)
 
 
 def data_gradient_weights(w, bint flip):
@@ -96,10 +111,12 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                     floating[:, :, :, ::1] dw, floating[::1] db,
-                    geom, int isa, int n_threads):
+                    geom, int isa, int n_threads, const floating[::1] dx_bias=None):
     """Gradients of conv2d_forward into dx (N, H, W, C_in), dw (KH, KW, C_in, C_out)
     and db (C_out,); a None output is not computed. N >= 1. Arrays of a 3-D
-    ``geom`` come with depth merged, as for conv2d_forward.
+    ``geom`` come with depth merged, as for conv2d_forward. With ``dx_bias``
+    (C_in,), dx is the input gradient plus it (a transposed convolution's
+    output). A strided input gradient goes by stride phases (DataPhases).
     """
     cdef fc_conv_geom g = conv_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
@@ -118,13 +135,24 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef bint weights = dwp != NULL or dbp != NULL
     cdef bint flip = False
     cdef fc_conv_geom gt
+    cdef fc_data_phase plan[MAX_DATA_PHASES]
+    cdef int64_t n_phases = -1
+    cdef floating[::1] phase_kernels
+    cdef const floating *pkp = NULL
+    cdef const floating *dxbp = NULL if dx_bias is None else &dx_bias[0]
     cdef int t_dx, c, t_dw, t_db
 
     dtype = np.asarray(dy).dtype
     if dxp != NULL:
         flip = g.stride_d == 1 and g.stride_h == 1 and g.stride_w == 1
-        wt = data_gradient_weights(w, flip)
-        wtp = &wt[0, 0, 0, 0]
+        if not flip:
+            phase_kernels = np.empty(w_len, dtype=dtype)
+            n_phases = plan_data_phases(&g, w, phase_kernels, plan, MAX_DATA_PHASES)
+            if n_phases >= 0:
+                pkp = &phase_kernels[0]
+        if pkp == NULL:
+            wt = data_gradient_weights(w, flip)
+            wtp = &wt[0, 0, 0, 0]
         if flip:
             gt = data_gradient_geometry(g)
     if dwp != NULL:
@@ -136,14 +164,17 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
 
     with nogil, parallel(num_threads=n_threads):
         fc_record_team_size()
-        if dxp != NULL and flip:
+        if dxp != NULL and pkp != NULL:
+            for t_dx in prange(n_threads, schedule="static"):
+                run_data_phases(isa, plan, n_phases, g.n, dyp, pkp, dxbp, dxp, t_dx, n_threads)
+        elif dxp != NULL and flip:
             for t_dx in prange(n_threads, schedule="static"):
                 if floating is float:
-                    fc_conv2d_forward_f32(isa, &gt, dyp, wtp, NULL, dxp,
+                    fc_conv2d_forward_f32(isa, &gt, dyp, wtp, dxbp, dxp,
                                           dx_rows * t_dx // n_threads,
                                           dx_rows * (t_dx + 1) // n_threads)
                 else:
-                    fc_conv2d_forward_f64(isa, &gt, dyp, wtp, NULL, dxp,
+                    fc_conv2d_forward_f64(isa, &gt, dyp, wtp, dxbp, dxp,
                                           dx_rows * t_dx // n_threads,
                                           dx_rows * (t_dx + 1) // n_threads)
         elif dxp != NULL:
@@ -179,6 +210,8 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
             if dbp != NULL:
                 for t_db in prange(n_threads, schedule="static"):
                     sum_parts_share(db_parts_p, n_chunks, g.c_out, dbp, t_db, n_threads)
+    if dxp != NULL and dxbp != NULL and not flip and pkp == NULL:
+        np.asarray(dx)[...] += np.asarray(dx_bias)  # (the gather adds no bias)
 
 
 def relu_backward(const floating[::1] dy, const floating[::1] y, floating[::1] dx,

@@ -27,6 +27,8 @@ import numpy as np
 
 from fastconv._kernels.conv import WEIGHT_GRAD_CHUNKS, data_gradient_weights
 from fastconv._kernels.kernels cimport (
+    MAX_DATA_PHASES, fc_data_phase, plan_data_phases,
+    fc_conv2d_backward_data_phases_f32, fc_conv2d_backward_data_phases_f64,
     conv_geometry, data_gradient_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier,
     fc_pool_geom, fc_record_team_size, pool_geometry, sum_parts_share,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
@@ -152,6 +154,10 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     cdef floating *dw_parts_p = NULL
     cdef floating *db_parts_p = NULL
     cdef bint flip = g.stride_h == 1 and g.stride_w == 1
+    cdef fc_data_phase plan[MAX_DATA_PHASES]
+    cdef int64_t n_phases = -1
+    cdef floating[::1] phase_kernels
+    cdef const floating *pkp = NULL
     cdef fc_conv_geom g_i, gt_i
     cdef fc_pool_geom pg_i
     cdef floating *s_t
@@ -164,7 +170,13 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     if relu_y is not None:
         ry = relu_y
         ryp = &ry[0, 0, 0, 0]
-    if dxp != NULL:
+    if dxp != NULL and not flip:
+        # A strided input gradient by stride phases, as conv.pyx computes it.
+        phase_kernels = np.empty(w_len, dtype=dtype)
+        n_phases = plan_data_phases(&g, w, phase_kernels, plan, MAX_DATA_PHASES)
+        if n_phases >= 0:
+            pkp = &phase_kernels[0]
+    if dxp != NULL and pkp == NULL:
         wt = data_gradient_weights(w, flip)
         wtp = &wt[0, 0, 0, 0]
     if dwp != NULL:
@@ -195,7 +207,14 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
                     ry_i = ryp + i * pooled
                 _pool_gradient(isa, &pg_i, disjoint, dyp + i * pooled, ry_i, ap + i * pooled,
                                s_t)
-                if floating is float:
+                if dxp != NULL and pkp != NULL:
+                    if floating is float:
+                        fc_conv2d_backward_data_phases_f32(isa, plan, n_phases, g_i.n, s_t, pkp,
+                                                           NULL, dxp + i * x_image, 0, 1)
+                    else:
+                        fc_conv2d_backward_data_phases_f64(isa, plan, n_phases, g_i.n, s_t, pkp,
+                                                           NULL, dxp + i * x_image, 0, 1)
+                elif floating is float:
                     if dxp != NULL and flip:
                         fc_conv2d_forward_f32(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
                                               0, gt_i.n * gt_i.oh)

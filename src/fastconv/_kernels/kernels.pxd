@@ -58,6 +58,22 @@ cdef extern from "conv2d.h" nogil:
                               int64_t begin, int64_t end)
     void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
                               int64_t begin, int64_t end)
+    ctypedef struct fc_data_phase:
+        fc_conv_geom g
+        int64_t w_offset, y_offset
+        int empty
+    int64_t fc_data_phases_plan_f32(const fc_conv_geom *g, const float *w, float *wbuf,
+                                    fc_data_phase *phases, int64_t max_phases)
+    int64_t fc_data_phases_plan_f64(const fc_conv_geom *g, const double *w, double *wbuf,
+                                    fc_data_phase *phases, int64_t max_phases)
+    void fc_conv2d_backward_data_phases_f32(int isa, const fc_data_phase *phases,
+                                            int64_t n_phases, int64_t n, const float *dy,
+                                            const float *wbuf, const float *b, float *dx,
+                                            int64_t part, int64_t parts)
+    void fc_conv2d_backward_data_phases_f64(int isa, const fc_data_phase *phases,
+                                            int64_t n_phases, int64_t n, const double *dy,
+                                            const double *wbuf, const double *b, double *dx,
+                                            int64_t part, int64_t parts)
     int FC_SUM_BLOCK
     void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t length,
                           float *out, int64_t begin, int64_t end)
@@ -195,3 +211,22 @@ cdef inline void sum_parts_share(const floating *parts, int64_t n_parts, int64_t
         fc_sum_parts_f32(parts, n_parts, length, out, begin, end)
     else:
         fc_sum_parts_f64(parts, n_parts, length, out, begin, end)
+
+
+# Stride phases of a strided input gradient at most (else the per-pixel
+# gather of fc_conv2d_backward_data: strides far above the kernel leave most
+# phases empty). Callers hold plans of this many entries.
+cdef enum:
+    MAX_DATA_PHASES = 64
+
+
+cdef inline int64_t plan_data_phases(const fc_conv_geom *g, const floating[:, :, :, ::1] w,
+                                     floating[::1] kernels, fc_data_phase *plan,
+                                     int64_t max_phases) noexcept nogil:
+    """fc_data_phases_plan for w (KD * KH, KW, C_in, C_out): the phases into
+    plan, their kernels into ``kernels`` (w's size); -1 if more than
+    max_phases."""
+    if floating is float:
+        return fc_data_phases_plan_f32(g, &w[0, 0, 0, 0], &kernels[0], plan, max_phases)
+    else:
+        return fc_data_phases_plan_f64(g, &w[0, 0, 0, 0], &kernels[0], plan, max_phases)

@@ -1,11 +1,15 @@
 """Rewrite passes over a plan's steps. A rewrite is valid only when the
 fused result equals the unfused steps bit for bit (tests compare them).
 
-- ``Conv2D(activation="relu")`` followed by ``MaxPooling2D`` (both
-  channels_last, the convolution without an activity regularizer) becomes
-  one step when the pool is the only reader of the convolution's output and
-  that output is not a model output: ``conv2d_max_pool2d`` and its gradient
-  never write the convolution's output (or its gradient) to memory.
+- ``Conv2D(activation="relu")`` followed by ``MaxPooling2D``, or
+  ``Conv1D(activation="relu")`` followed by ``MaxPooling1D`` (both
+  channels_last, the convolution without groups or an activity
+  regularizer) becomes one step when the pool is the only reader of the
+  convolution's output and that output is not a model output:
+  ``conv2d_max_pool2d`` and its gradient (on a height-1 view for a
+  sequence) never write the convolution's output (or its gradient) to
+  memory. Both layers compute on the 2-D kernels apart too
+  (``fastconv.ops.spatial``), so the fused step gives their very bits.
 
 (The loss + softmax/sigmoid fusion is the trainer's: it needs the loss.)
 """
@@ -28,15 +32,16 @@ def runs_as(layer: Any, cls: type) -> bool:
 
 def conv_pool_fusable(conv: Any, pool: Any) -> bool:
     """Whether the kernels can run ``conv`` then ``pool`` as one call."""
-    from fastconv.layers import Conv2D, MaxPooling2D
+    from fastconv.layers import Conv1D, Conv2D, MaxPooling1D, MaxPooling2D
 
-    return (runs_as(conv, Conv2D) and runs_as(pool, MaxPooling2D)
-            and conv._fused_relu() and conv.activity_regularizer is None
+    return (any(runs_as(conv, c) and runs_as(pool, p)
+                for c, p in ((Conv2D, MaxPooling2D), (Conv1D, MaxPooling1D)))
+            and conv.groups == 1 and conv._fused_relu() and conv.activity_regularizer is None
             and conv.data_format == pool.data_format == "channels_last")
 
 
 class ConvMaxPool:
-    """A Conv2D and the MaxPooling2D reading its output, as one operation."""
+    """A Conv1D/Conv2D and the max pooling reading its output, as one operation."""
 
     def __init__(self, conv: Any, pool: Any) -> None:
         self.conv, self.pool = conv, pool

@@ -1,6 +1,7 @@
 """Which module computes the layers' convolutions and pooling.
 
-Layers call ``kernels().conv2d(...)`` and friends. By default that is
+Layers call ``kernels().conv2d(...)`` and friends (``REQUIRED``; the
+convolution and pooling layers through ``fastconv.ops.spatial``). By default that is
 ``fastconv.ops`` (the compiled kernels); ``use_backend(fastconv.reference)``
 runs the same model on the NumPy reference instead, which is possible
 because the two modules share one signature per function. The benchmark
@@ -17,6 +18,14 @@ from fastconv import ops
 
 _backend: ModuleType = ops
 
+# The kernel functions the layers call (a backend must have them all).
+REQUIRED = (
+    "conv2d", "conv2d_backward", "relu_backward", "max_pool2d", "max_pool2d_backward",
+    "avg_pool2d", "avg_pool2d_backward", "conv2d_max_pool2d", "conv2d_max_pool2d_backward",
+    "conv_nd", "conv_nd_backward", "conv_transpose_nd", "conv_transpose_nd_backward",
+    "max_pool_nd", "max_pool_nd_backward", "avg_pool_nd", "avg_pool_nd_backward",
+)
+
 
 def kernels() -> ModuleType:
     """The module the layers currently call (``fastconv.ops`` by default)."""
@@ -28,9 +37,7 @@ def use_backend(module: ModuleType) -> Iterator[None]:
     """Run the layers on ``module`` (``fastconv.ops`` or ``fastconv.reference``)
     inside the ``with`` block."""
     global _backend
-    missing = [name for name in ("conv2d", "conv2d_backward", "relu_backward", "max_pool2d",
-                                 "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
-               if not callable(getattr(module, name, None))]
+    missing = [name for name in REQUIRED if not callable(getattr(module, name, None))]
     if missing:
         raise ValueError(f"Invalid value for argument `module`: {module!r} lacks {missing}.")
     previous, _backend = _backend, module

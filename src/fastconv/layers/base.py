@@ -319,12 +319,17 @@ class Layer:
                 self.built = True
                 self.input_shape = _unbatched(input_shape)
             self.output_shape = output_shape
-        elif self.input_shape is not None and not _shapes_compatible(input_shape,
-                                                                     self.input_shape):
+        elif self.input_shape is not None and not self._accepts_shape(input_shape):
             raise ValueError(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: expected "
                 f"shape {self.input_shape}, found shape {input_shape}."
             )
+
+    def _accepts_shape(self, input_shape: Any) -> bool:
+        """Whether a built layer takes inputs of ``input_shape``: by default
+        those compatible with its first input shape (the layers over spatial
+        axes check only the rank and channels, as Keras' InputSpec does)."""
+        return _shapes_compatible(input_shape, self.input_shape)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """What a Keras-style subclass defines: the computation, written with

@@ -16,11 +16,11 @@ rank-1 convolution is one of height 1 along the width.
   transposes (``conv_transpose_nd_geometry``), its gradients that
   convolution's forward pass and weight gradient.
 - the input gradient of a strided convolution (so the forward pass of a
-  strided transposed one) is split into stride phases: the input positions
-  ``s * a + r`` of one residue r per axis receive only the taps i with
-  ``r + pad - i * dilation`` divisible by s, which form a unit-stride
-  convolution of dy with those taps, flipped. Each phase runs on the
-  blocked forward kernel, instead of a per-pixel gather.
+  strided transposed one) goes by stride phases (``src_c/conv2d.h``): the
+  input positions ``s * a + r`` of one residue r per axis receive only the
+  taps i with ``r + pad - i * dilation`` divisible by s, a unit-stride
+  convolution of dy with those taps, flipped, which runs on the blocked
+  forward kernel and writes its pixels in place.
 
 Layouts are channels-last: x ``(N, *spatial, C_in)``, w
 ``(*kernel_size, C_in // groups, C_out)`` (transposed: ``(*kernel_size,
@@ -32,8 +32,6 @@ so results are bitwise identical for any thread count.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 
 import numpy as np
 
@@ -70,60 +68,6 @@ def _group_views(g: v.ConvGeometry) -> tuple[v.ConvGeometry, int, int]:
     return dataclasses.replace(g, c_in=c_in, c_out=c_out, groups=1), c_in, c_out
 
 
-def _phase_taps(size: int, k: int, dil: int, s: int, pad: int, r: int
-                ) -> tuple[list[int], int, int, int] | None:
-    """Along one axis, the input positions s * a + r (a < length): the taps
-    reaching them (ascending), the unit-stride convolution's tap spacing and
-    padding, and the length; None when no tap reaches them."""
-    taps = [i for i in range(k) if (r + pad - i * dil) % s == 0]
-    length = -(-(size - r) // s)
-    if not taps or length < 1:
-        return None
-    # Consecutive taps are s / gcd apart: dy offsets dil / gcd apart.
-    spacing = dil // math.gcd(dil, s)
-    nearest = (r + pad - taps[-1] * dil) // s
-    return taps, spacing, -nearest, length
-
-
-def _data_gradient_by_phases(dy: np.ndarray, w: np.ndarray, dx: np.ndarray,
-                             g: v.ConvGeometry, b: np.ndarray | None = None) -> None:
-    """dx (g.input_shape) = the input gradient of convolution g (groups 1)
-    given dy (g.output_shape), plus b if given, one stride phase at a time
-    (module doc); each phase's kernel writes its pixels of dx in place."""
-    axes = ((g.d, g.kd, g.dil_d, g.stride_d, g.pad_front),
-            (g.h, g.kh, g.dil_h, g.stride_h, g.pad_top),
-            (g.w, g.kw, g.dil_w, g.stride_w, g.pad_left))
-    w5 = w.reshape(g.kd, g.kh, g.kw, g.c_in, g.c_out)
-    dx5 = dx.reshape(g.n, g.d, g.h, g.w, g.c_in)
-    dy4, dx4 = _y4(dy, g), _x4(dx, g)
-    # Element strides of dx's images, planes, rows and columns.
-    sw = g.c_in
-    sh, sd, sn = g.w * sw, g.h * g.w * sw, g.d * g.h * g.w * sw
-    isa = _settings.isa_code()
-    for phase in itertools.product(*(range(min(s, size)) for size, _, _, s, _ in axes)):
-        parts = [_phase_taps(*a, r) for a, r in zip(axes, phase)]
-        if None in parts:
-            # No tap reaches these pixels.
-            where = (slice(None), *(slice(r, None, a[3]) for r, a in zip(phase, axes)))
-            dx5[where] = 0 if b is None else b
-            continue
-        (td, step_d, pd, ld), (th, step_h, ph, lh), (tw, step_w, pw, lw) = parts
-        sub = w5[np.ix_(td, th, tw)][::-1, ::-1, ::-1]
-        sub = np.ascontiguousarray(np.swapaxes(sub, -1, -2))
-        pg = v.ConvGeometry(g.n, g.oh, g.ow, g.c_out, len(th), len(tw), g.c_in, lh, lw, 1, 1,
-                            step_h, step_w, ph, 0, pw, 0, d=g.od, kd=len(td), od=ld,
-                            stride_d=1, dil_d=step_d, pad_front=pd, pad_back=0, rank=3)
-        rd, rh, rw = phase
-        _conv.conv2d_forward(
-            dy4, sub.reshape(len(td) * len(th), len(tw), g.c_out, g.c_in), b, dx4, pg, False,
-            isa, _settings.threads_for(g.n * ld * lh), rd * sd + rh * sh + rw * sw,
-            (sn, g.stride_d * sd, g.stride_h * sh, g.stride_w * sw))
-
-
-def _strided(g: v.ConvGeometry) -> bool:
-    return max(g.stride_d, g.stride_h, g.stride_w) > 1
-
-
 def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
              g: v.ConvGeometry, relu: bool) -> None:
     isa, threads = _settings.isa_code(), _settings.threads_for(g.n * g.od * g.oh)
@@ -148,13 +92,9 @@ def _backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, dx: np.ndarray | Non
               dw: np.ndarray | None, db: np.ndarray | None, g: v.ConvGeometry) -> None:
     isa, threads = _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h)
     if g.groups == 1:
-        phases = dx is not None and _strided(g)
-        if phases:
-            _data_gradient_by_phases(dy, w, dx, g)
-        if dw is not None or db is not None or not phases:
-            _conv.conv2d_backward(_y4(dy, g), _x4(x, g), _w4(w, g),
-                                  None if dx is None or phases else _x4(dx, g),
-                                  None if dw is None else _w4(dw, g), db, g, isa, threads)
+        _conv.conv2d_backward(_y4(dy, g), _x4(x, g), _w4(w, g),
+                              None if dx is None else _x4(dx, g),
+                              None if dw is None else _w4(dw, g), db, g, isa, threads)
     elif _depthwise_case(g):
         _depthwise.depthwise_backward(
             _y4(dy, g), _x4(x, g), w.reshape(-1, g.c_out), None if dx is None else _x4(dx, g),
@@ -306,14 +246,11 @@ def conv_transpose_nd(
                                              dilation)
     y = np.empty(g.input_shape, dtype=x.dtype)
     if g.n:
-        # y is the convolution's input gradient for dy = x (its x is unused).
-        if _strided(g):
-            _data_gradient_by_phases(x, w, y, g, b)
-        else:
-            _conv.conv2d_backward(_y4(x, g), _x4(y, g), _w4(w, g), _x4(y, g), None, None, g,
-                                  _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h))
-            if b is not None:
-                y += b
+        # y is the convolution's input gradient for dy = x, plus b (its x
+        # is not read).
+        _conv.conv2d_backward(_y4(x, g), _x4(y, g), _w4(w, g), _x4(y, g), None, None, g,
+                              _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h),
+                              b)
     return y
 
 

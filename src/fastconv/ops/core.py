@@ -13,7 +13,8 @@ op on its arguments:
   and Variable arguments; constants (numbers, arrays) stay on the operation.
   The output's shape and dtype come from running the forward on zeros, each
   unknown (None) dimension probed with two sizes: an output dimension that
-  differs between the two runs is unknown too.
+  differs between the two runs is unknown too (or, for an op with an
+  ``output_spec``, from that rule when a dimension is unknown).
 
 The executor calls ``Operation.forward(inputs, training)`` and
 ``Operation.backward(ctx, dy, need_dx)``; the latter shapes each gradient to
@@ -57,6 +58,13 @@ class Primitive:
     arg_names : tuple of str
         The positional arguments' Keras names, for error messages; with
         ``variadic`` the one name of the sequence they come from.
+    output_spec : callable, optional
+        ``output_spec(*args, **static) -> (shape, dtype)`` from the call's
+        arguments (KerasTensors among them), as Keras'
+        ``compute_output_spec``: used instead of running the forward on
+        probe sizes when an input dimension is unknown, for ops whose
+        forward cannot run on every size (a convolution's window may be
+        larger than a probe).
     """
 
     name: str
@@ -65,6 +73,7 @@ class Primitive:
     arg_names: tuple[str, ...]
     variadic: bool = False
     aux: bool = False
+    output_spec: Callable[..., tuple[tuple, str]] | None = None
 
     def arg_name(self, i: int) -> str:
         return f"{self.arg_names[0]}[{i}]" if self.variadic else self.arg_names[i]
@@ -218,6 +227,9 @@ def _infer_output(operation: Operation, inputs: list) -> tuple[tuple, str]:
     """The output shape (None where it follows an unknown input dimension) and
     dtype, from the forward run on zeros."""
     unknown = any(d is None for t in inputs if isinstance(t, KerasTensor) for d in t.shape)
+    if unknown and operation.primitive.output_spec is not None:
+        return operation.primitive.output_spec(*operation._arguments(inputs),
+                                               **operation.static)
     shapes = []
     for size in _PROBE_SIZES[:2 if unknown else 1]:
         probes = [np.zeros(tuple(size if d is None else d for d in t.shape), t.dtype)

@@ -1,15 +1,15 @@
-"""Keras' neural-network ops: activations, one_hot, and 2-D convolution and
-pooling on the compiled kernels.
+"""Keras' neural-network ops: activations, one_hot, and (from
+``fastconv.ops.nn_conv``) convolution and pooling of rank 1 to 3.
 
 The activations reuse ``fastconv.activations`` (forward and backward), so a
 layer's ``activation="gelu"`` and ``ops.gelu`` compute the same values and
 gradients; note that Keras' ``ops.gelu`` defaults to ``approximate=True``
 while the activation defaults to the exact form.
 
-``conv``, ``max_pool`` and ``average_pool`` take Keras' arguments and call
-the kernel functions of ``fastconv.ops.kernels`` (NHWC activations, HWIO
-kernels); ``data_format="channels_first"`` transposes around them. Only 2-D
-(rank-4) inputs are supported.
+``conv``, ``depthwise_conv``, ``separable_conv``, ``conv_transpose``,
+``max_pool`` and ``average_pool`` take Keras' arguments and call fastconv's
+kernel functions (channels-last activations, Keras' kernel layouts);
+``data_format="channels_first"`` moves the channels around them.
 """
 
 from __future__ import annotations
@@ -19,13 +19,20 @@ from typing import Any
 import numpy as np
 
 from fastconv import activations as act
-from fastconv.ops import kernels
 from fastconv.ops.core import Primitive, apply, check_axis, check_dtype, shape_of
+from fastconv.ops.nn_conv import (
+    average_pool,
+    conv,
+    conv_transpose,
+    depthwise_conv,
+    max_pool,
+    separable_conv,
+)
 
 __all__ = [
-    "average_pool", "conv", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_softmax",
-    "max_pool", "one_hot", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus",
-    "softsign", "swish",
+    "average_pool", "conv", "conv_transpose", "depthwise_conv", "elu", "gelu", "hard_sigmoid",
+    "leaky_relu", "log_softmax", "max_pool", "one_hot", "relu", "relu6", "selu",
+    "separable_conv", "sigmoid", "silu", "softmax", "softplus", "softsign", "swish",
 ]
 
 
@@ -283,178 +290,3 @@ def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None,
                          f"[{-rank}, {rank}), received axis={axis!r}.")
     return apply(_ONE_HOT, (x,), {"num_classes": int(num_classes), "axis": axis,
                                   "dtype": check_dtype(dtype) or "float32"})
-
-
-# ----------------------------------------------------------------------------
-# convolution and pooling
-
-def _pair(value: Any, name: str, op: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else value
-    if (isinstance(pair, (tuple, list)) and len(pair) == 2
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-                    for v in pair)):
-        return int(pair[0]), int(pair[1])
-    raise ValueError(f"Invalid value for argument `{name}` of `{op}`: expected a positive int "
-                     f"or a pair of them, received {name}={value!r}.")
-
-
-def _check_spatial(inputs: Any, padding: Any, data_format: Any, op: str) -> tuple[str, str]:
-    rank = len(shape_of(inputs))
-    if rank != 4:
-        raise ValueError(f"Invalid value for argument `inputs` of `{op}`: only 2-D (rank-4) "
-                         f"inputs are supported, received a tensor of shape "
-                         f"{shape_of(inputs)} (rank {rank}).")
-    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-        raise ValueError(f"Invalid value for argument `padding` of `{op}`: expected 'valid' "
-                         f"or 'same', received padding={padding!r}.")
-    data_format = "channels_last" if data_format is None else data_format
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"Invalid value for argument `data_format` of `{op}`: expected None, "
-                         f"'channels_last' or 'channels_first', received "
-                         f"data_format={data_format!r}.")
-    return padding.lower(), data_format
-
-
-def _nhwc(x: Any, data_format: str) -> np.ndarray:
-    """``x`` as a float NHWC array (integers as float32)."""
-    x = act.linear(x)
-    return np.transpose(x, (0, 2, 3, 1)) if data_format == "channels_first" else x
-
-
-def _from_nhwc(y: np.ndarray, data_format: str) -> np.ndarray:
-    return np.transpose(y, (0, 3, 1, 2)) if data_format == "channels_first" else y
-
-
-def _conv_forward(inputs: Any, kernel: Any, strides: tuple, padding: str, data_format: str,
-                  dilation_rate: tuple) -> np.ndarray:
-    x, w = _nhwc(inputs, data_format), act.linear(kernel)
-    dtype = np.result_type(x, w)  # the kernels take one dtype per call
-    y = kernels.conv2d(x.astype(dtype, copy=False), w.astype(dtype, copy=False), None,
-                       strides, padding, dilation_rate)
-    return _from_nhwc(y, data_format)
-
-
-def _conv_backward(dy: np.ndarray, out: Any, inputs: Any, kernel: Any, strides: tuple,
-                   padding: str, data_format: str, dilation_rate: tuple) -> tuple:
-    x, w = _nhwc(inputs, data_format), act.linear(kernel)
-    dtype = np.result_type(x, w)
-    dx, dw, _ = kernels.conv2d_backward(
-        _nhwc(dy, data_format).astype(dtype, copy=False), x.astype(dtype, copy=False),
-        w.astype(dtype, copy=False), strides, padding, dilation_rate, need_db=False)
-    return _from_nhwc(dx, data_format), dw
-
-
-_CONV = Primitive("conv", _conv_forward, _conv_backward, ("inputs", "kernel"))
-
-
-def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid",
-         data_format: str | None = None, dilation_rate: Any = 1) -> Any:
-    """2-D convolution (cross-correlation, as Keras) on the compiled kernels.
-
-    Parameters
-    ----------
-    inputs : tensor, shape (N, H, W, C_in) (channels_first: (N, C_in, H, W))
-    kernel : tensor, shape (KH, KW, C_in, C_out)
-    strides, dilation_rate : int or (int, int)
-    padding : "valid" or "same"
-    data_format : None ("channels_last"), "channels_last" or "channels_first"
-
-    Returns
-    -------
-    tensor, shape (N, OH, OW, C_out) (channels_first: (N, C_out, OH, OW))
-    """
-    padding, data_format = _check_spatial(inputs, padding, data_format, "conv")
-    if len(shape_of(kernel)) != 4:
-        raise ValueError("Invalid value for argument `kernel` of `conv`: expected a rank-4 "
-                         f"(KH, KW, C_in, C_out) kernel, received shape {shape_of(kernel)}.")
-    return apply(_CONV, (inputs, kernel), {
-        "strides": _pair(strides, "strides", "conv"), "padding": padding,
-        "data_format": data_format,
-        "dilation_rate": _pair(dilation_rate, "dilation_rate", "conv")})
-
-
-def _max_pool_forward(inputs: Any, pool_size: tuple, strides: tuple, padding: str,
-                      data_format: str) -> tuple[np.ndarray, np.ndarray]:
-    y, argmax = kernels.max_pool2d(_nhwc(inputs, data_format), pool_size, strides, padding)
-    return _from_nhwc(y, data_format), argmax
-
-
-def _max_pool_backward(dy: np.ndarray, out: tuple, inputs: Any, pool_size: tuple,
-                       strides: tuple, padding: str, data_format: str) -> tuple:
-    x = _nhwc(inputs, data_format)
-    dx = kernels.max_pool2d_backward(_nhwc(dy, data_format).astype(x.dtype, copy=False),
-                                     out[1], x.shape, pool_size, strides, padding)
-    return (_from_nhwc(dx, data_format),)
-
-
-def _average_pool_forward(inputs: Any, pool_size: tuple, strides: tuple, padding: str,
-                          data_format: str) -> np.ndarray:
-    y = kernels.avg_pool2d(_nhwc(inputs, data_format), pool_size, strides, padding)
-    return _from_nhwc(y, data_format)
-
-
-def _average_pool_backward(dy: np.ndarray, out: Any, inputs: Any, pool_size: tuple,
-                           strides: tuple, padding: str, data_format: str) -> tuple:
-    x = _nhwc(inputs, data_format)
-    dx = kernels.avg_pool2d_backward(_nhwc(dy, data_format).astype(x.dtype, copy=False),
-                                     x.shape, pool_size, strides, padding)
-    return (_from_nhwc(dx, data_format),)
-
-
-# max_pool's backward needs the argmax its forward found: kept as aux.
-_MAX_POOL = Primitive("max_pool", _max_pool_forward, _max_pool_backward, ("inputs",),
-                      aux=True)
-_AVERAGE_POOL = Primitive("average_pool", _average_pool_forward, _average_pool_backward,
-                          ("inputs",))
-
-
-def _pool(primitive: Primitive, inputs: Any, pool_size: Any, strides: Any, padding: str,
-          data_format: str | None) -> Any:
-    op = primitive.name
-    padding, data_format = _check_spatial(inputs, padding, data_format, op)
-    size = _pair(pool_size, "pool_size", op)
-    step = size if strides is None else _pair(strides, "strides", op)
-    return apply(primitive, (inputs,), {"pool_size": size, "strides": step, "padding": padding,
-                                        "data_format": data_format})
-
-
-def max_pool(inputs: Any, pool_size: Any, strides: Any = None, padding: str = "valid",
-             data_format: str | None = None) -> Any:
-    """2-D max pooling on the compiled kernels; the gradient goes to each
-    window's first maximum.
-
-    Parameters
-    ----------
-    inputs : tensor, shape (N, H, W, C) (channels_first: (N, C, H, W))
-    pool_size : int or (int, int)
-    strides : int or (int, int), optional
-        Defaults to ``pool_size``.
-    padding : "valid" or "same"
-    data_format : None ("channels_last"), "channels_last" or "channels_first"
-
-    Returns
-    -------
-    tensor
-    """
-    return _pool(_MAX_POOL, inputs, pool_size, strides, padding, data_format)
-
-
-def average_pool(inputs: Any, pool_size: Any, strides: Any = None, padding: str = "valid",
-                 data_format: str | None = None) -> Any:
-    """2-D average pooling on the compiled kernels; with "same" padding the
-    padded positions count in neither the sum nor the divisor (as Keras).
-
-    Parameters
-    ----------
-    inputs : tensor, shape (N, H, W, C) (channels_first: (N, C, H, W))
-    pool_size : int or (int, int)
-    strides : int or (int, int), optional
-        Defaults to ``pool_size``.
-    padding : "valid" or "same"
-    data_format : None ("channels_last"), "channels_last" or "channels_first"
-
-    Returns
-    -------
-    tensor
-    """
-    return _pool(_AVERAGE_POOL, inputs, pool_size, strides, padding, data_format)
