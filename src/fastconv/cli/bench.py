@@ -26,7 +26,7 @@ import numpy as np
 import fastconv
 from fastconv import reference
 from fastconv._kernels import _runtime
-from fastconv.cli import bench_family
+from fastconv.cli import bench_family, bench_models
 from fastconv.cli.train import seed_cnn
 from fastconv.layers import use_backend
 from fastconv.runtime.allocator import retained_heap
@@ -260,6 +260,27 @@ def family_table(threads: int, peak: float, triad: float, repeat: int, budget: f
             print(row)
 
 
+def _models_section(batch: int, repeat: int, threads: int, torch_steps: dict | None) -> None:
+    """The family's two end-to-end models: fastconv's training step against
+    PyTorch's (``torch_steps``, timed at the start of the run)."""
+    print(f"\nend-to-end models, training step (fwd + bwd + rmsprop), batch {batch}, "
+          f"best of {repeat}:")
+    missing = bench_models.missing_layers()
+    if missing:
+        print(f"  (not run: this version has no {', '.join(missing)})")
+        return
+    for name, (title, _) in bench_models.MODELS.items():
+        step = bench_models.fastconv_step_time(name, batch, repeat, _best)
+        line = f"  {title}: fastconv {step * 1e3:.3f} ms"
+        if torch_steps:
+            with retained_heap():
+                tuned = bench_models.torch_step_time(name, threads, batch, repeat, _best)
+            line += (f", PyTorch {torch_steps[name] * 1e3:.3f} ms: fastconv takes "
+                     f"{step / torch_steps[name]:.2f}x PyTorch's time ({step / tuned:.2f}x "
+                     f"PyTorch's with fastconv's allocator settings, {tuned * 1e3:.3f} ms)")
+        print(line)
+
+
 def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = False,
           family_batch: int | None = None) -> int:
     threads = fastconv.get_num_threads()
@@ -287,6 +308,10 @@ def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = 
     torch_times = torch_net.layer_times(x, repeat) if torch_net else None
     torch_step = torch_net.step_time(x, y, repeat) if torch_net else None
     torch_residual = _residual_torch_step(threads, x, y, repeat) if torch_net else None
+    torch_models = None
+    if family and torch_net and not bench_models.missing_layers():
+        torch_models = {name: bench_models.torch_step_time(name, threads, batch, repeat, _best)
+                        for name in bench_models.MODELS}
     rows, ref_rows, step, ref_step, step_1 = _fastconv_times(model, x, y, repeat, threads)
     residual = _residual_fastconv_step(x, y, repeat)
 
@@ -346,4 +371,5 @@ def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = 
     if family:
         family_table(threads, peak, triad, repeat, with_reference=with_reference,
                      batch=family_batch)
+        _models_section(batch, repeat, threads, torch_models)
     return 0
