@@ -275,9 +275,9 @@ def _models_section(batch: int, repeat: int, threads: int, torch_steps: dict | N
         if torch_steps:
             with retained_heap():
                 tuned = bench_models.torch_step_time(name, threads, batch, repeat, _best)
-            line += (f", PyTorch {torch_steps[name] * 1e3:.3f} ms: fastconv takes "
-                     f"{step / torch_steps[name]:.2f}x PyTorch's time ({step / tuned:.2f}x "
-                     f"PyTorch's with fastconv's allocator settings, {tuned * 1e3:.3f} ms)")
+            line += (f", PyTorch {torch_steps[name] * 1e3:.3f} ms ({tuned * 1e3:.3f} ms with "
+                     f"fastconv's allocator settings): fastconv takes "
+                     f"{step / torch_steps[name]:.2f}x ({step / tuned:.2f}x) PyTorch's time")
         print(line)
 
 
