@@ -341,8 +341,8 @@ CASES: dict[str, Callable[[int | None], Case]] = {
     "max_pool1d_2_L1000x64_b64": lambda b: MaxPool((b or 64, 1000, 64), 2),
 }
 
-# Cases where one reference call takes more than a second.
-SLOW_REFERENCE = ("conv3d_16-32_k3_32^3_b8",)
+# Cases where one reference call (forward + backward) takes more than a second.
+SLOW_REFERENCE = ("conv3d_16-32_k3_32^3_b8", "depthwise2d_k3_56x56x64_b32")
 
 
 @functools.cache
