@@ -1,0 +1,25 @@
+/* resize.c - bilinear resizing kernels: the micro-kernels of resize_impl.h
+ * compiled per dtype and instruction set, behind one entry point per
+ * (op, dtype). */
+#include "resize.h"
+
+#define FC_TEMPLATE "resize_impl.h"
+#include "fc_dispatch.h"
+
+#define FC_RESIZE_DEFINE(dt, T)                                                             \
+    void fc_bilinear_forward_##dt(int isa, T *y, const T *x, int64_t c,                     \
+                                  const fc_linear_axis *rows, const fc_linear_axis *cols,   \
+                                  int64_t row_begin, int64_t row_end)                       \
+    {                                                                                       \
+        FC_DISPATCH(bilinear_forward, dt, isa, (y, x, c, rows, cols, row_begin, row_end));  \
+    }                                                                                       \
+    void fc_bilinear_backward_##dt(int isa, T *dx, const T *dy, int64_t c,                  \
+                                   const fc_linear_axis *rows, const fc_linear_axis *cols,  \
+                                   int64_t row_begin, int64_t row_end)                      \
+    {                                                                                       \
+        FC_DISPATCH(bilinear_backward, dt, isa,                                             \
+                    (dx, dy, c, rows, cols, row_begin, row_end));                           \
+    }
+
+FC_RESIZE_DEFINE(f32, float)
+FC_RESIZE_DEFINE(f64, double)
