@@ -36,6 +36,18 @@ from fastconv._validation import (
     check_pool2d,
     check_relu_backward,
 )
+from fastconv.reference_resample import (  # global pooling, upsampling, padding, cropping
+    crop,
+    crop_backward,
+    global_avg_pool,
+    global_avg_pool_backward,
+    global_max_pool,
+    global_max_pool_backward,
+    upsample,
+    upsample_backward,
+    zero_pad,
+    zero_pad_backward,
+)
 
 __all__ = [
     "avg_pool2d",
@@ -47,6 +59,18 @@ __all__ = [
     "max_pool2d",
     "max_pool2d_backward",
     "relu_backward",
+]
+__all__ += [
+    "crop",
+    "crop_backward",
+    "global_avg_pool",
+    "global_avg_pool_backward",
+    "global_max_pool",
+    "global_max_pool_backward",
+    "upsample",
+    "upsample_backward",
+    "zero_pad",
+    "zero_pad_backward",
 ]
 
 

@@ -12,13 +12,16 @@ changed) and the compiled convolution and pooling kernels.
   max_pool2d_backward, conv2d_max_pool2d, conv2d_max_pool2d_backward,
   avg_pool2d, avg_pool2d_backward on NumPy arrays, with the signatures of
   their NumPy twins in ``fastconv.reference``.
+- ``resample``: global_avg_pool, global_max_pool, upsample, zero_pad, crop
+  and their ``*_backward`` gradients (ranks 1 to 3, channels last), with
+  their twins in ``fastconv.reference`` too.
 
 The two sets share no name (Keras says conv / max_pool / average_pool, the
 kernels conv2d / max_pool2d / avg_pool2d); every public name of both is
 importable from here.
 """
 
-from fastconv.ops import core, kernels, nn, numpy_ops
+from fastconv.ops import core, kernels, nn, numpy_ops, resample
 from fastconv.ops.core import *  # noqa: F401,F403
 from fastconv.ops.kernels import (
     avg_pool2d,
@@ -33,10 +36,12 @@ from fastconv.ops.kernels import (
 )
 from fastconv.ops.nn import *  # noqa: F401,F403
 from fastconv.ops.numpy_ops import *  # noqa: F401,F403
+from fastconv.ops.resample import *  # noqa: F401,F403
 
 _KERNELS = (
     "avg_pool2d", "avg_pool2d_backward", "conv2d", "conv2d_backward", "conv2d_max_pool2d",
     "conv2d_max_pool2d_backward", "max_pool2d", "max_pool2d_backward", "relu_backward",
 )
 
-__all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS})
+__all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS,
+                  *resample.__all__})
