@@ -35,6 +35,31 @@ from fastconv.layers.merging import (
     subtract,
 )
 from fastconv.layers.pooling import AveragePooling2D, AvgPool2D, MaxPool2D, MaxPooling2D
+from fastconv.layers.global_pooling import (
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalAvgPool3D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPool3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+)
+from fastconv.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
 
 Convolution2D = Conv2D
 
@@ -45,4 +70,10 @@ __all__ = [
     "Activation", "AveragePooling2D", "AvgPool2D", "Conv2D", "Convolution2D", "Dense",
     "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor", "Layer", "MaxPool2D",
     "MaxPooling2D", "ReLU", "Reshape", "Softmax", "Variable", "kernels", "use_backend",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
+    "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
 ]

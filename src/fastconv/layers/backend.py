@@ -17,6 +17,11 @@ from fastconv import ops
 
 _backend: ModuleType = ops
 
+# The resampling layers' ops (global pooling, upsampling, padding, cropping).
+_RESAMPLING = ("global_avg_pool", "global_avg_pool_backward", "global_max_pool",
+               "global_max_pool_backward", "upsample", "upsample_backward", "zero_pad",
+               "zero_pad_backward", "crop", "crop_backward")
+
 
 def kernels() -> ModuleType:
     """The module the layers currently call (``fastconv.ops`` by default)."""
@@ -29,7 +34,8 @@ def use_backend(module: ModuleType) -> Iterator[None]:
     inside the ``with`` block."""
     global _backend
     missing = [name for name in ("conv2d", "conv2d_backward", "relu_backward", "max_pool2d",
-                                 "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward")
+                                 "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+                                 *_RESAMPLING)
                if not callable(getattr(module, name, None))]
     if missing:
         raise ValueError(f"Invalid value for argument `module`: {module!r} lacks {missing}.")
