@@ -5,6 +5,31 @@
 
 #include "global_pool.h"
 
+/* Channel counts from which the channels are the vector lanes (a whole
+ * AVX-512 vector of floats); below it the partial results of the narrow
+ * paths: lcm(C, lanes) of them, at most FC_GP_MAX_LANES, with 64 lanes for
+ * sums and 32 for maxima (whose lanes cost more to combine at the end). */
+#define FC_GP_WIDE 16
+#define FC_GP_SUM_LANES 64
+#define FC_GP_MAX_SUM_LANES 32
+#define FC_GP_MAX_LANES ((FC_GP_WIDE - 1) * FC_GP_SUM_LANES)
+/* Bytes of an image the wide paths read per tile (see global_pool_impl.h). */
+#define FC_GP_TILE_BYTES 16384
+/* Elements of dx the average-pooling gradient copies from at a time. */
+#define FC_GP_FILL 4096
+
+/* lcm(c, lanes) */
+static inline int64_t fc_gp_lanes(int64_t c, int64_t lanes)
+{
+    int64_t a = c, b = lanes;
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return c / a * lanes;
+}
+
 #define FC_TEMPLATE "global_pool_impl.h"
 #include "fc_dispatch.h"
 

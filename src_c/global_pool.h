@@ -5,10 +5,11 @@
  * positions (rank 1, 2 or 3) flattened, C contiguous channels each. The
  * forward passes split their outputs y (N, C) into work items: item i is
  * image i / blocks, channels [b * block, min((b + 1) * block, C)) with
- * b = i % blocks and blocks = ceil(C / block). Each y element is summed (or
- * compared) by one item over p = 0, 1, ..., P - 1 in that order, whatever
- * the block, so the results do not depend on how the items are shared out.
- * The gradients split the N * P rows of dx (N, P, C).
+ * b = i % blocks and blocks = ceil(C / block) (below FC_GP_WIDE channels,
+ * whole images: block = C). Each y element is computed by one item in an
+ * order set by C alone, whatever the block, so the results do not depend on
+ * how the items are shared out. The gradients split the N * P rows of dx
+ * (N, P, C).
  */
 #ifndef FC_GLOBAL_POOL_H
 #define FC_GLOBAL_POOL_H
@@ -28,7 +29,7 @@
                                          int64_t p, int64_t c, int64_t block,               \
                                          int64_t item_begin, int64_t item_end);             \
     /* dx (N, P, C) = dy (N, C) where p == argmax (N, C), else 0, rows                      \
-     * [row_begin, row_end) of the N * P rows. */                                           \
+     * [row_begin, row_end) of the N * P rows (zeroed, then written at the argmax). */     \
     void fc_global_max_pool_backward_##dt(int isa, T *dx, const T *dy,                      \
                                           const int32_t *argmax, int64_t p, int64_t c,      \
                                           int64_t row_begin, int64_t row_end);
