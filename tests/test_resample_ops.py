@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import fastconv
 from fastconv import ops, reference
 from fastconv._kernels import global_pool as global_pool_kernels
+from fastconv._kernels import margins as margins_kernels
 from fastconv._kernels import resize as resize_kernels
 
 DTYPES = [np.float32, np.float64]
@@ -168,6 +169,8 @@ def test_random_shapes(op, n, rank, data, c, dtype, isa):
     ("global_avg_pool", (1, 2, 2, 4, 64), {}),
     ("global_max_pool", (3, 5, 7, 17), {}),          # ints in [-3, 3]: many ties
     ("global_max_pool", (2, 3, 3, 3, 33), {}),
+    ("global_max_pool", (3, 9, 5, 3), {}),           # fewer channels than a vector
+    ("global_max_pool", (2, 200, 1), {}),
     ("upsample", (2, 5, 7, 17), {"size": (2, 3)}),
     ("upsample", (1, 3, 4, 5, 3), {"size": 2}),
     ("upsample", (2, 5, 7, 17), {"size": 2, "interpolation": "bilinear"}),    # weights k / 8
@@ -399,13 +402,15 @@ def test_global_pool_by_hand():
 # ties, NaN and Inf
 
 
+@pytest.mark.parametrize("channels", [37, 3, 1])
 @pytest.mark.parametrize("fill", [0.0, -np.inf, np.inf, 7.0])
-def test_global_max_pool_ties_go_to_the_first(fill, isa):
-    x = np.full((2, 3, 4, 37), fill)
-    x[1, 1:, 2:, 5] = np.float64(fill) + 1  # a later, larger plateau: its first element
+def test_global_max_pool_ties_go_to_the_first(fill, channels, isa):
+    x = np.full((2, 30, 4, channels), fill)
+    x[1, 1:, 2:, -1] = np.float64(fill) + 1  # a later, larger plateau: its first element
+    x[0, 17, 3, 0] = -0.0 if fill == 0 else fill  # equal to the rest: does not win
     y, argmax = ops.global_max_pool(x)
-    expected = np.zeros((2, 37), np.int32)
-    expected[1, 5] = 1 * 4 + 2 if np.isfinite(fill) else 0  # Inf + 1 is no larger
+    expected = np.zeros((2, channels), np.int32)
+    expected[1, -1] = 1 * 4 + 2 if np.isfinite(fill) else 0  # Inf + 1 is no larger
     np.testing.assert_array_equal(argmax, expected)
     np.testing.assert_array_equal(argmax, reference.global_max_pool(x)[1])
     np.testing.assert_array_equal(y, reference.global_max_pool(x)[0])
@@ -433,6 +438,8 @@ IEEE_WARNINGS = pytest.mark.filterwarnings("ignore:invalid value encountered:Run
     ("global_avg_pool", (2, 5, 4, 19), {}),
     ("global_max_pool", (2, 5, 4, 19), {}),
     ("global_max_pool", (2, 3, 2, 2, 33), {}),
+    ("global_max_pool", (2, 7, 9, 5), {}),
+    ("global_avg_pool", (2, 7, 9, 5), {}),
     ("upsample", (2, 5, 4, 19), {"size": 2}),
     ("upsample", (2, 5, 4, 19), {"size": (3, 2), "interpolation": "bilinear"}),
     ("zero_pad", (2, 5, 4, 19), {"padding": 1}),
@@ -501,17 +508,25 @@ def _all_outputs(dtype: type) -> list[np.ndarray]:
     """Every compiled op's outputs on shapes that split unevenly, with fewer
     images than threads (channel blocks) and more."""
     outs = []
-    for shape in [(1, 9, 7, 70), (5, 4, 3, 19), (2, 3, 5, 4, 33), (7, 11, 3)]:
+    # At least 96k elements each: three threads' worth (one per 32k).
+    for shape in [(1, 40, 40, 70), (5, 40, 30, 19), (2, 12, 20, 20, 33), (7, 5000, 3)]:
         x = random_array(shape, dtype, 1)
         y, argmax = ops.global_max_pool(x)
         dy = random_array(y.shape, dtype, 2)
         outs += [ops.global_avg_pool(x), y, argmax, ops.global_avg_pool_backward(dy, shape),
                  ops.global_max_pool_backward(dy, argmax, shape)]
-    for shape, size in [((1, 5, 7, 17), (3, 2)), ((3, 4, 5, 70), 2), ((5, 1, 3, 3), (2, 3))]:
+    for shape, size in [((1, 25, 30, 17), (3, 2)), ((3, 10, 15, 70), 2), ((5, 60, 30, 3), (2, 3))]:
         x = random_array(shape, dtype, 1)
         y = ops.upsample(x, size, "bilinear")
         outs += [y, ops.upsample_backward(random_array(y.shape, dtype, 2), shape, size,
                                           "bilinear")]
+    for shape, size, amounts in [((3, 40, 30, 35), (2, 3), ((1, 2), (0, 3))),
+                                 ((5, 9, 20, 30, 3), (3, 1, 2), 2), ((7, 3000, 5), 3, (4, 1))]:
+        x = random_array(shape, dtype, 1)
+        y = ops.upsample(x, size)
+        outs += [y, ops.upsample_backward(random_array(y.shape, dtype, 2), shape, size),
+                 ops.zero_pad(x, amounts), ops.zero_pad_backward(x, amounts),
+                 ops.crop(x, amounts), ops.crop_backward(ops.crop(x, amounts), shape, amounts)]
     return outs
 
 
@@ -529,9 +544,11 @@ def test_bitwise_identical_for_1_2_3_threads(dtype, isa, restore_settings):
 def test_kernels_use_the_requested_threads(restore_settings):
     if not fastconv.openmp_enabled():
         pytest.skip("built without OpenMP")
-    x = random_array((1, 6, 5, 40), np.float32, 1)  # one image: cut into channel blocks
+    x = random_array((1, 48, 48, 40), np.float32, 1)  # one image: cut into channel blocks
     y, argmax = ops.global_max_pool(x)
     up = ops.upsample(x, 2, "bilinear")
+    big = random_array((2, 32, 32, 40), np.float32, 2)  # 82k elements: two threads' worth
+    big_up = ops.upsample(big, 2)
     calls = [
         (global_pool_kernels, lambda: ops.global_avg_pool(x)),
         (global_pool_kernels, lambda: ops.global_max_pool(x)),
@@ -539,6 +556,12 @@ def test_kernels_use_the_requested_threads(restore_settings):
         (global_pool_kernels, lambda: ops.global_max_pool_backward(y, argmax, x.shape)),
         (resize_kernels, lambda: ops.upsample(x, 2, "bilinear")),
         (resize_kernels, lambda: ops.upsample_backward(up, x.shape, 2, "bilinear")),
+        (resize_kernels, lambda: ops.upsample(big, 2)),
+        (resize_kernels, lambda: ops.upsample_backward(big_up, big.shape, 2)),
+        (margins_kernels, lambda: ops.zero_pad(big, 1)),
+        (margins_kernels, lambda: ops.zero_pad_backward(big, 1)),
+        (margins_kernels, lambda: ops.crop(big, 1)),
+        (margins_kernels, lambda: ops.crop_backward(big, (2, 34, 34, 40), 1)),
     ]
     for threads in (1, 2, 1, 2):
         fastconv.set_num_threads(threads)
@@ -546,5 +569,7 @@ def test_kernels_use_the_requested_threads(restore_settings):
             call()
             assert module.last_team_size() == threads, f"call {i} with {threads} threads"
     fastconv.set_num_threads(2)
-    ops.global_avg_pool(np.ones((1, 5, 7, 3), np.float32))  # one channel block: one item
+    ops.global_avg_pool(np.ones((1, 150, 150, 3), np.float32))  # one channel block: one item
     assert global_pool_kernels.last_team_size() == 1
+    ops.zero_pad(np.ones((4, 5, 7, 3), np.float32), 1)  # far less than 32k elements
+    assert margins_kernels.last_team_size() == 1

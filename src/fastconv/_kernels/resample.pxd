@@ -1,5 +1,6 @@
 # Declarations of the C kernels of the resampling families in src_c/
-# (global_pool.h, resize.h), shared by global_pool.pyx and resize.pyx.
+# (global_pool.h, resize.h, margins.h), shared by global_pool.pyx, resize.pyx
+# and margins.pyx.
 from libc.stdint cimport int32_t, int64_t
 
 
@@ -34,19 +35,44 @@ cdef extern from "resize.h" nogil:
         int64_t out
         const int64_t *i0
         const int64_t *i1
-        const double *f
+        const void *w0
+        const void *w1
         const int64_t *lo
         const int64_t *hi
 
-    void fc_bilinear_forward_f32(int isa, float *y, const float *x, int64_t c,
+    ctypedef struct fc_nearest_geom:
+        int64_t n, d, h, w, c
+        int64_t sd, sh, sw
+
+    void fc_bilinear_forward_f32(int isa, float *y, float *row, const float *x, int64_t c,
                                  const fc_linear_axis *rows, const fc_linear_axis *cols,
                                  int64_t row_begin, int64_t row_end)
-    void fc_bilinear_forward_f64(int isa, double *y, const double *x, int64_t c,
+    void fc_bilinear_forward_f64(int isa, double *y, double *row, const double *x, int64_t c,
                                  const fc_linear_axis *rows, const fc_linear_axis *cols,
                                  int64_t row_begin, int64_t row_end)
-    void fc_bilinear_backward_f32(int isa, float *dx, const float *dy, int64_t c,
+    void fc_bilinear_backward_f32(int isa, float *dx, float *row, const float *dy, int64_t c,
                                   const fc_linear_axis *rows, const fc_linear_axis *cols,
                                   int64_t row_begin, int64_t row_end)
-    void fc_bilinear_backward_f64(int isa, double *dx, const double *dy, int64_t c,
-                                  const fc_linear_axis *rows, const fc_linear_axis *cols,
-                                  int64_t row_begin, int64_t row_end)
+    void fc_bilinear_backward_f64(int isa, double *dx, double *row, const double *dy,
+                                  int64_t c, const fc_linear_axis *rows,
+                                  const fc_linear_axis *cols, int64_t row_begin,
+                                  int64_t row_end)
+    void fc_nearest_forward_f32(int isa, float *y, const float *x, const fc_nearest_geom *g,
+                                int64_t row_begin, int64_t row_end)
+    void fc_nearest_forward_f64(int isa, double *y, const double *x, const fc_nearest_geom *g,
+                                int64_t row_begin, int64_t row_end)
+    void fc_nearest_backward_f32(int isa, float *dx, const float *dy, const fc_nearest_geom *g,
+                                 int64_t row_begin, int64_t row_end)
+    void fc_nearest_backward_f64(int isa, double *dx, const double *dy,
+                                 const fc_nearest_geom *g, int64_t row_begin, int64_t row_end)
+
+
+cdef extern from "margins.h" nogil:
+    ctypedef struct fc_shift_geom:
+        int64_t n, d, h, w
+        int64_t sd, sh, sw
+        int64_t od, oh, ow
+        int64_t pixel
+
+    void fc_shift_rows(void *dst, const void *src, const fc_shift_geom *g, int64_t row_begin,
+                       int64_t row_end)

@@ -10,35 +10,35 @@ spatial axes; float32 or float64, one dtype per call. Non-contiguous,
 read-only and Fortran-ordered inputs are accepted (copied to C order when
 needed).
 
-How each op runs:
-
-- global average and max pooling, their gradients, and bilinear upsampling
-  and its gradient compute in compiled kernels (``fastconv._kernels.
-  global_pool`` and ``resize``: OpenMP over ``fastconv.get_num_threads()``
-  threads, GIL released, one parallel region per call, each output element
-  computed by one thread in a fixed order, so the results do not depend on
-  the thread count). A call never uses more threads than it has independent
-  work items (rows, or images cut into channel blocks) to share out.
-- zero padding, cropping and nearest upsampling only move memory, and NumPy
-  does that at memory speed: each output is allocated once and every element
-  written once (the border zeroed, the interior assigned as one slice; an
-  upsampled output as one broadcast copy). The gradient of nearest upsampling
-  sums each block of dy in one reduction.
+Every op runs in compiled kernels (``fastconv._kernels``: global_pool,
+resize, margins), OpenMP over ``fastconv.get_num_threads()`` threads, GIL
+released, one parallel region per call, each output element computed by one
+thread in an order set by the shapes alone, so the results do not depend on
+the thread count. A call never uses more threads than it has independent
+work items (rows, or images cut into channel blocks) to share out, nor more
+than one per 32k elements: these ops do little work per element. Nearest
+upsampling, zero padding and cropping would be simple in NumPy (slices and a
+broadcast copy), but NumPy's strided copies cost far more than a memcpy when
+a row holds few channels; the kernels write each output element once, in
+whole runs, at about the speed of ``np.copyto``.
 
 Workspace beyond the outputs: bilinear upsampling keeps the taps of each
-axis (about 32 bytes per input and output index, cached per size and
-factor); the other ops use none.
+axis (about 40 bytes per input and output index, cached per size, factor
+and dtype) and one row per thread (W * C values forward, OW * C backward);
+the other ops use none.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from fastconv import _validation_resample as v
 from fastconv._kernels import global_pool as _global_pool
+from fastconv._kernels import margins as _margins
 from fastconv._kernels import resize as _resize
 from fastconv._validation import ARGMAX_DTYPE
 from fastconv.runtime import settings as _settings
@@ -69,6 +69,25 @@ def _items(n: int, c: int, block: int) -> int:
     return n * -(-c // block)
 
 
+def _rank3(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(N, *spatial, C) as the kernels see it, (N, D, H, W, C): the missing
+    leading spatial sizes are 1."""
+    return (shape[0], *(1,) * (5 - len(shape)), *shape[1:])
+
+
+def _rank3_axes(values: tuple[int, ...], fill: int) -> tuple[int, ...]:
+    """One entry per spatial axis as three, the missing leading ones ``fill``."""
+    return (fill,) * (3 - len(values)) + tuple(values)
+
+
+def _threads(items: int, elements: int) -> int:
+    """Threads for a call with ``items`` independent work items and
+    ``elements`` elements in its largest array: no more than the items, and
+    one per 32k elements at most (these kernels do little work per element:
+    below that, waking a thread costs more than it saves)."""
+    return _settings.threads_for(min(items, elements >> 15))
+
+
 # ----------------------------------------------------------------------------
 # global pooling
 
@@ -92,7 +111,7 @@ def global_avg_pool(x: np.ndarray) -> np.ndarray:
         block = _channel_block(n, c)
         _global_pool.global_avg_pool_forward(
             y, x.reshape(n, -1, c), block, _settings.isa_code(),
-            _settings.threads_for(_items(n, c, block)))
+            _threads(_items(n, c, block), x.size))
     return y
 
 
@@ -115,7 +134,7 @@ def global_avg_pool_backward(dy: np.ndarray, x_shape: tuple[int, ...]) -> np.nda
         n, c = shape[0], shape[-1]
         flat = dx.reshape(n, -1, c)
         _global_pool.global_avg_pool_backward(flat, dy, _settings.isa_code(),
-                                              _settings.threads_for(n * flat.shape[1]))
+                                              _threads(n * flat.shape[1], dx.size))
     return dx
 
 
@@ -143,7 +162,7 @@ def global_max_pool(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         block = _channel_block(n, c)
         _global_pool.global_max_pool_forward(
             y, argmax, x.reshape(n, -1, c), block, _settings.isa_code(),
-            _settings.threads_for(_items(n, c, block)))
+            _threads(_items(n, c, block), x.size))
     return y, argmax
 
 
@@ -171,7 +190,7 @@ def global_max_pool_backward(
         n, c = shape[0], shape[-1]
         flat = dx.reshape(n, -1, c)
         _global_pool.global_max_pool_backward(flat, dy, argmax, _settings.isa_code(),
-                                              _settings.threads_for(n * flat.shape[1]))
+                                              _threads(n * flat.shape[1], dx.size))
     return dx
 
 
@@ -183,19 +202,21 @@ class _LinearTaps(NamedTuple):
     """Linear interpolation along one axis (see src_c/resize.h).
 
     Output index o reads inputs ``i0[o]`` and ``i1[o]`` with weights
-    ``1 - f[o]`` and ``f[o]``; input index i is read by outputs
+    ``w0[o]`` and ``w1[o]``; input index i is read by outputs
     ``[lo[i], hi[i])``."""
 
     i0: np.ndarray
     i1: np.ndarray
-    f: np.ndarray
+    w0: np.ndarray
+    w1: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
 
 
 @functools.lru_cache(maxsize=64)
-def _linear_taps(size: int, scale: int) -> _LinearTaps:
-    """The half-pixel taps of an axis of ``size`` inputs upsampled ``scale`` times.
+def _linear_taps(size: int, scale: int, dtype: str) -> _LinearTaps:
+    """The half-pixel taps of an axis of ``size`` inputs upsampled ``scale``
+    times, the weights rounded to ``dtype``.
 
     Output o = j * scale + m (phase m) sits at source coordinate
     (o + 0.5) / scale - 0.5 = j + (m + 0.5) / scale - 0.5, clamped to
@@ -213,17 +234,12 @@ def _linear_taps(size: int, scale: int) -> _LinearTaps:
     f[clamped] = 0.0
     i1 = np.minimum(i0 + 1, size - 1)
     inputs = np.arange(size)
-    taps = _LinearTaps(i0, i1, f, np.searchsorted(i1, inputs, "left"),
-                      np.searchsorted(i0, inputs, "right").astype(np.int64))
+    taps = _LinearTaps(i0, i1, (1.0 - f).astype(dtype), f.astype(dtype),
+                       np.searchsorted(i1, inputs, "left").astype(np.int64),
+                       np.searchsorted(i0, inputs, "right").astype(np.int64))
     for a in taps:
         a.flags.writeable = False  # shared by every call through the cache
     return taps
-
-
-def _block_view(shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
-    """The upsampled shape split into (size, factor) per spatial axis:
-    (N, D, sd, H, sh, W, sw, C) for rank 3."""
-    return (shape[0], *(v for d, s in zip(shape[1:-1], sizes) for v in (d, s)), shape[-1])
 
 
 def upsample(
@@ -251,14 +267,18 @@ def upsample(
     x, sizes, mode = v.check_upsample(x, size, interpolation)
     out = v.upsampled_shape(x.shape, sizes)
     y = np.empty(out, dtype=x.dtype)
+    if not x.shape[0]:
+        return y
     if mode == "nearest":
-        # One broadcast copy: each input element fills its block of y.
-        blocks = y.reshape(_block_view(x.shape, sizes))
-        blocks[...] = x.reshape(_block_view(x.shape, (1,) * len(sizes)))
-    elif x.shape[0]:
-        rows, cols = _linear_taps(x.shape[1], sizes[0]), _linear_taps(x.shape[2], sizes[1])
-        _resize.bilinear_forward(y, x, rows, cols, _settings.isa_code(),
-                                 _settings.threads_for(out[0] * out[1]))
+        _resize.nearest_forward(y.reshape(-1), x.reshape(-1), _rank3(x.shape),
+                                _rank3_axes(sizes, 1), _settings.isa_code(),
+                                _threads(math.prod(out[:-2]), y.size))
+        return y
+    rows = _linear_taps(x.shape[1], sizes[0], x.dtype.name)
+    cols = _linear_taps(x.shape[2], sizes[1], x.dtype.name)
+    threads = _threads(out[0] * out[1], y.size)
+    scratch = np.empty((threads, x.shape[2] * x.shape[3]), dtype=x.dtype)
+    _resize.bilinear_forward(y, scratch, x, rows, cols, _settings.isa_code(), threads)
     return y
 
 
@@ -284,14 +304,19 @@ def upsample_backward(
         the forward pass weighted it.
     """
     dy, shape, sizes, mode = v.check_upsample_backward(dy, x_shape, size, interpolation)
-    if mode == "nearest":
-        axes = tuple(range(2, 2 * len(sizes) + 1, 2))
-        return dy.reshape(_block_view(shape, sizes)).sum(axis=axes)
     dx = np.empty(shape, dtype=dy.dtype)
-    if shape[0]:
-        rows, cols = _linear_taps(shape[1], sizes[0]), _linear_taps(shape[2], sizes[1])
-        _resize.bilinear_backward(dx, dy, rows, cols, _settings.isa_code(),
-                                  _settings.threads_for(shape[0] * shape[1]))
+    if not shape[0]:
+        return dx
+    if mode == "nearest":
+        _resize.nearest_backward(dx.reshape(-1), dy.reshape(-1), _rank3(shape),
+                                 _rank3_axes(sizes, 1), _settings.isa_code(),
+                                 _threads(math.prod(shape[:-2]), dy.size))
+        return dx
+    rows = _linear_taps(shape[1], sizes[0], dy.dtype.name)
+    cols = _linear_taps(shape[2], sizes[1], dy.dtype.name)
+    threads = _threads(shape[0] * shape[1], dy.size)
+    scratch = np.empty((threads, dy.shape[2] * dy.shape[3]), dtype=dy.dtype)
+    _resize.bilinear_backward(dx, scratch, dy, rows, cols, _settings.isa_code(), threads)
     return dx
 
 
@@ -299,26 +324,16 @@ def upsample_backward(
 # zero padding and cropping
 
 
-def _interior(shape: tuple[int, ...], pairs: v.Pairs) -> tuple[slice, ...]:
-    """The slices of the unpadded part: ``shape`` is the inner array's."""
-    return (slice(None), *(slice(a, a + d) for d, (a, _) in zip(shape[1:-1], pairs)),
-            slice(None))
-
-
-def _pad(x: np.ndarray, pads: v.Pairs) -> np.ndarray:
-    """x with zeros around each spatial axis, every element written once."""
-    y = np.empty(v.padded_shape(x.shape, pads), dtype=x.dtype)
-    inside = _interior(x.shape, pads)
-    for axis, (a, b) in enumerate(pads, start=1):
-        # The border slabs of this axis, within the interior of the axes
-        # before it (their own borders are zeroed already).
-        head = inside[:axis]
-        if a:
-            y[(*head, slice(0, a))] = 0
-        if b:
-            y[(*head, slice(y.shape[axis] - b, None))] = 0
-    y[inside] = x
-    return y
+def _shift(src: np.ndarray, shape: tuple[int, ...], offsets: tuple[int, ...]) -> np.ndarray:
+    """A new array of ``shape`` holding src moved by ``offsets`` along the
+    spatial axes (negative: src cut), zeros where nothing lands."""
+    dst = np.empty(shape, dtype=src.dtype)
+    if shape[0]:
+        _margins.shift(dst.reshape(-1).view(np.uint8), src.reshape(-1).view(np.uint8),
+                       _rank3(shape), _rank3(src.shape), _rank3_axes(offsets, 0),
+                       src.dtype.itemsize,
+                       _threads(math.prod(shape[:-2]), dst.size))
+    return dst
 
 
 def zero_pad(x: np.ndarray, padding: int | tuple) -> np.ndarray:
@@ -337,7 +352,7 @@ def zero_pad(x: np.ndarray, padding: int | tuple) -> np.ndarray:
     y : ndarray, shape (N, *(spatial + before + after), C)
     """
     x, pads = v.check_zero_pad(x, padding)
-    return _pad(x, pads)
+    return _shift(x, v.padded_shape(x.shape, pads), tuple(a for a, _ in pads))
 
 
 def zero_pad_backward(dy: np.ndarray, padding: int | tuple) -> np.ndarray:
@@ -354,8 +369,7 @@ def zero_pad_backward(dy: np.ndarray, padding: int | tuple) -> np.ndarray:
     dx : ndarray, shape (N, *(padded_spatial - before - after), C)
     """
     dy, pads = v.check_zero_pad_backward(dy, padding)
-    inner = v.cropped_shape(dy.shape, pads)
-    return dy[_interior(inner, pads)].copy()
+    return _shift(dy, v.cropped_shape(dy.shape, pads), tuple(-a for a, _ in pads))
 
 
 def crop(x: np.ndarray, cropping: int | tuple) -> np.ndarray:
@@ -373,7 +387,7 @@ def crop(x: np.ndarray, cropping: int | tuple) -> np.ndarray:
     y : ndarray, shape (N, *(spatial - before - after), C)
     """
     x, crops = v.check_crop(x, cropping)
-    return x[_interior(v.cropped_shape(x.shape, crops), crops)].copy()
+    return _shift(x, v.cropped_shape(x.shape, crops), tuple(-a for a, _ in crops))
 
 
 def crop_backward(dy: np.ndarray, x_shape: tuple[int, ...], cropping: int | tuple) -> np.ndarray:
@@ -391,5 +405,5 @@ def crop_backward(dy: np.ndarray, x_shape: tuple[int, ...], cropping: int | tupl
     -------
     dx : ndarray, shape x_shape
     """
-    dy, _, crops = v.check_crop_backward(dy, x_shape, cropping)
-    return _pad(dy, crops)
+    dy, shape, crops = v.check_crop_backward(dy, x_shape, cropping)
+    return _shift(dy, shape, tuple(a for a, _ in crops))
