@@ -200,8 +200,11 @@ def upsample(
         Factor per spatial axis (an int for all).
     interpolation : {"nearest", "bilinear"}
         "nearest" repeats every element along each axis. "bilinear" (two
-        spatial axes) interpolates rows, then columns, as described in
-        :func:`_linear_axis` (TensorFlow's half-pixel bilinear resize, which
+        spatial axes) interpolates rows, then columns: output ``o`` of an
+        axis of ``n`` inputs reads the source coordinate
+        ``(o + 0.5) / size - 0.5`` clamped to ``[0, n - 1]``, from its
+        neighbours ``i0 = floor`` and ``min(i0 + 1, n - 1)`` with weights
+        ``1 - f`` and ``f`` (TensorFlow's half-pixel bilinear resize, which
         Keras 3's UpSampling2D uses).
 
     Returns
