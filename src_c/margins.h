@@ -17,6 +17,7 @@ typedef struct {
     int64_t sd, sh, sw;    /* src spatial sizes */
     int64_t od, oh, ow;    /* shift of src within dst, per axis (negative: src cut) */
     int64_t pixel;         /* bytes of one position's channels */
+    int stream;            /* write dst with streaming stores (fc_stream.h) */
 } fc_shift_geom;
 
 /* dst rows [row_begin, row_end) of the n * d * h rows. */

@@ -112,23 +112,26 @@ FC_TARGET static void FC_FN(bilinear_backward)(FC_T *dx, FC_T *FC_RESTRICT row, 
 /* ---- nearest ------------------------------------------------------------ */
 
 /* Nearest upsampling of rows [row_begin, row_end) of the N * OD * OH
- * output rows of y (N, OD, OH, OW, C), written in order: a row repeats each
- * pixel of its input row sw times, or is a copy of the row above it, or of
- * the one a depth slice back, when that has the same input row and this call
- * wrote it. */
+ * output rows of y (N, OD, OH, OW, C), written in order. The first row of
+ * each input row's block, (od - od % sd, oh - oh % sh), repeats each pixel
+ * of the input row sw times; the others are copies of it, when this call
+ * wrote it (it is then still in the cache), else built likewise. */
 FC_TARGET static void FC_FN(nearest_forward)(FC_T *y, const FC_T *x, const fc_nearest_geom *g,
                                              int64_t row_begin, int64_t row_end)
 {
     const int64_t c = g->c, sw = g->sw, in_row = g->w * c, out_row = in_row * sw;
     const int64_t out_h = g->h * g->sh, out_d = g->d * g->sd;
+    const size_t row_bytes = (size_t)out_row * sizeof(FC_T);
     /* Output row r is (n, od, oh); stepped along, not divided out per row. */
     int64_t n = row_begin / (out_d * out_h), od = row_begin / out_h % out_d, oh = row_begin % out_h;
     for (int64_t r = row_begin; r < row_end; ++r) {
         FC_T *FC_RESTRICT yr = y + r * out_row;
-        if (oh % g->sh && r > row_begin) {
-            memcpy(yr, yr - out_row, (size_t)out_row * sizeof(FC_T));
-        } else if (oh % g->sh == 0 && od % g->sd && r - out_h >= row_begin) {
-            memcpy(yr, yr - out_h * out_row, (size_t)out_row * sizeof(FC_T));
+        const int64_t first = r - (od % g->sd) * out_h - oh % g->sh;
+        if (first != r && first >= row_begin) {
+            if (g->stream)
+                fc_stream_copy(yr, y + first * out_row, row_bytes);
+            else
+                memcpy(yr, y + first * out_row, row_bytes);
         } else {
             const FC_T *FC_RESTRICT xr = x + ((n * g->d + od / g->sd) * g->h + oh / g->sh) * in_row;
             if (c == 1) {
@@ -150,6 +153,8 @@ FC_TARGET static void FC_FN(nearest_forward)(FC_T *y, const FC_T *x, const fc_ne
             }
         }
     }
+    if (g->stream)
+        fc_stream_fence();
 }
 
 /* Nearest upsampling gradient of rows [row_begin, row_end) of the N * D * H

@@ -500,6 +500,24 @@ def test_empty_batch(op, params, dtype):
     assert got["dx"].shape == (0, 5, 4, 3)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("dtype, shape", [(np.float32, (2, 301, 277, 13)),
+                                          (np.float64, (1, 19, 101, 211, 3))], ids=str)
+def test_large_outputs_stream_past_the_cache(dtype, shape, threads, restore_settings):
+    # Outputs from 8 MB on are written with streaming stores, from rows that
+    # start anywhere in a cache line (13 float32 or 3 float64 channels).
+    fastconv.set_num_threads(threads)
+    x = random_array(shape, dtype, 1)
+    assert x.nbytes >= 8 << 20
+    amounts = ((1, 2),) * (x.ndim - 2)
+    np.testing.assert_array_equal(ops.zero_pad(x, amounts), reference.zero_pad(x, amounts))
+    np.testing.assert_array_equal(ops.zero_pad_backward(x, amounts),
+                                  reference.zero_pad_backward(x, amounts))
+    np.testing.assert_array_equal(ops.crop(x, amounts), reference.crop(x, amounts))
+    np.testing.assert_array_equal(ops.upsample(x, (2,) + (1,) * (x.ndim - 3)),
+                                  reference.upsample(x, (2,) + (1,) * (x.ndim - 3)))
+
+
 # ----------------------------------------------------------------------------
 # threads: the requested count, and the same bits whatever it is
 

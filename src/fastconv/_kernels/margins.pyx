@@ -9,12 +9,12 @@ split into one contiguous block per thread) -> fastconv.ops.resample
 
 Arrays arrive checked and C-contiguous, channels last, viewed as raw bytes;
 the destination comes first. Every destination byte is written once, by one
-thread.
+thread (with streaming stores when the destination is large, fc_stream.h).
 """
 from cython.parallel cimport prange
 
 from fastconv._kernels.kernels cimport fc_last_team_size, fc_record_team_size
-from fastconv._kernels.resample cimport fc_shift_geom, fc_shift_rows
+from fastconv._kernels.resample cimport FC_STREAM_MIN_BYTES, fc_shift_geom, fc_shift_rows
 from libc.stdint cimport int64_t
 
 
@@ -34,6 +34,7 @@ def shift(unsigned char[::1] dst, const unsigned char[::1] src, tuple dst_shape,
     _, g.sd, g.sh, g.sw, _ = src_shape
     g.od, g.oh, g.ow = offsets
     g.pixel = c * itemsize
+    g.stream = dst.shape[0] >= FC_STREAM_MIN_BYTES
     cdef void *dp = &dst[0]
     cdef const void *sp = &src[0]
     cdef int64_t n_rows = g.n * g.d * g.h

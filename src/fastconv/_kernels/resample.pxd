@@ -4,6 +4,10 @@
 from libc.stdint cimport int32_t, int64_t
 
 
+cdef extern from "fc_stream.h" nogil:
+    int64_t FC_STREAM_MIN_BYTES
+
+
 cdef extern from "global_pool.h" nogil:
     void fc_global_avg_pool_forward_f32(int isa, float *y, const float *x, int64_t p,
                                         int64_t c, int64_t block, int64_t item_begin,
@@ -43,6 +47,7 @@ cdef extern from "resize.h" nogil:
     ctypedef struct fc_nearest_geom:
         int64_t n, d, h, w, c
         int64_t sd, sh, sw
+        int stream
 
     void fc_bilinear_forward_f32(int isa, float *y, float *row, const float *x, int64_t c,
                                  const fc_linear_axis *rows, const fc_linear_axis *cols,
@@ -73,6 +78,7 @@ cdef extern from "margins.h" nogil:
         int64_t sd, sh, sw
         int64_t od, oh, ow
         int64_t pixel
+        int stream
 
     void fc_shift_rows(void *dst, const void *src, const fc_shift_geom *g, int64_t row_begin,
                        int64_t row_end)
