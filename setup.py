@@ -112,6 +112,9 @@ extensions = [
     kernel_extension("pool", ["pool2d.c"]),
     kernel_extension("conv_pool", ["conv2d.c", "pool2d.c"]),
     kernel_extension("depthwise", ["depthwise.c", "conv2d.c"]),
+    kernel_extension("global_pool", ["global_pool.c"]),
+    kernel_extension("resize", ["resize.c"]),
+    kernel_extension("margins", ["margins.c"]),
     # NumPy's rounding, bit for bit: no fused multiply-adds; and no errno from
     # sqrt, which would keep the loops from being vectorised.
     kernel_extension("optim", ["optim.c"], ["-ffp-contract=off", "-fno-math-errno"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -31,6 +32,18 @@ VALID = {
     "max_pool2d_backward": dict(dy=POOLED, argmax=ARGMAX, x_shape=X.shape),
     "avg_pool2d": dict(x=X, pool_size=2),
     "avg_pool2d_backward": dict(dy=POOLED, x_shape=X.shape, pool_size=2),
+    "global_avg_pool": {"x": X},
+    "global_avg_pool_backward": {"dy": np.zeros((2, 3)), "x_shape": X.shape},
+    "global_max_pool": {"x": X},
+    "global_max_pool_backward": {"dy": np.zeros((2, 3)), "argmax": np.zeros((2, 3), np.int32),
+                                 "x_shape": X.shape},
+    "upsample": {"x": X, "size": 2, "interpolation": "bilinear"},
+    "upsample_backward": {"dy": np.zeros((2, 10, 10, 3)), "x_shape": X.shape, "size": 2,
+                          "interpolation": "bilinear"},
+    "zero_pad": {"x": X, "padding": ((1, 0), (0, 2))},
+    "zero_pad_backward": {"dy": X, "padding": 1},
+    "crop": {"x": X, "cropping": (1, 2)},
+    "crop_backward": {"dy": np.zeros((2, 3, 1, 3)), "x_shape": X.shape, "cropping": (1, 2)},
 }
 
 CASES = [
@@ -130,6 +143,71 @@ CASES = [
     ("need_dx-int", "conv2d_backward", dict(need_dx=1), TypeError, "`need_dx`.*True or False"),
     ("need_dw-none", "conv2d_backward", dict(need_dw=None), TypeError, "`need_dw`"),
     ("need_db-string", "conv2d_backward", dict(need_db="no"), TypeError, "`need_db`"),
+    # resampling: global pooling, upsampling, zero padding, cropping
+    ("global-x-ndim2", "global_avg_pool", {"x": np.zeros((2, 3))}, ValueError,
+     "`x`.*1 to 3 spatial axes"),
+    ("global-x-ndim6", "global_max_pool", {"x": np.zeros((1, 2, 2, 2, 2, 3))}, ValueError,
+     "`x`.*3 to 5 dimensions"),
+    ("global-x-int", "global_avg_pool", {"x": X.astype(np.int64)}, TypeError, "`x`.*int64"),
+    ("global-x-list", "global_max_pool", {"x": X.tolist()}, TypeError, "`x`.*numpy.ndarray"),
+    ("global-x-empty", "global_avg_pool", {"x": np.zeros((2, 0, 3))}, ValueError,
+     "`x`.*spatial sizes and channels must be >= 1"),
+    ("global-dy-ndim", "global_avg_pool_backward", {"dy": np.zeros((2, 1, 1, 3))}, ValueError,
+     "`dy`.*2 dimensions"),
+    ("global-x_shape-channels", "global_avg_pool_backward", {"x_shape": (2, 5, 5, 4)},
+     ValueError, "`x_shape`.*batch and channels"),
+    ("global-x_shape-short", "global_max_pool_backward", {"x_shape": (2, 3)}, TypeError,
+     "`x_shape`.*3 to 5 ints"),
+    ("global-x_shape-huge", "global_avg_pool_backward", {"x_shape": (2, 2**20, 2**20, 3)},
+     ValueError, r"`x_shape`: the result of shape .*2\*\*37"),
+    ("global-argmax-range", "global_max_pool_backward",
+     {"argmax": np.full((2, 3), 25, np.int32)}, ValueError, r"`argmax`.*\[0, 25\)"),
+    ("global-argmax-int64", "global_max_pool_backward", {"argmax": np.zeros((2, 3))},
+     TypeError, "`argmax`.*int32"),
+    ("size-zero", "upsample", {"size": 0}, ValueError, "`size`.*positive"),
+    ("size-float", "upsample", {"size": 2.0}, TypeError, "`size`"),
+    ("size-bool", "upsample_backward", {"size": (2, True)}, TypeError, "`size`"),
+    ("size-rank", "upsample", {"size": (2, 2, 2)}, TypeError, "`size`.*tuple of 2 ints"),
+    ("size-huge", "upsample", {"size": 2**31}, ValueError, r"`size`.*2\*\*31 - 1"),
+    ("size-upsampled-too-big", "upsample", {"size": 2**30}, ValueError,
+     "`size`: the upsampled spatial sizes"),
+    ("size-too-many-elements", "upsample", {"x": np.zeros((1, 2**10, 2**10, 1)), "size": 2**9},
+     ValueError, r"`size`: the result of shape \(1, 524288, 524288, 1\)"),
+    ("interpolation-keras-only", "upsample", {"interpolation": "bicubic"}, ValueError,
+     (r"`interpolation`: expected 'nearest' or 'bilinear' \(Keras.*\), received "
+      r"interpolation='bicubic'")),
+    ("interpolation-unknown", "upsample_backward", {"interpolation": "cubic"}, ValueError,
+     "`interpolation`.*received interpolation='cubic'"),
+    ("interpolation-none", "upsample", {"interpolation": None}, ValueError,
+     "`interpolation`"),
+    ("bilinear-rank-3", "upsample", {"x": np.zeros((2, 3, 4, 5, 3))}, ValueError,
+     "`interpolation`: 'bilinear' resizes images"),
+    ("upsample-dy-shape", "upsample_backward", {"dy": np.zeros((2, 10, 9, 3))}, ValueError,
+     r"`dy`.*gives \(2, 10, 10, 3\)"),
+    ("upsample-x_shape-rank", "upsample_backward", {"x_shape": (2, 5, 3)}, TypeError,
+     "`x_shape`: expected 4 ints"),
+    ("pad-negative", "zero_pad", {"padding": (1, -1)}, ValueError, "`padding`.*non-negative"),
+    ("pad-rank", "zero_pad", {"padding": (1, 2, 3)}, TypeError,
+     "`padding`.*tuple of 2 \\(before, after\\) pairs"),
+    ("pad-string", "zero_pad", {"padding": "same"}, TypeError, "`padding`"),
+    ("pad-float", "zero_pad_backward", {"padding": 1.0}, TypeError, "`padding`"),
+    ("pad-ragged", "zero_pad", {"padding": ((1, 2, 3), 0)}, TypeError, "`padding`"),
+    ("pad-leaves-nothing", "zero_pad_backward", {"padding": ((2, 3), 0)}, ValueError,
+     "`padding`.*removes every element of spatial axis 0"),
+    ("pad-too-big", "zero_pad", {"padding": ((2**31 - 3, 0), 0)}, ValueError,
+     "`padding`: the padded spatial sizes"),
+    ("pad-huge", "zero_pad", {"padding": 2**31}, ValueError, r"`padding`.*2\*\*31 - 1"),
+    ("crop-everything", "crop", {"cropping": ((2, 3), 0)}, ValueError,
+     "`cropping`: 2 \\+ 3 removes every element of spatial axis 0"),
+    ("crop-everything-int", "crop", {"cropping": 3}, ValueError, "`cropping`"),
+    ("crop-bool", "crop", {"cropping": (True, 1)}, TypeError, "`cropping`"),
+    ("crop-x-ndim", "crop", {"x": np.zeros((5, 3))}, ValueError, "`x`"),
+    ("crop-dy-shape", "crop_backward", {"dy": np.zeros((2, 3, 2, 3))}, ValueError,
+     r"`dy`.*gives \(2, 3, 1, 3\)"),
+    ("crop-backward-everything", "crop_backward", {"cropping": (3, 0)}, ValueError,
+     "`cropping`.*removes every element"),
+    ("crop-x_shape-float", "crop_backward", {"x_shape": (2, 5.0, 5, 3)}, TypeError,
+     "`x_shape`"),
 ]
 
 
@@ -176,7 +254,7 @@ KIND = {
     "x_shape": "shape", "strides": "pair", "dilation": "pair", "pool_size": "pair",
     "padding": "padding", "need_dx": "flag", "need_dw": "flag", "need_db": "flag",
     "pool_strides": "pair", "pool_padding": "padding", "activation": "activation",
-    "y": "array",
+    "y": "array", "size": "pair", "interpolation": "interpolation", "cropping": "padding",
 }
 
 scalars = st.one_of(
@@ -213,6 +291,8 @@ JUNK = {
     ),
     "flag": st.sampled_from([True, False, 0, 1, None, np.True_, np.False_]),
     "activation": st.one_of(st.sampled_from(["relu", "RELU", "tanh", "linear", ""]), scalars),
+    "interpolation": st.one_of(
+        st.sampled_from(["nearest", "bilinear", "BILINEAR", "bicubic", "area", ""]), scalars),
 }
 
 OPS = sorted(VALID)
@@ -223,6 +303,8 @@ def plausible_arguments(draw: st.DrawFn, op: str) -> dict[str, object]:
     """Mostly valid keyword arguments for ``op``, from small random shapes."""
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     dtype = draw(st.sampled_from(DTYPES))
+    if op in RESAMPLING:
+        return _resampling_arguments(draw, op, rng, dtype)
     n, h, w, c = (draw(st.integers(lo, hi)) for lo, hi in ((0, 2), (1, 6), (1, 6), (1, 4)))
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     strides = draw(st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
@@ -273,6 +355,46 @@ def plausible_arguments(draw: st.DrawFn, op: str) -> dict[str, object]:
     geometry = hyper if draw(st.booleans()) else {}  # the windows, when the caller knows them
     return dict(dy=rng.standard_normal(argmax.shape).astype(dtype), argmax=argmax,
                 x_shape=x.shape, **geometry)
+
+
+RESAMPLING = {"global_avg_pool", "global_avg_pool_backward", "global_max_pool",
+              "global_max_pool_backward", "upsample", "upsample_backward", "zero_pad",
+              "zero_pad_backward", "crop", "crop_backward"}
+
+
+def _resampling_arguments(draw: st.DrawFn, op: str, rng: np.random.Generator,
+                          dtype: type) -> dict[str, object]:
+    """Mostly valid arguments of a resampling op, on inputs of rank 1 to 3."""
+    rank = draw(st.integers(1, 3))
+    spatial = [draw(st.integers(1, 5)) for _ in range(rank)]
+    x = rng.standard_normal((draw(st.integers(0, 2)), *spatial, draw(st.integers(1, 4))))
+    x = x.astype(dtype)
+    if op in ("global_avg_pool", "global_max_pool"):
+        return {"x": x}
+    if op.startswith("global"):
+        dy = rng.standard_normal((x.shape[0], x.shape[-1])).astype(dtype)
+        if op == "global_avg_pool_backward":
+            return {"dy": dy, "x_shape": x.shape}
+        argmax = rng.integers(0, math.prod(spatial), dy.shape).astype(np.int32)
+        return {"dy": dy, "argmax": argmax, "x_shape": x.shape}
+    if op.startswith("upsample"):
+        size = draw(st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * rank)))
+        mode = "bilinear" if rank == 2 and draw(st.booleans()) else "nearest"
+        forward = {"x": x, "size": size, "interpolation": mode}
+        if op == "upsample":
+            return forward
+        return {"dy": _like_output(rng, reference.upsample, forward, dtype), "x_shape": x.shape,
+                "size": size, "interpolation": mode}
+    side = st.integers(0, 2)
+    amounts = draw(st.one_of(side, st.tuples(*[st.one_of(side, st.tuples(side, side))] * rank)))
+    name = "padding" if op.startswith("zero_pad") else "cropping"
+    forward = {"x": x, name: amounts}
+    if op in ("zero_pad", "crop"):
+        return forward
+    dy = _like_output(rng, getattr(reference, op[:-len("_backward")]), forward, dtype)
+    if op == "zero_pad_backward":
+        return {"dy": dy, "padding": amounts}
+    return {"dy": dy, "x_shape": x.shape, "cropping": amounts}
 
 
 def _like_output(

@@ -110,6 +110,16 @@ def test_every_layer_class_round_trips(tmp_path):
     merged = [layers.Add()([a, b]), layers.Subtract()([a, b]), layers.Multiply()([a, b]),
               layers.Average()([a, b]), layers.Maximum()([a, b]), layers.Minimum()([a, b]),
               layers.Dot(axes=1, normalize=True)([a, b])]
+    # The resampling layers, at every rank, from the (6, 6, 2) input.
+    images = layers.Cropping2D(((1, 2), 3))(
+        layers.UpSampling2D(2, interpolation="bilinear")(layers.ZeroPadding2D(1)(inputs)))
+    steps = layers.Cropping1D(2)(
+        layers.UpSampling1D(2)(layers.ZeroPadding1D(1)(layers.Reshape((36, 2))(inputs))))
+    cubes = layers.Cropping3D(1)(layers.UpSampling3D((1, 1, 2))(
+        layers.ZeroPadding3D(1)(layers.Reshape((6, 6, 2, 1))(inputs))))
+    merged += [layers.GlobalAveragePooling2D()(images), layers.GlobalMaxPooling2D()(images),
+               layers.GlobalAveragePooling1D()(steps), layers.GlobalMaxPooling1D()(steps),
+               layers.GlobalAveragePooling3D()(cubes), layers.GlobalMaxPooling3D()(cubes)]
     outputs = layers.Softmax()(layers.Concatenate()(merged))
     model = fastconv.Model([inputs, sequences, volumes], outputs)
     # Every layer class but Lambda, which wraps Python code and is never saved.

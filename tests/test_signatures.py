@@ -1,5 +1,6 @@
-"""fastconv.ops's kernel functions (fastconv.ops.kernels, .convolution and
-.pooling) and fastconv.reference export the same functions, same signatures."""
+"""fastconv.ops's kernel functions (fastconv.ops.kernels, .convolution,
+.pooling and .resample) and fastconv.reference (with fastconv.reference_nd
+and fastconv.reference_resample) export the same functions, same signatures."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from types import ModuleType
 
 import pytest
 
-from fastconv import ops, reference, reference_nd
-from fastconv.ops import convolution, kernels, pooling
+from fastconv import ops, reference, reference_nd, reference_resample
+from fastconv.ops import convolution, kernels, pooling, resample
 
 OPS = [
     "conv2d",
@@ -34,6 +35,20 @@ OPS_ND = [
     "max_pool_nd_backward",
     "avg_pool_nd",
     "avg_pool_nd_backward",
+
+]
+
+RESAMPLE_OPS = [
+    "global_avg_pool",
+    "global_avg_pool_backward",
+    "global_max_pool",
+    "global_max_pool_backward",
+    "upsample",
+    "upsample_backward",
+    "zero_pad",
+    "zero_pad_backward",
+    "crop",
+    "crop_backward",
 ]
 
 
@@ -49,14 +64,17 @@ def public_functions(module: ModuleType) -> set[str]:
 
 def test_reference_exports_exactly_the_ops():
     assert public_functions(reference) == set(OPS)
-    assert sorted(reference.__all__) == sorted(OPS + OPS_ND)
     assert public_functions(reference_nd) == set(OPS_ND)
     assert all(getattr(reference, name) is getattr(reference_nd, name) for name in OPS_ND)
+    assert public_functions(reference_resample) == set(RESAMPLE_OPS)
+    assert sorted(reference.__all__) == sorted(OPS + OPS_ND + RESAMPLE_OPS)
 
 
 def test_kernels_export_exactly_the_reference_functions():
     assert public_functions(kernels) == public_functions(reference)
     assert public_functions(convolution) | public_functions(pooling) == set(OPS_ND)
+    assert public_functions(resample) == public_functions(reference_resample)
+    assert sorted(resample.__all__) == sorted(RESAMPLE_OPS)
 
 
 @pytest.mark.parametrize("name", OPS + OPS_ND)
@@ -65,12 +83,19 @@ def test_ops_reexports_the_kernel_functions(name):
     assert getattr(ops, name) is getattr(module, name)
 
 
-@pytest.mark.parametrize("name", OPS + OPS_ND)
+@pytest.mark.parametrize("name", RESAMPLE_OPS)
+def test_ops_and_reference_reexport_the_resampling_functions(name):
+    assert getattr(ops, name) is getattr(resample, name)
+    assert getattr(reference, name) is getattr(reference_resample, name)
+    assert name in ops.__all__
+
+
+@pytest.mark.parametrize("name", OPS + OPS_ND + RESAMPLE_OPS)
 def test_same_signature(name):
     assert inspect.signature(getattr(ops, name)) == inspect.signature(getattr(reference, name))
 
 
-@pytest.mark.parametrize("name", OPS + OPS_ND)
+@pytest.mark.parametrize("name", OPS + OPS_ND + RESAMPLE_OPS)
 def test_documented(name):
     for module in (ops, reference):
         assert "Returns" in (getattr(module, name).__doc__ or ""), f"{module.__name__}.{name}"

@@ -12,9 +12,9 @@ Public names:
   ``regularizers``, ``constraints``, ``activations``, ``datasets``, ``utils``,
   ``backend``, ``testing``;
 - ``fastconv.ops``: Keras 3's ops (eager on arrays, recorded on symbolic
-  tensors inside ``call``), and the compiled kernel functions: convolution
-  and pooling, forward and gradients, on NumPy arrays (NHWC activations,
-  HWIO kernels);
+  tensors inside ``call``), and the compiled kernel functions: convolution,
+  pooling, global pooling, upsampling, zero padding and cropping, forward
+  and gradients, on NumPy arrays (NHWC activations, HWIO kernels);
 - ``fastconv.reference``: the kernel functions' NumPy twins, same signatures;
 - ``GradientTape``: gradients for hand-written training loops;
 - ``set_num_threads`` / ``get_num_threads``, ``openmp_enabled``,

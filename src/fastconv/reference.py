@@ -46,6 +46,18 @@ from fastconv.reference_nd import (
     max_pool_nd,
     max_pool_nd_backward,
 )
+from fastconv.reference_resample import (  # global pooling, upsampling, padding, cropping
+    crop,
+    crop_backward,
+    global_avg_pool,
+    global_avg_pool_backward,
+    global_max_pool,
+    global_max_pool_backward,
+    upsample,
+    upsample_backward,
+    zero_pad,
+    zero_pad_backward,
+)
 
 __all__ = [
     "avg_pool2d",
@@ -65,6 +77,18 @@ __all__ = [
     "max_pool_nd",
     "max_pool_nd_backward",
     "relu_backward",
+]
+__all__ += [
+    "crop",
+    "crop_backward",
+    "global_avg_pool",
+    "global_avg_pool_backward",
+    "global_max_pool",
+    "global_max_pool_backward",
+    "upsample",
+    "upsample_backward",
+    "zero_pad",
+    "zero_pad_backward",
 ]
 
 

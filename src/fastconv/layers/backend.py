@@ -24,6 +24,10 @@ REQUIRED = (
     "avg_pool2d", "avg_pool2d_backward", "conv2d_max_pool2d", "conv2d_max_pool2d_backward",
     "conv_nd", "conv_nd_backward", "conv_transpose_nd", "conv_transpose_nd_backward",
     "max_pool_nd", "max_pool_nd_backward", "avg_pool_nd", "avg_pool_nd_backward",
+    # the resampling layers' ops (global pooling, upsampling, padding, cropping)
+    "global_avg_pool", "global_avg_pool_backward", "global_max_pool",
+    "global_max_pool_backward", "upsample", "upsample_backward", "zero_pad",
+    "zero_pad_backward", "crop", "crop_backward",
 )
 
 

@@ -226,7 +226,9 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("fastconv.") and not cls.__name__.startswith("_"):
+        # Rank-generic bases (BaseConv, BasePooling, ...) are not layers a
+        # file may name: only their per-rank subclasses are.
+        if cls.__module__.startswith("fastconv.") and not cls.__name__.startswith(("_", "Base")):
             registry.register_builtin(cls)
         # fastconv's own layers hold no sublayers: skip scanning their
         # attributes (a model asks for its weights every step).

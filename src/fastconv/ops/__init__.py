@@ -14,6 +14,9 @@ changed) and the compiled convolution and pooling kernels.
   their NumPy twins in ``fastconv.reference``; ``convolution``: conv_nd (rank 1-3,
   grouped and depthwise convolution, conv_transpose_nd) and ``pooling``
   (max and average pooling of rank 1-3), likewise.
+- ``resample``: global_avg_pool, global_max_pool, upsample, zero_pad, crop
+  and their ``*_backward`` gradients (ranks 1 to 3, channels last), with
+  their twins in ``fastconv.reference`` too.
 
 The two sets share no name (Keras says conv / max_pool / average_pool, the
 kernels conv2d / max_pool2d / avg_pool2d); every public name of both is
@@ -21,7 +24,7 @@ importable from here.
 """
 
 from fastconv.ops import convolution as _convolution
-from fastconv.ops import core, kernels, nn, numpy_ops
+from fastconv.ops import core, kernels, nn, numpy_ops, resample
 from fastconv.ops import pooling as _pooling
 from fastconv.ops.convolution import (
     conv_nd,
@@ -49,6 +52,7 @@ from fastconv.ops.pooling import (
     max_pool_nd,
     max_pool_nd_backward,
 )
+from fastconv.ops.resample import *  # noqa: F401,F403
 
 _KERNELS = (
     "avg_pool2d", "avg_pool2d_backward", "conv2d", "conv2d_backward", "conv2d_max_pool2d",
@@ -56,4 +60,5 @@ _KERNELS = (
     *_convolution.__all__, *_pooling.__all__,
 )
 
-__all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS})
+__all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS,
+                  *resample.__all__})
