@@ -208,11 +208,7 @@ def _family_rows(name: str, case: bench_family.Case, torch_on: bool, with_refere
     """Forward and forward + backward rows of one case (then of its parts)."""
     rows = []
     for label, c in ((name, case), *((f"  {p} part", part) for p, part in case.parts.items())):
-        try:
-            fc_calls = c.calls("fastconv")
-        except NotImplementedError as exc:  # an op not in this version
-            rows.append(f"{label:<43}{'(' + str(exc) + ')'}")
-            continue
+        fc_calls = c.calls("fastconv")
         torch_calls = c.calls("torch") if torch_on else None
         ref_calls = c.calls("reference") if with_reference else None
         for index, pass_name in enumerate(("fwd", "fwd+bwd")):
@@ -265,10 +261,6 @@ def _models_section(batch: int, repeat: int, threads: int, torch_steps: dict | N
     PyTorch's (``torch_steps``, timed at the start of the run)."""
     print(f"\nend-to-end models, training step (fwd + bwd + rmsprop), batch {batch}, "
           f"best of {repeat}:")
-    missing = bench_models.missing_layers()
-    if missing:
-        print(f"  (not run: this version has no {', '.join(missing)})")
-        return
     for name, (title, _) in bench_models.MODELS.items():
         step = bench_models.fastconv_step_time(name, batch, repeat, _best)
         line = f"  {title}: fastconv {step * 1e3:.3f} ms"
@@ -309,7 +301,7 @@ def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = 
     torch_step = torch_net.step_time(x, y, repeat) if torch_net else None
     torch_residual = _residual_torch_step(threads, x, y, repeat) if torch_net else None
     torch_models = None
-    if family and torch_net and not bench_models.missing_layers():
+    if family and torch_net:
         torch_models = {name: bench_models.torch_step_time(name, threads, batch, repeat, _best)
                         for name in bench_models.MODELS}
     rows, ref_rows, step, ref_step, step_1 = _fastconv_times(model, x, y, repeat, threads)

@@ -31,13 +31,6 @@ MODELS = {
 POINTWISE = (64, 128, 128)
 
 
-def missing_layers() -> list[str]:
-    """The layers these models need that this version of fastconv lacks."""
-    needed = ("Conv1D", "MaxPooling1D", "GlobalAveragePooling1D", "DepthwiseConv2D",
-              "GlobalAveragePooling2D")
-    return [name for name in needed if not hasattr(layers, name)]
-
-
 def data(name: str, batch: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return (rng.standard_normal((batch, *MODELS[name][1]), dtype=np.float32),
