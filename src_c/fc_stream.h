@@ -23,10 +23,12 @@
 
 #define FC_STREAM_MIN_BYTES ((int64_t)8 << 20)
 
-/* The bytes before dst reaches a 16-byte boundary (at most n). */
+/* The bytes before dst reaches a cache line boundary (at most n): the
+ * streaming stores then write whole lines only (a partly written line
+ * costs a memory round trip of its own). */
 static inline size_t fc_stream_head(const void *dst, size_t n)
 {
-    const size_t head = (16 - ((uintptr_t)dst & 15)) & 15;
+    const size_t head = (64 - ((uintptr_t)dst & 63)) & 63;
     return head < n ? head : n;
 }
 

@@ -2,7 +2,6 @@
  * per dtype and instruction set, behind one entry point per (op, dtype). */
 #include <string.h>
 
-#include "fc_stream.h"
 #include "resize.h"
 
 #define FC_TEMPLATE "resize_impl.h"

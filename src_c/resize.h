@@ -29,7 +29,6 @@ typedef struct {
 typedef struct {
     int64_t n, d, h, w, c;
     int64_t sd, sh, sw;
-    int stream; /* write the repeated rows with streaming stores (fc_stream.h) */
 } fc_nearest_geom;
 
 #define FC_RESIZE_DECLARE(dt, T)                                                            \

@@ -8,10 +8,12 @@
  * it. Its gradient is a gather, so that threads can split the input rows:
  * for each dx row, the dy rows that read it are blended into a scratch row
  * (with the weights the forward pass used), then each dx pixel sums the
- * pixels of that row that read it. Nearest forward builds the first output
- * row of each input row's block and copies it to the others; its gradient
- * sums each block, element by element, in the order (depth, row, column)
- * offset within the block.
+ * pixels of that row that read it. Nearest forward writes the output rows
+ * in order, each built from its input row or copied (memcpy) from the first
+ * row of its block, which this call built and which is still in the cache
+ * (streaming stores, fc_stream.h, measured no faster here); its gradient sums
+ * each block, element by element, in the order (depth, row, column) offset
+ * within the block.
  */
 
 /* ---- bilinear ----------------------------------------------------------- */
@@ -128,10 +130,7 @@ FC_TARGET static void FC_FN(nearest_forward)(FC_T *y, const FC_T *x, const fc_ne
         FC_T *FC_RESTRICT yr = y + r * out_row;
         const int64_t first = r - (od % g->sd) * out_h - oh % g->sh;
         if (first != r && first >= row_begin) {
-            if (g->stream)
-                fc_stream_copy(yr, y + first * out_row, row_bytes);
-            else
-                memcpy(yr, y + first * out_row, row_bytes);
+            memcpy(yr, y + first * out_row, row_bytes);
         } else {
             const FC_T *FC_RESTRICT xr = x + ((n * g->d + od / g->sd) * g->h + oh / g->sh) * in_row;
             if (c == 1) {
@@ -153,8 +152,6 @@ FC_TARGET static void FC_FN(nearest_forward)(FC_T *y, const FC_T *x, const fc_ne
             }
         }
     }
-    if (g->stream)
-        fc_stream_fence();
 }
 
 /* Nearest upsampling gradient of rows [row_begin, row_end) of the N * D * H

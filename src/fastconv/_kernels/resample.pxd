@@ -47,7 +47,6 @@ cdef extern from "resize.h" nogil:
     ctypedef struct fc_nearest_geom:
         int64_t n, d, h, w, c
         int64_t sd, sh, sw
-        int stream
 
     void fc_bilinear_forward_f32(int isa, float *y, float *row, const float *x, int64_t c,
                                  const fc_linear_axis *rows, const fc_linear_axis *cols,

@@ -23,7 +23,7 @@ from cython.parallel cimport prange
 
 from fastconv._kernels.kernels cimport fc_last_team_size, fc_record_team_size
 from fastconv._kernels.resample cimport (
-    FC_STREAM_MIN_BYTES, fc_linear_axis, fc_nearest_geom,
+    fc_linear_axis, fc_nearest_geom,
     fc_bilinear_forward_f32, fc_bilinear_forward_f64,
     fc_bilinear_backward_f32, fc_bilinear_backward_f64,
     fc_nearest_forward_f32, fc_nearest_forward_f64,
@@ -101,13 +101,11 @@ def bilinear_backward(floating[:, :, :, ::1] dx, floating[:, ::1] scratch,
                                          n_rows * t // n_threads, n_rows * (t + 1) // n_threads)
 
 
-cdef fc_nearest_geom nearest_geometry(tuple shape, tuple sizes, int64_t out_bytes):
-    """The struct of x (N, D, H, W, C) upsampled by (sd, sh, sw) into an
-    output of ``out_bytes``."""
+cdef fc_nearest_geom nearest_geometry(tuple shape, tuple sizes):
+    """The struct of x (N, D, H, W, C) upsampled by (sd, sh, sw)."""
     cdef fc_nearest_geom g
     g.n, g.d, g.h, g.w, g.c = shape
     g.sd, g.sh, g.sw = sizes
-    g.stream = out_bytes >= FC_STREAM_MIN_BYTES
     return g
 
 
@@ -115,7 +113,7 @@ def nearest_forward(floating[::1] y, const floating[::1] x, tuple x_shape, tuple
                     int isa, int n_threads):
     """y = x of shape ``x_shape`` (N, D, H, W, C) repeated ``sizes`` (sd, sh,
     sw) times along the spatial axes; both flat. N >= 1."""
-    cdef fc_nearest_geom g = nearest_geometry(x_shape, sizes, y.shape[0] * sizeof(floating))
+    cdef fc_nearest_geom g = nearest_geometry(x_shape, sizes)
     cdef floating *yp = &y[0]
     cdef const floating *xp = &x[0]
     cdef int64_t n_rows = g.n * g.d * g.sd * g.h * g.sh
@@ -135,7 +133,7 @@ def nearest_backward(floating[::1] dx, const floating[::1] dy, tuple x_shape, tu
                      int isa, int n_threads):
     """dx of shape ``x_shape`` (N, D, H, W, C) = the sums of the blocks of dy,
     the gradient of nearest_forward; both flat. N >= 1."""
-    cdef fc_nearest_geom g = nearest_geometry(x_shape, sizes, 0)
+    cdef fc_nearest_geom g = nearest_geometry(x_shape, sizes)
     cdef floating *dxp = &dx[0]
     cdef const floating *dyp = &dy[0]
     cdef int64_t n_rows = g.n * g.d * g.h

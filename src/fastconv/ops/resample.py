@@ -182,7 +182,7 @@ def global_max_pool_backward(
     Returns
     -------
     dx : ndarray, shape x_shape
-        dy at each argmax position, 0 elsewhere (written once each, a gather).
+        dy at each argmax position, 0 elsewhere.
     """
     dy, argmax, shape = v.check_global_max_pool_backward(dy, argmax, x_shape)
     dx = np.empty(shape, dtype=dy.dtype)
