@@ -28,6 +28,7 @@ from fastconv.layers.core import (
     Dense,
     Dropout,
     Flatten,
+    Identity,
     Input,
     InputLayer,
     Lambda,
@@ -81,10 +82,21 @@ from fastconv.layers.global_pooling import (
     GlobalMaxPooling2D,
     GlobalMaxPooling3D,
 )
+from fastconv.layers.regularization import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from fastconv.layers.reshaping import (
     Cropping1D,
     Cropping2D,
     Cropping3D,
+    Permute,
+    RepeatVector,
     UpSampling1D,
     UpSampling2D,
     UpSampling3D,
@@ -112,4 +124,7 @@ __all__ = [
     "GlobalMaxPooling3D",
     "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
     "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "Identity", "Permute", "RepeatVector",
 ]

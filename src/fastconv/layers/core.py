@@ -1,5 +1,5 @@
-"""Core layers: Input, Dense, Flatten, Reshape, Dropout and the activation
-layers (Activation, ReLU, Softmax)."""
+"""Core layers: Input, Dense, Flatten, Reshape, Dropout, Identity and the
+activation layers (Activation, ReLU, Softmax)."""
 
 from __future__ import annotations
 
@@ -334,13 +334,17 @@ class Dropout(Layer):
         if self.seed is not None:
             self._rng = np.random.default_rng(self.seed)
 
+    def _noise_shape(self, shape: tuple) -> tuple:
+        """The mask's shape for an input of ``shape`` (broadcast over the axes of size 1)."""
+        if self.noise_shape is None:
+            return shape
+        return tuple(shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:
             return x, None
-        shape = x.shape if self.noise_shape is None else tuple(
-            x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
         rng = self._rng or _random.generator()
-        keep = rng.random(shape, dtype=np.float32) >= self.rate
+        keep = rng.random(self._noise_shape(x.shape), dtype=np.float32) >= self.rate
         mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
         return x * mask, mask
 
@@ -353,6 +357,22 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate,
                 "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
                 "seed": self.seed}
+
+
+class Identity(Layer):
+    """Returns its input unchanged (one tensor or a list of them); a
+    placeholder where no operation is to be performed."""
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if isinstance(input_shape, list):
+            return [tuple(shape) for shape in input_shape]
+        return tuple(input_shape)
+
+    def forward(self, x: Any, training: bool = False) -> tuple[Any, None]:
+        return x, None
+
+    def backward(self, ctx: None, dy: Any, need_dx: bool = True) -> Any:
+        return dy if need_dx else None
 
 
 class Lambda(Layer):

@@ -1,5 +1,5 @@
-"""Reshaping layers, as Keras 3's: UpSampling1D/2D/3D, ZeroPadding1D/2D/3D and
-Cropping1D/2D/3D.
+"""Reshaping layers, as Keras 3's: UpSampling1D/2D/3D, ZeroPadding1D/2D/3D,
+Cropping1D/2D/3D, Permute and RepeatVector.
 
 One rank-generic base per family holds the arguments (normalised and checked
 by the ops' own rules, ``fastconv._validation_resample``), the output shapes
@@ -304,3 +304,79 @@ class Cropping3D(_Cropping):
     def __init__(self, cropping: int | tuple = ((1, 1), (1, 1), (1, 1)),
                  data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(3, cropping, data_format, **kwargs)
+
+
+# ----------------------------------------------------------------------------
+# axis order and repetition
+
+
+class Permute(Layer):
+    """Reorders the axes of each sample: ``dims`` is a permutation of
+    ``1, ..., rank`` (the batch axis 0 stays first), e.g. ``Permute((2, 1))``
+    turns ``(N, 10, 64)`` into ``(N, 64, 10)``.
+
+    Parameters
+    ----------
+    dims : tuple of int
+        Output axis ``k + 1`` is input axis ``dims[k]``; the input has
+        ``len(dims) + 1`` axes.
+    """
+
+    def __init__(self, dims: tuple, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if (not isinstance(dims, (tuple, list)) or not all(_is_int(d) for d in dims)
+                or sorted(int(d) for d in dims) != list(range(1, len(dims) + 1))):
+            raise ValueError("Invalid value for argument `dims`: expected a permutation of "
+                             "1, ..., rank (consecutive ints from 1; the batch axis is not "
+                             f"included), received dims={dims!r}.")
+        self.dims = tuple(int(d) for d in dims)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, len(self.dims) + 1)
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, None]:
+        return np.ascontiguousarray(np.transpose(x, (0, *self.dims))), None
+
+    def backward(self, ctx: None, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        if not need_dx:
+            return None
+        inverse = np.argsort((0, *self.dims))
+        return np.ascontiguousarray(np.transpose(dy, inverse))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class RepeatVector(Layer):
+    """Repeats each sample ``n`` times: ``(N, features)`` -> ``(N, n, features)``.
+
+    Parameters
+    ----------
+    n : int
+        Positive repetition factor.
+    """
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not _is_int(n):
+            raise TypeError(f"Invalid value for argument `n`: expected a positive int, "
+                            f"received n={n!r}.")
+        if n < 1:
+            raise ValueError(f"Invalid value for argument `n`: expected a positive int, "
+                             f"received n={n!r}.")
+        self.n = int(n)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_ndim(self, input_shape, 2)
+        return (input_shape[0], self.n, input_shape[1])
+
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, None]:
+        return np.repeat(x[:, np.newaxis, :], self.n, axis=1), None
+
+    def backward(self, ctx: None, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        # every copy of a sample adds its gradient
+        return dy.sum(axis=1) if need_dx else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
