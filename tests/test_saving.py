@@ -120,6 +120,14 @@ def test_every_layer_class_round_trips(tmp_path):
     merged += [layers.GlobalAveragePooling2D()(images), layers.GlobalMaxPooling2D()(images),
                layers.GlobalAveragePooling1D()(steps), layers.GlobalMaxPooling1D()(steps),
                layers.GlobalAveragePooling3D()(cubes), layers.GlobalMaxPooling3D()(cubes)]
+    # The regularization and shape layers.
+    maps = layers.GaussianNoise(0.1)(layers.SpatialDropout2D(0.2, seed=1)(inputs))
+    maps = layers.AlphaDropout(0.1)(layers.GaussianDropout(0.1)(maps))
+    rows = layers.SpatialDropout1D(0.1)(layers.Permute((2, 1))(layers.Reshape((36, 2))(maps)))
+    cubes = layers.SpatialDropout3D(0.1, data_format="channels_first")(cubes)
+    merged += [layers.ActivityRegularization(l2=0.01)(layers.Identity()(
+        layers.Flatten()(layers.RepeatVector(2)(layers.GlobalMaxPooling1D()(rows))))),
+        layers.GlobalMaxPooling3D()(cubes)]
     outputs = layers.Softmax()(layers.Concatenate()(merged))
     model = fastconv.Model([inputs, sequences, volumes], outputs)
     # Every layer class but Lambda, which wraps Python code and is never saved.
