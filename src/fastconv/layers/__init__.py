@@ -35,6 +35,20 @@ from fastconv.layers.core import (
     Reshape,
     Softmax,
 )
+from fastconv.layers.embedding import Embedding
+from fastconv.layers.preprocessing import (
+    CenterCrop,
+    Normalization,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from fastconv.layers.merging import (
     Add,
     Average,
@@ -112,4 +126,7 @@ __all__ = [
     "GlobalMaxPooling3D",
     "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
     "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    "Embedding",
+    "CenterCrop", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
 ]
