@@ -145,7 +145,6 @@ class Embedding(Layer):
         if self.trainable and self.embeddings.is_trainable():
             self.embeddings.accumulate_grad(
                 scatter_rows(idx.ravel(), dy.reshape(-1, self.output_dim), self.input_dim))
-        return None
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

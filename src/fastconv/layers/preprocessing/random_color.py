@@ -11,7 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from fastconv.layers.preprocessing._image import BaseRandomImageLayer, factor_range, is_number
+from fastconv.layers.preprocessing._image import (
+    BaseRandomImageLayer,
+    factor_range,
+    is_number,
+)
 
 
 def _value_range(value: Any) -> list[float]:

@@ -17,8 +17,8 @@ import numpy as np
 from fastconv.layers.preprocessing._image import (
     FILL_MODES,
     INTERPOLATIONS,
-    CropResize,
     BaseRandomImageLayer,
+    CropResize,
     Sampler,
     aspect_crop,
     check_choice,
@@ -266,13 +266,13 @@ class RandomCrop(BaseRandomImageLayer):
         return self.height, self.width
 
     def forward_nhwc(self, x: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
-        n, h, w, _ = x.shape
+        h, w = x.shape[1:3]
         size = (self.height, self.width)
         if not training:
             op = smart_resize(x.shape, size, "bilinear", x.dtype)
         elif h > self.height and w > self.width:
-            top = int(math.floor(self.uniform(0.0, float(h - self.height + 1), None)))
-            left = int(math.floor(self.uniform(0.0, float(w - self.width + 1), None)))
+            top = math.floor(self.uniform(0.0, float(h - self.height + 1), None))
+            left = math.floor(self.uniform(0.0, float(w - self.width + 1), None))
             top, left = min(top, h - self.height), min(left, w - self.width)
             op = CropResize((h, w), (top, left, self.height, self.width), size, "bilinear",
                             x.dtype)

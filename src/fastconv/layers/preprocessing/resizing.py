@@ -8,8 +8,8 @@ import numpy as np
 
 from fastconv.layers.preprocessing._image import (
     INTERPOLATIONS,
-    CropResize,
     BaseImageLayer,
+    CropResize,
     aspect_crop,
     check_choice,
     check_positive_int,
