@@ -515,7 +515,8 @@ class Layer:
                 name = f"variable_{k}"
         value = stored_weight(shape, dtype, f"{self.name}/{name}")  # loading a model file
         if value is None:
-            value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
+            # reshape: ascontiguousarray makes a 0-d weight 1-d
+            value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype).reshape(shape)
         var = Variable(value, f"{self.name}/{name}", bool(trainable),
                        regularizers_module.get(regularizer), constraints_module.get(constraint),
                        owner=self)
