@@ -479,3 +479,14 @@ def test_normalization_state_saves_and_loads(tmp_path):
                                   model.predict(data, verbose=0))
     np.testing.assert_allclose(loaded.layers[1].get_weights()[0], data.mean(axis=(0, 1, 2)),
                                rtol=1e-5)
+
+
+def test_uint8_image_input_is_cast_by_the_first_layer():
+    inputs = fastconv.Input((4, 4, 3), dtype="uint8")
+    outputs = layers.RandomFlip()(layers.Rescaling(1 / 255)(inputs))
+    model = models.Model(inputs, layers.Resizing(2, 2)(outputs))
+    x = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
+    expected = layers.Resizing(2, 2)(x.astype(np.float32) / np.float32(255))
+    y = model.predict(x, verbose=0)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
