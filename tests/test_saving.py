@@ -128,8 +128,18 @@ def test_every_layer_class_round_trips(tmp_path):
     merged += [layers.ActivityRegularization(l2=0.01)(layers.Identity()(
         layers.Flatten()(layers.RepeatVector(2)(layers.GlobalMaxPooling1D()(rows))))),
         layers.GlobalMaxPooling3D()(cubes)]
+    # The preprocessing layers on the images, an Embedding on integer tokens.
+    tokens, pre = fastconv.Input((5,), dtype="int32"), inputs
+    for layer in [layers.Rescaling(0.5, 1.0), layers.Normalization(), layers.Resizing(7, 7),
+                  layers.CenterCrop(6, 6), layers.RandomFlip(), layers.RandomRotation(0.1),
+                  layers.RandomZoom(0.1), layers.RandomTranslation(0.1, 0.1),
+                  layers.RandomContrast(0.1), layers.RandomBrightness(0.1),
+                  layers.RandomCrop(4, 4)]:
+        pre = layer(pre)
+    merged += [layers.GlobalAveragePooling2D()(pre),
+               layers.Flatten()(layers.Embedding(9, 2)(tokens))]
     outputs = layers.Softmax()(layers.Concatenate()(merged))
-    model = fastconv.Model([inputs, sequences, volumes], outputs)
+    model = fastconv.Model([inputs, sequences, volumes, tokens], outputs)
     # Every layer class but Lambda, which wraps Python code and is never saved.
     assert {type(layer).__name__ for layer in model.layers} | {"Lambda"} == {
         name for name in layers.__all__
@@ -139,7 +149,7 @@ def test_every_layer_class_round_trips(tmp_path):
     loaded = models.load_model(tmp_path / "all.zip")
     rng = np.random.default_rng(5)
     x = [rng.standard_normal(shape).astype(np.float32)
-         for shape in [(3, 6, 6, 2), (3, 12, 2), (3, 4, 4, 4, 2)]]
+         for shape in [(3, 6, 6, 2), (3, 12, 2), (3, 4, 4, 4, 2)]] + [rng.integers(0, 9, (3, 5))]
     assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert loaded.get_config() == model.get_config()
 

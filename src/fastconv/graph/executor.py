@@ -112,6 +112,9 @@ class Plan:
         # Only floating tensors carry gradients (masks and indices do not).
         self.floating = floating
         self.steps = passes.fuse_steps(steps, self.output_slots) if fuse else steps
+        # Integer tensors (an integer Input) reaching a float layer are cast
+        # to the layer's dtype, as Keras computes such layers in float.
+        self.casts = [_integer_cast(step, slots_floating=floating) for step in self.steps]
         self.memo: dict = {}  # what callers derive once from the plan (the loss fusion)
         self._index()
 
@@ -149,6 +152,8 @@ class Plan:
             if timings is not None:
                 start = time.perf_counter()
             flat = [values[r] if type(r) is int else r.value for r in step.in_refs]
+            if self.casts[i] is not None:
+                flat = [v.astype(self.casts[i]) if v.dtype.kind in "biu" else v for v in flat]
             args = flat[0] if step.structure == SINGLE else unflatten(flat, step.structure)
             mode = training if step.training is None else step.training
             out, ctx = step.operation.forward(args, mode)
@@ -276,6 +281,17 @@ class Plan:
                     seen.add(id(ref))
                     found.append(ref)
         return found
+
+
+def _integer_cast(step: Step, slots_floating: list[bool]) -> str | None:
+    """The float dtype a step's integer inputs are cast to, or None."""
+    layer = step.layers[0]
+    casts = getattr(layer, "_casts_integer_inputs", None)
+    if casts is None or not casts():
+        return None
+    if all(slots_floating[r] for r in step.in_refs if type(r) is int):
+        return None
+    return layer.dtype
 
 
 def _trainable_variable(var: Any) -> bool:

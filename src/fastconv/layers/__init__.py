@@ -36,6 +36,20 @@ from fastconv.layers.core import (
     Reshape,
     Softmax,
 )
+from fastconv.layers.embedding import Embedding
+from fastconv.layers.preprocessing import (
+    CenterCrop,
+    Normalization,
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+)
 from fastconv.layers.merging import (
     Add,
     Average,
@@ -127,4 +141,7 @@ __all__ = [
     "ActivityRegularization", "AlphaDropout", "GaussianDropout", "GaussianNoise",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Identity", "Permute", "RepeatVector",
+    "Embedding",
+    "CenterCrop", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
 ]

@@ -482,6 +482,13 @@ class Layer:
             arr = arr.astype(self.dtype)
         return arr
 
+    def _casts_integer_inputs(self) -> bool:
+        """Whether integer tensors reach ``forward`` cast to the layer's float
+        dtype in a graph (fastconv's own float layers, which compute in
+        float, as Keras promotes them); a Keras-style ``call`` sees them as
+        they are."""
+        return not self._defines_call()
+
     def restart_random_state(self) -> None:
         """Start a seeded layer's random draws over (gradient checks repeat a
         forward pass and need the same masks); nothing for other layers."""
@@ -508,7 +515,8 @@ class Layer:
                 name = f"variable_{k}"
         value = stored_weight(shape, dtype, f"{self.name}/{name}")  # loading a model file
         if value is None:
-            value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype)
+            # reshape: ascontiguousarray makes a 0-d weight 1-d
+            value = np.ascontiguousarray(init(shape, dtype=dtype), dtype=dtype).reshape(shape)
         var = Variable(value, f"{self.name}/{name}", bool(trainable),
                        regularizers_module.get(regularizer), constraints_module.get(constraint),
                        owner=self)

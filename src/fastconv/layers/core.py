@@ -21,8 +21,34 @@ from fastconv.layers.base import (
 )
 
 
+def _input_dtype(dtype: Any) -> str:
+    """An Input's dtype: a float dtype of the layers, or an integer dtype."""
+    if isinstance(dtype, dict):  # Keras 3's DTypePolicy config
+        dtype = dtype.get("config", {}).get("name", "float32")
+    if dtype is None:
+        return "float32"
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _INPUT_DTYPES:
+        raise ValueError(f"Invalid value for argument `dtype`: expected one of "
+                         f"{list(_INPUT_DTYPES)}, received dtype={dtype!r}.")
+    return name
+
+
+_INPUT_DTYPES = ("float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                 "uint32", "uint64")
+
+
 class InputLayer(Layer):
-    """The entry point of a model: holds the shape of one batch of inputs."""
+    """The entry point of a model: holds the shape of one batch of inputs.
+
+    ``dtype`` is "float32" (default), "float64", or an integer dtype such as
+    "int32" / "int64": integer data then reaches the layers as integers (an
+    ``Embedding`` reads them as indices; float layers cast them to their own
+    dtype, as Keras computes them).
+    """
 
     def __init__(self, shape: tuple | None = None, batch_size: int | None = None,
                  dtype: str | None = None, name: str | None = None,
@@ -43,7 +69,12 @@ class InputLayer(Layer):
                                  f"int or None, received batch_size={batch_size!r}.")
             batch_shape = (batch_size, *_check_shape_arg(shape, "shape"))
         batch_shape = _check_shape_arg(batch_shape, "batch_shape")
-        super().__init__(name=name, dtype=dtype, batch_input_shape=batch_shape, **kwargs)
+        input_dtype = _input_dtype(dtype)
+        super().__init__(name=name, dtype=None if input_dtype.startswith(("int", "uint"))
+                         else input_dtype, batch_input_shape=batch_shape, **kwargs)
+        # Integer inputs (indices for an Embedding) stay integers through the
+        # graph; the float layers they reach cast them (fastconv.graph.executor).
+        self.dtype = input_dtype
         self.built = True
         self.input_shape = self.output_shape = self.batch_input_shape
         self.output = KerasTensor(self.batch_input_shape, self.dtype, name=self.name)

@@ -216,8 +216,11 @@ class Model(Trainer, Layer):
         model's layers; checked against a graph's input shapes."""
         flat, structure = flatten(x)
         dtype = self._dtype()
+        graph = getattr(self, "_function", None)
+        input_dtypes = [None] * len(flat) if graph is None or len(graph.inputs) != len(flat) \
+            else [t.dtype for t in graph.inputs]
         arrays = []
-        for v in flat:
+        for v, input_dtype in zip(flat, input_dtypes):
             if isinstance(v, KerasTensor):
                 raise TypeError(f"Model '{self.name}' was called on a mix of arrays and "
                                 "symbolic tensors.")
@@ -225,8 +228,14 @@ class Model(Trainer, Layer):
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"Invalid dtype for argument `x`: expected numbers, "
                                 f"received {arr.dtype}.")
-            arrays.append(arr.astype(dtype, copy=False))
+            if input_dtype is not None and np.dtype(input_dtype).kind in "iu":
+                arrays.append(integer_input(arr, input_dtype))
+            else:
+                arrays.append(arr.astype(dtype, copy=False))
         return arrays, structure
+
+    def _casts_integer_inputs(self) -> bool:
+        return False  # a model's own Inputs say what its data becomes
 
     # -- weights -----------------------------------------------------------
 
@@ -312,6 +321,16 @@ def _inject_functional(cls: type) -> type:
         return cls
     cls.__bases__ = tuple(_inject_functional(base) for base in cls.__bases__)
     return cls
+
+
+def integer_input(arr: np.ndarray, dtype: str) -> np.ndarray:
+    """Data for an integer Input (``Input(..., dtype="int32")``) in its dtype,
+    as Keras converts it; floats must hold whole numbers."""
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"Invalid value for argument `x`: the model's input is {dtype} "
+                             f"but the data holds non-integer values ({arr.dtype}).")
+    return arr.astype(dtype, copy=False)
 
 
 def check_inputs_match(model: Model, arrays: list, function: Function) -> None:
