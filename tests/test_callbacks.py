@@ -240,7 +240,7 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_early_stopping_patience_zero_stops_at_the_first_worse_epoch():
     values = [1.0, 0.8, 0.9, 0.1]
-    model, history, _ = fit_with(values, callbacks.EarlyStopping(patience=0))
+    _, history, _ = fit_with(values, callbacks.EarlyStopping(patience=0))
     assert history.epoch == [0, 1, 2]
 
 
@@ -282,28 +282,28 @@ def test_early_stopping_warns_when_the_monitor_is_missing():
 
 
 def test_model_checkpoint_every_epoch_with_formatted_names(tmp_path):
-    pattern = str(tmp_path / "model-{epoch:02d}-{loss:.3f}.zip")
-    model, history, snapshots = fit_with([0.0] * 3, callbacks.ModelCheckpoint(pattern),
-                                         epochs=3)
+    pattern = str(tmp_path / "model-{epoch:02d}-{loss:.3f}.keras")
+    _, history, snapshots = fit_with([0.0] * 3, callbacks.ModelCheckpoint(pattern),
+                                     epochs=3)
     names = sorted(os.listdir(tmp_path))
-    assert names == [f"model-{e + 1:02d}-{history.history['loss'][e]:.3f}.zip"
+    assert names == [f"model-{e + 1:02d}-{history.history['loss'][e]:.3f}.keras"
                      for e in range(3)]
     loaded = models.load_model(tmp_path / names[1])
     assert same_weights(loaded.get_weights(), snapshots[1])
 
 
 def test_model_checkpoint_save_best_only(tmp_path):
-    pattern = str(tmp_path / "ckpt-{epoch:02d}.zip")
+    pattern = str(tmp_path / "ckpt-{epoch:02d}.keras")
     checkpoint = callbacks.ModelCheckpoint(pattern, monitor="val_loss", save_best_only=True)
     _, _, snapshots = fit_with([3.0, 2.0, 2.5, 1.0], checkpoint, epochs=4)
-    assert sorted(os.listdir(tmp_path)) == ["ckpt-01.zip", "ckpt-02.zip", "ckpt-04.zip"]
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-01.keras", "ckpt-02.keras", "ckpt-04.keras"]
     for epoch in (1, 2, 4):
-        loaded = models.load_model(tmp_path / f"ckpt-{epoch:02d}.zip")
+        loaded = models.load_model(tmp_path / f"ckpt-{epoch:02d}.keras")
         assert same_weights(loaded.get_weights(), snapshots[epoch - 1])
 
 
 def test_model_checkpoint_save_best_only_to_one_file_keeps_the_best(tmp_path):
-    path = tmp_path / "best.zip"
+    path = tmp_path / "best.keras"
     checkpoint = callbacks.ModelCheckpoint(str(path), monitor="val_accuracy",
                                            save_best_only=True, mode="max")
     _, _, snapshots = fit_with([0.5, 0.7, 0.6, 0.65], checkpoint, monitor="val_accuracy",
@@ -313,19 +313,19 @@ def test_model_checkpoint_save_best_only_to_one_file_keeps_the_best(tmp_path):
 
 
 def test_model_checkpoint_save_weights_only(tmp_path):
-    pattern = str(tmp_path / "w-{epoch}.npz")
+    pattern = str(tmp_path / "w-{epoch}.weights.h5")
     checkpoint = callbacks.ModelCheckpoint(pattern, save_weights_only=True)
     _, _, snapshots = fit_with([0.0] * 2, checkpoint, epochs=2)
-    assert sorted(os.listdir(tmp_path)) == ["w-1.npz", "w-2.npz"]
-    with np.load(tmp_path / "w-2.npz", allow_pickle=False) as npz:
+    assert sorted(os.listdir(tmp_path)) == ["w-1.weights.h5", "w-2.weights.h5"]
+    with np.load(tmp_path / "w-2.weights.h5", allow_pickle=False) as npz:
         arrays = [npz[name] for name in sorted(npz.files)]
     assert same_weights(arrays, snapshots[1])
-    with zipfile.ZipFile(tmp_path / "w-2.npz") as archive:
+    with zipfile.ZipFile(tmp_path / "w-2.weights.h5") as archive:
         assert "config.json" not in archive.namelist()
 
 
 def test_model_checkpoint_full_model_keeps_the_compile_settings(tmp_path):
-    path = tmp_path / "m.zip"
+    path = tmp_path / "m.keras"
     fit_with([0.0], callbacks.ModelCheckpoint(str(path)), epochs=1)
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
