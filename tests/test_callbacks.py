@@ -8,8 +8,11 @@ rules stop or save is known in advance.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
+import subprocess
 import zipfile
 
 import numpy as np
@@ -331,3 +334,44 @@ def test_model_checkpoint_full_model_keeps_the_compile_settings(tmp_path):
         config = json.loads(archive.read("config.json"))
     assert config["compile_config"]["loss"]["class_name"] == "SparseCategoricalCrossentropy"
     assert config["compile_config"]["metrics"] == ["accuracy"]
+
+
+# ----------------------------------------------------------------------------
+# Keras 3's constructor arguments, read from its source where it is mirrored
+
+KERAS_REPO = "/work/.mirror/keras-team+keras/repo"
+KERAS_CALLBACKS = {
+    "EarlyStopping": "early_stopping", "ModelCheckpoint": "model_checkpoint",
+    "ReduceLROnPlateau": "reduce_lr_on_plateau", "LearningRateScheduler":
+    "learning_rate_scheduler", "CSVLogger": "csv_logger", "BackupAndRestore":
+    "backup_and_restore", "TerminateOnNaN": "terminate_on_nan", "ProgbarLogger":
+    "progbar_logger", "History": "history",
+}
+
+
+NO_DEFAULT = object()
+
+
+def keras_init_arguments(class_name: str, module: str) -> list[tuple[str, object]]:
+    try:
+        source = subprocess.run(
+            ["git", "-C", KERAS_REPO, "show", f"HEAD:keras/src/callbacks/{module}.py"],
+            capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("Keras' source is not mirrored here")
+    cls = next(node for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.ClassDef) and node.name == class_name)
+    init = next(node for node in cls.body
+                if isinstance(node, ast.FunctionDef) and node.name == "__init__")
+    names = [a.arg for a in init.args.args[1:]]
+    defaults = [ast.literal_eval(d) for d in init.args.defaults]
+    return list(zip(names, [NO_DEFAULT] * (len(names) - len(defaults)) + defaults))
+
+
+@pytest.mark.parametrize("class_name", sorted(KERAS_CALLBACKS))
+def test_constructor_arguments_are_keras(class_name):
+    expected = keras_init_arguments(class_name, KERAS_CALLBACKS[class_name])
+    parameters = [p for p in inspect.signature(getattr(callbacks, class_name)).parameters
+                  .values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    ours = [(p.name, NO_DEFAULT if p.default is p.empty else p.default) for p in parameters]
+    assert ours == expected
