@@ -343,3 +343,17 @@ def test_backup_of_another_model_is_refused(tmp_path):
 def test_backup_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         callbacks.BackupAndRestore(**kwargs)
+
+
+def test_keras_docstring_example_of_backup_and_restore(tmp_path):
+    """keras.callbacks.BackupAndRestore's example: interrupted at epoch 4 of
+    10, the second fit runs the remaining 6."""
+    backup = callbacks.BackupAndRestore(backup_dir=str(tmp_path / "backup"))
+    model = models.Sequential([layers.Dense(10)])
+    model.compile(optimizers.SGD(), loss="mse")
+    model.build(input_shape=(None, 20))
+    x, y = np.arange(100).reshape(5, 20) / 100.0, np.zeros((5, 10))
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, epochs=10, batch_size=1, verbose=0, callbacks=[backup, Interrupt(4)])
+    history = model.fit(x, y, epochs=10, batch_size=1, verbose=0, callbacks=[backup])
+    assert len(history.history["loss"]) == 6

@@ -357,3 +357,18 @@ def test_callback_batch_aliases_and_terminate_on_nan_raise_error():
     with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 0"):
         model.fit(np.full_like(x, math.nan), y, verbose=0,
                   callbacks=[callbacks.TerminateOnNaN(raise_error=True)])
+
+
+def test_keras_docstring_example_of_the_scheduler():
+    """keras.callbacks.LearningRateScheduler's example: 0.01 for ten epochs,
+    then times exp(-0.1) for five: round(lr, 5) == 0.00607."""
+    def scheduler(epoch, lr):
+        return lr if epoch < 10 else lr * fastconv.ops.exp(-0.1)
+
+    model = models.Sequential([layers.Dense(10)])
+    model.compile(optimizers.SGD(), loss="mse")
+    assert round(model.optimizer.learning_rate, 5) == 0.01
+    # Keras' inputs are 0..99, on which SGD diverges; the rates do not depend on them.
+    model.fit(np.arange(100).reshape(5, 20) / 100.0, np.zeros((5, 10)), epochs=15, verbose=0,
+              callbacks=[callbacks.LearningRateScheduler(scheduler)])
+    assert round(model.optimizer.learning_rate, 5) == 0.00607
