@@ -444,7 +444,7 @@ class Trainer:
         cbs = callbacks_module.CallbackList(
             [*(callbacks or []), history], self,
             {"epochs": epochs, "steps": n_steps, "verbose": verbose})
-        progress = 0 if cbs.progbar is not None else verbose  # else the ProgbarLogger prints
+        progress = 0 if cbs.progbar is not None else verbose  # a ProgbarLogger prints instead
         self.stop_training = False
         self.history = history
         cbs.on_train_begin({})
