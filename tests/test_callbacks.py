@@ -8,8 +8,11 @@ rules stop or save is known in advance.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
+import subprocess
 import zipfile
 
 import numpy as np
@@ -240,7 +243,7 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_early_stopping_patience_zero_stops_at_the_first_worse_epoch():
     values = [1.0, 0.8, 0.9, 0.1]
-    model, history, _ = fit_with(values, callbacks.EarlyStopping(patience=0))
+    _, history, _ = fit_with(values, callbacks.EarlyStopping(patience=0))
     assert history.epoch == [0, 1, 2]
 
 
@@ -282,28 +285,28 @@ def test_early_stopping_warns_when_the_monitor_is_missing():
 
 
 def test_model_checkpoint_every_epoch_with_formatted_names(tmp_path):
-    pattern = str(tmp_path / "model-{epoch:02d}-{loss:.3f}.zip")
-    model, history, snapshots = fit_with([0.0] * 3, callbacks.ModelCheckpoint(pattern),
-                                         epochs=3)
+    pattern = str(tmp_path / "model-{epoch:02d}-{loss:.3f}.keras")
+    _, history, snapshots = fit_with([0.0] * 3, callbacks.ModelCheckpoint(pattern),
+                                     epochs=3)
     names = sorted(os.listdir(tmp_path))
-    assert names == [f"model-{e + 1:02d}-{history.history['loss'][e]:.3f}.zip"
+    assert names == [f"model-{e + 1:02d}-{history.history['loss'][e]:.3f}.keras"
                      for e in range(3)]
     loaded = models.load_model(tmp_path / names[1])
     assert same_weights(loaded.get_weights(), snapshots[1])
 
 
 def test_model_checkpoint_save_best_only(tmp_path):
-    pattern = str(tmp_path / "ckpt-{epoch:02d}.zip")
+    pattern = str(tmp_path / "ckpt-{epoch:02d}.keras")
     checkpoint = callbacks.ModelCheckpoint(pattern, monitor="val_loss", save_best_only=True)
     _, _, snapshots = fit_with([3.0, 2.0, 2.5, 1.0], checkpoint, epochs=4)
-    assert sorted(os.listdir(tmp_path)) == ["ckpt-01.zip", "ckpt-02.zip", "ckpt-04.zip"]
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-01.keras", "ckpt-02.keras", "ckpt-04.keras"]
     for epoch in (1, 2, 4):
-        loaded = models.load_model(tmp_path / f"ckpt-{epoch:02d}.zip")
+        loaded = models.load_model(tmp_path / f"ckpt-{epoch:02d}.keras")
         assert same_weights(loaded.get_weights(), snapshots[epoch - 1])
 
 
 def test_model_checkpoint_save_best_only_to_one_file_keeps_the_best(tmp_path):
-    path = tmp_path / "best.zip"
+    path = tmp_path / "best.keras"
     checkpoint = callbacks.ModelCheckpoint(str(path), monitor="val_accuracy",
                                            save_best_only=True, mode="max")
     _, _, snapshots = fit_with([0.5, 0.7, 0.6, 0.65], checkpoint, monitor="val_accuracy",
@@ -313,21 +316,62 @@ def test_model_checkpoint_save_best_only_to_one_file_keeps_the_best(tmp_path):
 
 
 def test_model_checkpoint_save_weights_only(tmp_path):
-    pattern = str(tmp_path / "w-{epoch}.npz")
+    pattern = str(tmp_path / "w-{epoch}.weights.h5")
     checkpoint = callbacks.ModelCheckpoint(pattern, save_weights_only=True)
     _, _, snapshots = fit_with([0.0] * 2, checkpoint, epochs=2)
-    assert sorted(os.listdir(tmp_path)) == ["w-1.npz", "w-2.npz"]
-    with np.load(tmp_path / "w-2.npz", allow_pickle=False) as npz:
+    assert sorted(os.listdir(tmp_path)) == ["w-1.weights.h5", "w-2.weights.h5"]
+    with np.load(tmp_path / "w-2.weights.h5", allow_pickle=False) as npz:
         arrays = [npz[name] for name in sorted(npz.files)]
     assert same_weights(arrays, snapshots[1])
-    with zipfile.ZipFile(tmp_path / "w-2.npz") as archive:
+    with zipfile.ZipFile(tmp_path / "w-2.weights.h5") as archive:
         assert "config.json" not in archive.namelist()
 
 
 def test_model_checkpoint_full_model_keeps_the_compile_settings(tmp_path):
-    path = tmp_path / "m.zip"
+    path = tmp_path / "m.keras"
     fit_with([0.0], callbacks.ModelCheckpoint(str(path)), epochs=1)
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
     assert config["compile_config"]["loss"]["class_name"] == "SparseCategoricalCrossentropy"
     assert config["compile_config"]["metrics"] == ["accuracy"]
+
+
+# ----------------------------------------------------------------------------
+# Keras 3's constructor arguments, read from its source where it is mirrored
+
+KERAS_REPO = "/work/.mirror/keras-team+keras/repo"
+KERAS_CALLBACKS = {
+    "EarlyStopping": "early_stopping", "ModelCheckpoint": "model_checkpoint",
+    "ReduceLROnPlateau": "reduce_lr_on_plateau", "LearningRateScheduler":
+    "learning_rate_scheduler", "CSVLogger": "csv_logger", "BackupAndRestore":
+    "backup_and_restore", "TerminateOnNaN": "terminate_on_nan", "ProgbarLogger":
+    "progbar_logger", "History": "history",
+}
+
+
+NO_DEFAULT = object()
+
+
+def keras_init_arguments(class_name: str, module: str) -> list[tuple[str, object]]:
+    try:
+        source = subprocess.run(
+            ["git", "-C", KERAS_REPO, "show", f"HEAD:keras/src/callbacks/{module}.py"],
+            capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("Keras' source is not mirrored here")
+    cls = next(node for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.ClassDef) and node.name == class_name)
+    init = next(node for node in cls.body
+                if isinstance(node, ast.FunctionDef) and node.name == "__init__")
+    names = [a.arg for a in init.args.args[1:]]
+    defaults = [ast.literal_eval(d) for d in init.args.defaults]
+    return list(zip(names, [NO_DEFAULT] * (len(names) - len(defaults)) + defaults))
+
+
+@pytest.mark.parametrize("class_name", sorted(KERAS_CALLBACKS))
+def test_constructor_arguments_are_keras(class_name):
+    expected = keras_init_arguments(class_name, KERAS_CALLBACKS[class_name])
+    parameters = [p for p in inspect.signature(getattr(callbacks, class_name)).parameters
+                  .values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    ours = [(p.name, NO_DEFAULT if p.default is p.empty else p.default) for p in parameters]
+    assert ours == expected

@@ -444,19 +444,21 @@ class Trainer:
         cbs = callbacks_module.CallbackList(
             [*(callbacks or []), history], self,
             {"epochs": epochs, "steps": n_steps, "verbose": verbose})
+        progress = 0 if cbs.progbar is not None else verbose  # a ProgbarLogger prints instead
         self.stop_training = False
         self.history = history
         cbs.on_train_begin({})
+        initial_epoch = self._initial_epoch or initial_epoch
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
-            if verbose:
+            if progress:
                 print(f"Epoch {epoch + 1}/{epochs}")
             order = _random.generator().permutation(n_x) if shuffle else np.arange(n_x)
-            logs = self._run_epoch(x, y, order, batch_size, n_steps, verbose, cbs)
+            logs = self._run_epoch(x, y, order, batch_size, n_steps, progress, cbs)
             if validation_data is not None:
                 val_logs = self._evaluate_arrays(*validation_data, batch_size, 0, cbs=None)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            self._print_epoch_end(logs, verbose)
+            self._print_epoch_end(logs, progress)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
