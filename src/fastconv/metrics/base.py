@@ -3,9 +3,9 @@
 A metric keeps its state as NumPy float64 arrays named as Keras 3 names its
 variables (``total``/``count`` for a mean, ``true_positives`` ... for the
 confusion metrics; :attr:`Metric.variables` lists them in Keras' order).
-``update_state`` turns a batch into per-sample values (or confusion counts)
-in the metric's ``dtype`` (float32 by default, as Keras' ``floatx``) and adds
-them into that float64 state, so long epochs do not lose counts to float32
+``update_state`` turns a batch into per-sample values in ``y_pred``'s
+dtype (confusion counts compare in the metric's ``dtype``, float32 by
+default as Keras' ``floatx``) and adds them into that float64 state, so long epochs do not lose counts to float32
 rounding. ``result()`` is a Python float, or a NumPy array in ``dtype`` for
 metrics with one value per threshold or class.
 
@@ -287,7 +287,8 @@ class Mean(Metric):
             module docstring for the reduction). The model's running loss
             passes the batch loss with ``sample_weight=batch_size``.
         """
-        values = numeric(values, "values").astype(self.dtype)
+        # Summed in float64 whatever the dtype: the model's float64 losses stay exact.
+        values = numeric(values, "values")
         values, weights = reduce_to_samplewise(values, sample_weight, np.mean)
         self.total += values.sum()
         if weights is not None:
@@ -329,7 +330,7 @@ class Sum(Metric):
         self, values: object, sample_weight: object = None
     ) -> None:
         """Add a batch of values (and weights of the shapes :meth:`Mean.update_state` takes)."""
-        values = numeric(values, "values").astype(self.dtype)
+        values = numeric(values, "values")
         values, _ = reduce_to_samplewise(values, sample_weight, np.sum)
         self.total += values.sum()
 
