@@ -726,3 +726,43 @@ def test_call_updates_and_returns_result():
     assert m([[1.0]], [[3.0]]) == pytest.approx(2.0)
     assert m([[1.0]], [[1.0]]) == pytest.approx(1.0)
     assert [v.shape for v in m.variables] == [(), ()]
+
+
+def test_vector_results_in_logs_and_history():
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(9, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 9)]
+    model.compile(optimizer="sgd", loss="categorical_crossentropy",
+                  metrics=[F1Score(), TruePositives(thresholds=[0.2, 0.5], dtype="float64")])
+    history = model.fit(x, y, epochs=2, batch_size=9, verbose=0)
+    assert [np.shape(v) for v in history.history["f1_score"]] == [(3,), (3,)]
+    logs = model.evaluate(x, y, return_dict=True, verbose=0)
+    p = model.predict(x, verbose=0)
+    hits = (p >= p.max(1, keepdims=True))
+    tp, fp, fn = (hits * y).sum(0), (hits * (1 - y)).sum(0), ((1 - hits) * y).sum(0)
+    np.testing.assert_allclose(logs["f1_score"], _f1_by_hand(tp, fp, fn), rtol=1e-5)
+    np.testing.assert_allclose(logs["true_positives"],
+                               [((p > 0.2) * y).sum(), ((p > 0.5) * y).sum()])
+    # Progress lines show the mean, as Keras' progress bar does.
+    assert f"{logs['f1_score']:.4f}" == f"{float(np.mean(logs['f1_score'])):.4f}"
+    # Logged arrays are copies: later batches do not change the history.
+    first = np.array(history.history["true_positives"][0])
+    model.evaluate(x[:2], y[:2], verbose=0)
+    np.testing.assert_array_equal(history.history["true_positives"][0], first)
+
+
+def test_compiled_metrics_survive_save_and_load(tmp_path):
+    model, x, y = _tiny_binary_model()
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=["mae", AUC(num_thresholds=5, name="auc5"), "precision",
+                           F1Score(average="micro", threshold=0.5)])
+    before = model.evaluate(x, y, return_dict=True, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    after = loaded.evaluate(x, y, return_dict=True, verbose=0)
+    assert set(after) == {"loss", "mae", "auc5", "precision", "f1_score"}
+    for key, value in before.items():
+        assert after[key] == pytest.approx(value, rel=1e-6), key

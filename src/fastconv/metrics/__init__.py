@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from fastconv import losses
 from fastconv.metrics.accuracy import (
     Accuracy,
@@ -206,6 +208,30 @@ def _resolve_accuracy(
         "cross-entropy `loss`; received y_true_shape="
         f"{y_true_shape}, y_pred_shape={y_pred_shape}, loss={loss!r}."
     )
+
+
+class LoggedArray(np.ndarray):
+    """A metric result with one value per class or threshold, as ``fit`` and
+    ``evaluate`` log it: the array itself (in logs and history, as Keras),
+    shown by its mean in progress lines, as Keras' progress bar does."""
+
+    def __format__(self, spec: str) -> str:
+        return format(float(np.asarray(self).mean()), spec)
+
+
+def log_value(result: Any) -> Any:
+    """A metric's ``result()`` as logs hold it: a float, or a :class:`LoggedArray`.
+
+    Parameters
+    ----------
+    result : float or array_like
+
+    Returns
+    -------
+    float or LoggedArray
+    """
+    array = np.asarray(result)
+    return float(array) if array.ndim == 0 else array.view(LoggedArray)
 
 
 def _unsupported(name: str) -> ValueError:

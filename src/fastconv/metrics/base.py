@@ -239,7 +239,8 @@ class Metric:
         return _registry.from_keras_config(cls, config, {}, "metrics")
 
     def _scalar_or_vector(self, values: np.ndarray) -> Any:
-        values = np.asarray(values, dtype=self.dtype)
+        # A copy: the state keeps changing after the result is logged.
+        values = np.array(values, dtype=self.dtype)
         return float(values) if values.ndim == 0 else values
 
     def __repr__(self) -> str:
