@@ -766,3 +766,42 @@ def test_compiled_metrics_survive_save_and_load(tmp_path):
     assert set(after) == {"loss", "mae", "auc5", "precision", "f1_score"}
     for key, value in before.items():
         assert after[key] == pytest.approx(value, rel=1e-6), key
+
+
+class _BinaryTruePositives(metrics.Metric):
+    """Keras' example of a metric written by subclassing (keras/src/metrics/metric.py)."""
+
+    def __init__(self, name="binary_true_positives", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.true_positives = self.add_variable(shape=(), initializer="zeros",
+                                                name="true_positives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = keras.ops.cast(y_true, "bool")
+        y_pred = keras.ops.cast(keras.ops.greater(y_pred, 0.5), "bool")
+        values = keras.ops.cast(keras.ops.equal(y_true, True) & keras.ops.equal(y_pred, True),
+                                self.dtype)
+        if sample_weight is not None:
+            values = keras.ops.multiply(values, keras.ops.broadcast_to(
+                keras.ops.cast(sample_weight, self.dtype), keras.ops.shape(values)))
+        self.true_positives.assign(self.true_positives + keras.ops.sum(values))
+
+    def result(self):
+        return self.true_positives
+
+
+def test_subclassed_metric_with_add_variable():
+    m = _BinaryTruePositives()
+    m.update_state(np.array([[1], [0], [1]]), np.array([[0.9], [0.8], [0.7]]),
+                   sample_weight=np.array([[1.0], [1.0], [3.0]]))
+    assert float(m.result()) == 4.0
+    (variable,) = m.variables
+    assert variable.name == "true_positives" and variable.path == "binary_true_positives/true_positives"
+    assert variable.shape == () and variable.dtype == np.float32
+    m.reset_state()
+    assert float(m.result()) == 0.0
+    model, x, y = _tiny_binary_model()
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=[_BinaryTruePositives()])
+    logs = model.evaluate(x, y, batch_size=5, return_dict=True, verbose=0)
+    p = model.predict(x, verbose=0)
+    assert logs["binary_true_positives"] == float(((p > 0.5) & (y == 1)).sum())

@@ -26,7 +26,7 @@ class Accuracy(FunctionMean):
     fn = F.accuracy
 
     def __init__(self, name: str = "accuracy", dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
 class BinaryAccuracy(FunctionMean):
@@ -49,7 +49,7 @@ class BinaryAccuracy(FunctionMean):
 
     def __init__(self, name: str = "binary_accuracy", dtype: str | None = None,
                  threshold: float = 0.5) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.threshold = check_real(threshold, "threshold")
         self._fn_kwargs = {"threshold": self.threshold}
 
@@ -72,7 +72,7 @@ class CategoricalAccuracy(FunctionMean):
     fn = F.categorical_accuracy
 
     def __init__(self, name: str = "categorical_accuracy", dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
 class SparseCategoricalAccuracy(FunctionMean):
@@ -92,7 +92,7 @@ class SparseCategoricalAccuracy(FunctionMean):
 
     def __init__(self, name: str = "sparse_categorical_accuracy",
                  dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
 class TopKCategoricalAccuracy(FunctionMean):
@@ -114,7 +114,7 @@ class TopKCategoricalAccuracy(FunctionMean):
 
     def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy",
                  dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.k = check_int(k, "k", 1)
         self._fn_kwargs = {"k": self.k}
 
@@ -144,7 +144,7 @@ class SparseTopKCategoricalAccuracy(FunctionMean):
 
     def __init__(self, k: int = 5, name: str = "sparse_top_k_categorical_accuracy",
                  dtype: str | None = None, from_sorted_ids: bool = False) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.k = check_int(k, "k", 1)
         self.from_sorted_ids = check_flag(from_sorted_ids, "from_sorted_ids")
         self._fn_kwargs = {"k": self.k, "from_sorted_ids": self.from_sorted_ids}

@@ -177,31 +177,120 @@ def to_snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+class MetricVariable(np.lib.mixins.NDArrayOperatorsMixin):
+    """A state variable of a metric written by subclassing :class:`Metric`
+    (made by :meth:`Metric.add_variable`, as Keras' metric variables): a
+    NumPy array with ``assign``, ``assign_add`` and ``assign_sub``, usable
+    with NumPy, ``fastconv.ops`` and arithmetic operators.
+    """
+
+    def __init__(self, value: np.ndarray, name: str, path: str) -> None:
+        self.value = value
+        self.name = name
+        self.path = path
+
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+
+    def numpy(self) -> np.ndarray:
+        return self.value.copy()
+
+    def assign(self, value: object) -> MetricVariable:
+        self.value[...] = np.asarray(value)
+        return self
+
+    def assign_add(self, value: object) -> MetricVariable:
+        self.value += np.asarray(value, dtype=self.value.dtype)
+        return self
+
+    def assign_sub(self, value: object) -> MetricVariable:
+        self.value -= np.asarray(value, dtype=self.value.dtype)
+        return self
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.value.copy() if dtype is None else self.value.astype(dtype)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        inputs = tuple(x.value if isinstance(x, MetricVariable) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.value[key]
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        return f"<MetricVariable path={self.path}, shape={self.shape}, value={self.value}>"
+
+
 class Metric:
     """Base class: a named running statistic (``keras.metrics.Metric``).
 
-    Subclasses implement ``update_state``, ``result`` and ``reset_state`` and
-    list their state in ``_state_names``.
+    Built-in subclasses keep their state as arrays listed in
+    ``_state_names``; a metric written by subclassing, as in Keras, creates
+    its state with :meth:`add_variable` and implements ``update_state`` and
+    ``result`` (``reset_state`` zeroes every variable).
 
     Parameters
     ----------
+    dtype : {None, "float32", "float64"}, optional
+        Dtype the batches are computed in; None means float32.
     name : str, optional
         Name shown in logs and history. Default: the class name in snake
         case, made unique as Keras does ("precision", "precision_1", ...;
         :func:`fastconv.backend.clear_session` restarts the count).
-    dtype : {None, "float32", "float64"}, optional
-        Dtype the batches are computed in; None means float32.
     """
 
     _state_names: tuple[str, ...] = ()
 
-    def __init__(self, name: str | None = None, dtype: str | None = None) -> None:
+    def __init__(self, dtype: str | None = None, name: str | None = None) -> None:
         if name is None:
             from fastconv.layers.base import unique_name
 
             name = unique_name(to_snake_case(type(self).__name__))
         self.name = check_name(name)
         self.dtype = check_dtype(dtype)
+        self._added_variables: list[MetricVariable] = []
+
+    def add_variable(self, shape: tuple[int, ...], initializer: Any, dtype: str | None = None,
+                     aggregation: str = "sum", name: str | None = None) -> MetricVariable:
+        """A new state variable (Keras' ``Metric.add_variable``).
+
+        Parameters
+        ----------
+        shape : tuple of int
+        initializer : str, Initializer or callable
+            E.g. ``"zeros"``; called as ``initializer(shape, dtype=dtype)``.
+        dtype : str, optional
+            Default: the metric's dtype.
+        aggregation : str, default "sum"
+            Accepted for Keras compatibility (fastconv runs on one device).
+        name : str, optional
+
+        Returns
+        -------
+        MetricVariable
+        """
+        from fastconv import initializers
+
+        dtype = dtype or self.dtype
+        init = initializers.get(initializer) if not callable(initializer) or isinstance(
+            initializer, type) else initializer
+        value = np.array(init(tuple(shape), dtype=dtype), dtype=dtype)
+        name = name or f"variable_{len(self._added_variables)}"
+        variable = MetricVariable(value, name, f"{self.name}/{name}")
+        self._added_variables.append(variable)
+        return variable
+
+    def add_weight(self, shape: tuple[int, ...] = (), initializer: Any = None,
+                   dtype: str | None = None, name: str | None = None) -> MetricVariable:
+        """Keras' alias of :meth:`add_variable` (``initializer`` defaults to zeros)."""
+        return self.add_variable(shape, initializer or "zeros", dtype=dtype, name=name)
 
     def update_state(self, y_true: object, y_pred: object, sample_weight: object = None) -> None:
         """Accumulate one batch."""
@@ -217,12 +306,15 @@ class Metric:
             value = getattr(self, name, None)
             if value is not None:
                 value[...] = 0
+        for variable in getattr(self, "_added_variables", ()):
+            variable.value[...] = 0
 
     @property
-    def variables(self) -> list[np.ndarray]:
-        """The state arrays, in Keras' order (``[total, count]``, ...)."""
+    def variables(self) -> list[Any]:
+        """The state arrays, in Keras' order (``[total, count]``, ...), then
+        the variables made by :meth:`add_variable`."""
         values = [getattr(self, name, None) for name in self._state_names]
-        return [v for v in values if v is not None]
+        return [v for v in values if v is not None] + list(getattr(self, "_added_variables", ()))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``update_state(*args, **kwargs)``, then ``result()``, as Keras."""
@@ -268,7 +360,7 @@ class Mean(Metric):
     _state_names = ("total", "count")
 
     def __init__(self, name: str = "mean", dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.total = np.zeros(())
         self.count = np.zeros(())
 
@@ -324,7 +416,7 @@ class Sum(Metric):
     _state_names = ("total",)
 
     def __init__(self, name: str = "sum", dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.total = np.zeros(())
 
     def update_state(  # type: ignore[override]
@@ -385,7 +477,7 @@ class FunctionMean(Mean):
     fn: Any = None
 
     def __init__(self, name: str, dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self._fn_kwargs: dict[str, Any] = {}
 
     def update_state(  # type: ignore[override]

@@ -180,7 +180,7 @@ class _ConditionCount(_ConfusionMetric):
 
     def __init__(self, thresholds: object = None, name: str | None = None,
                  dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.init_thresholds = thresholds
         self.thresholds = _parse_thresholds(thresholds, 0.5)
         self._threshold_array = np.asarray(self.thresholds)
@@ -239,7 +239,7 @@ class _PrecisionRecall(_ConfusionMetric):
     def __init__(self, thresholds: object = None, top_k: int | None = None,
                  class_id: int | None = None, name: str | None = None,
                  dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.init_thresholds = thresholds
         self.top_k = None if top_k is None else check_int(top_k, "top_k", 1)
         self.class_id = _check_class_id(class_id)
@@ -404,7 +404,7 @@ class AUC(_ConfusionMetric):
                 f"Invalid value for argument `summation_method`: expected one of "
                 f"'interpolation', 'majoring', 'minoring', received "
                 f"summation_method={summation_method!r}.")
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self._init_from_thresholds = thresholds is not None
         if thresholds is not None:
             inner = sorted(_parse_thresholds(thresholds, 0.5))

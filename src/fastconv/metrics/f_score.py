@@ -45,7 +45,7 @@ class FBetaScore(Metric):
     def __init__(self, average: str | None = None, beta: float = 1.0,
                  threshold: float | None = None, name: str = "fbeta_score",
                  dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         if average not in _AVERAGES:
             raise ValueError(f"Invalid value for argument `average`: expected one of None, "
                              f"'micro', 'macro', 'weighted', received average={average!r}.")

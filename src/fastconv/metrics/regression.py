@@ -87,7 +87,7 @@ class RootMeanSquaredError(Mean):
     """
 
     def __init__(self, name: str = "root_mean_squared_error", dtype: str | None = None) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
 
     def update_state(  # type: ignore[override]
         self, y_true: object, y_pred: object, sample_weight: object = None
@@ -117,7 +117,7 @@ class CosineSimilarity(FunctionMean):
 
     def __init__(self, name: str = "cosine_similarity", dtype: str | None = None,
                  axis: int = -1) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise TypeError(f"Invalid value for argument `axis`: expected an int, received "
                             f"axis={axis!r}.")
@@ -152,7 +152,7 @@ class BinaryCrossentropy(FunctionMean):
 
     def __init__(self, name: str = "binary_crossentropy", dtype: str | None = None,
                  from_logits: bool = False, label_smoothing: float = 0) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.from_logits = check_flag(from_logits, "from_logits")
         self.label_smoothing = F.check_label_smoothing(label_smoothing)
         self._fn_kwargs = {"from_logits": self.from_logits,
@@ -183,7 +183,7 @@ class CategoricalCrossentropy(FunctionMean):
     def __init__(self, name: str = "categorical_crossentropy", dtype: str | None = None,
                  from_logits: bool = False, label_smoothing: float = 0,
                  axis: int = -1) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.from_logits = check_flag(from_logits, "from_logits")
         self.label_smoothing = F.check_label_smoothing(label_smoothing)
         self.axis = _check_axis_arg(axis)
@@ -215,7 +215,7 @@ class SparseCategoricalCrossentropy(FunctionMean):
     def __init__(self, name: str = "sparse_categorical_crossentropy",
                  dtype: str | None = None, from_logits: bool = False,
                  ignore_class: int | None = None, axis: int = -1) -> None:
-        super().__init__(name, dtype)
+        super().__init__(name=name, dtype=dtype)
         self.from_logits = check_flag(from_logits, "from_logits")
         if ignore_class is not None and (isinstance(ignore_class, bool) or not isinstance(
                 ignore_class, (int, np.integer))):
