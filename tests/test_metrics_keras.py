@@ -805,3 +805,10 @@ def test_subclassed_metric_with_add_variable():
     logs = model.evaluate(x, y, batch_size=5, return_dict=True, verbose=0)
     p = model.predict(x, verbose=0)
     assert logs["binary_true_positives"] == float(((p > 0.5) & (y == 1)).sum())
+
+
+def test_unimplemented_keras_classes_say_so():
+    with pytest.raises(AttributeError, match="R2Score is not supported"):
+        metrics.R2Score  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'Nonsense'"):
+        metrics.Nonsense  # noqa: B018

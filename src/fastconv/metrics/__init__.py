@@ -307,3 +307,10 @@ def get(
         f"Invalid value for argument `identifier`: expected one of {allowed}, a "
         f"Metric, a function or a config dict, received identifier={identifier!r}."
     )
+
+
+def __getattr__(name: str) -> Any:
+    # keras.metrics.R2Score and the other unimplemented classes: say so by name.
+    if name in _NOT_SUPPORTED:
+        raise AttributeError(f"keras.metrics.{name} is not supported by fastconv.")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
