@@ -110,11 +110,18 @@ def test_binary_accuracy_threshold_and_shapes():
     # Several outputs per sample: each sample scores its fraction of matches.
     m.update_state([[1, 0], [1, 1]], [[0.9, 0.9], [0.8, 0.75]])
     assert m.result() == pytest.approx((0.5 + 1.0) / 2)
-    assert m.get_config() == {"name": "binary_accuracy", "threshold": 0.7}
+    assert m.get_config() == {"name": "binary_accuracy", "dtype": "float32", "threshold": 0.7}
 
 
-@pytest.mark.parametrize("threshold, error", [(0.0, ValueError), (1.0, ValueError),
-                                              (float("nan"), ValueError), ("0.5", TypeError)])
+def test_binary_accuracy_threshold_zero_for_logits():
+    # Keras takes any threshold; 0.0 is the usual one for logits.
+    m = BinaryAccuracy(threshold=0.0)
+    m.update_state([[1], [0], [1]], [[2.0], [-1.0], [-0.5]])
+    assert m.result() == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("threshold, error", [(float("nan"), ValueError), ("0.5", TypeError),
+                                              (True, TypeError)])
 def test_binary_accuracy_bad_threshold(threshold, error):
     with pytest.raises(error, match="`threshold`"):
         BinaryAccuracy(threshold=threshold)
@@ -232,7 +239,7 @@ def test_get_instance_and_dict():
     assert type(again) is BinaryAccuracy and again.get_config() == m.get_config()
 
 
-@pytest.mark.parametrize("identifier", ["precision", 3, {"class_name": "AUC"}])
+@pytest.mark.parametrize("identifier", ["precission", 3, {"class_name": "Nope"}, "logcosh"])
 def test_get_rejects_unknown(identifier):
     with pytest.raises(ValueError, match="'accuracy'.*'sparse_categorical_accuracy'"):
         metrics.get(identifier)

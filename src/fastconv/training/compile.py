@@ -145,7 +145,7 @@ class CompiledLosses:
         return [m.name for m in self.all_metrics()]
 
     def results(self) -> dict[str, float]:
-        return {m.name: float(m.result()) for m in self.all_metrics()}
+        return {m.name: metrics_module.log_value(m.result()) for m in self.all_metrics()}
 
     def reset(self) -> None:
         for m in self.all_metrics():
