@@ -120,6 +120,10 @@ def test_every_layer_class_round_trips(tmp_path):
     merged += [layers.GlobalAveragePooling2D()(images), layers.GlobalMaxPooling2D()(images),
                layers.GlobalAveragePooling1D()(steps), layers.GlobalMaxPooling1D()(steps),
                layers.GlobalAveragePooling3D()(cubes), layers.GlobalMaxPooling3D()(cubes)]
+    # The activation and normalization layers.
+    acts = layers.PReLU(shared_axes=[1, 2])(layers.ELU(0.5)(layers.LeakyReLU(0.1)(inputs)))
+    merged.append(layers.Flatten()(layers.UnitNormalization()(layers.GroupNormalization(2)(
+        layers.LayerNormalization()(acts)))))
     outputs = layers.Softmax()(layers.Concatenate()(merged))
     model = fastconv.Model([inputs, sequences, volumes], outputs)
     # Every layer class but Lambda, which wraps Python code and is never saved.

@@ -35,6 +35,12 @@ from fastconv.layers.core import (
     Reshape,
     Softmax,
 )
+from fastconv.layers.activations import ELU, LeakyReLU, PReLU
+from fastconv.layers.normalization import (
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from fastconv.layers.merging import (
     Add,
     Average,
@@ -112,4 +118,6 @@ __all__ = [
     "GlobalMaxPooling3D",
     "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
     "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    "ELU", "LeakyReLU", "PReLU",
+    "GroupNormalization", "LayerNormalization", "UnitNormalization",
 ]
