@@ -493,6 +493,9 @@ def sparsemax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     (Martins & Astudillo, 2016)."""
     x = _as_float(x)
     z = np.moveaxis(x, axis, -1)
+    # The projection is shift-invariant; shifting by the maximum keeps the
+    # support test exact for the largest entry (it is never empty).
+    z = z - np.max(z, axis=-1, keepdims=True)
     ranked = -np.sort(-z, axis=-1)
     cumsum = np.cumsum(ranked, axis=-1)
     k = np.arange(1, z.shape[-1] + 1, dtype=x.dtype)
