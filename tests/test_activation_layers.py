@@ -419,3 +419,30 @@ def test_layers_save_load_and_clone(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.summary(print_fn=lambda *a, **k: None)
+
+
+class WithActivationFunctions(layers.Layer):
+    """Keras programs call keras.activations.* inside `call` too."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 4), initializer="random_normal")
+
+    def call(self, x):
+        h = ops.matmul(x, self.w)
+        return (act.mish(h) + act.gelu(h) + act.relu(h, negative_slope=0.1, max_value=2.0)
+                + act.selu(h) + act.log_softmax(h) + act.hard_silu(h)
+                + act.threshold(h, threshold=-5.0, default_value=0.0))
+
+
+def test_activation_functions_on_symbolic_tensors_record_differentiable_ops():
+    t = fastconv.Input((4,))
+    y = act.gelu(t)
+    assert isinstance(y, KerasTensor) and y.shape == (None, 4)
+    # gelu keeps the activation's default (exact), not the op's (tanh form).
+    x = rand((2, 4), 8)
+    plan = Plan(Function([t], [y]))
+    (out,), _ = plan.forward([x.astype(np.float32)], training=False, record=False)
+    np.testing.assert_allclose(out, act.gelu(x.astype(np.float32)), rtol=1e-6)
+    assert act.glu(fastconv.Input((6,))).shape == (None, 3)
+    assert_gradients([WithActivationFunctions(dtype=F64), layers.Dense(2, dtype=F64)],
+                     (3, 5), (3, 2))

@@ -559,10 +559,44 @@ class Activation:
         return f"<Activation {self.name}>"
 
 
-_NAMES = ("linear", "relu", "leaky_relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax",
-          "softplus", "softsign", "elu", "selu", "celu", "gelu", "silu", "mish", "exponential",
-          "hard_sigmoid", "hard_silu", "hard_tanh", "log_sigmoid", "tanh_shrink", "soft_shrink",
-          "hard_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "glu", "sparsemax")
+def _symbolic_aware(forward: Callable[..., np.ndarray],
+                    backward: Callable[..., np.ndarray]) -> Callable[..., Any]:
+    """``forward`` that, given a symbolic tensor (inside a Keras-style
+    ``call``), records itself as a differentiable op with its backward, as
+    ``keras.activations.gelu(x)`` works on Keras tensors; arrays go straight
+    to the NumPy forward."""
+    signature = inspect.signature(forward)
+
+    @functools.wraps(forward)
+    def function(x: Any, *args: Any, **kwargs: Any) -> Any:
+        from fastconv.graph.node import KerasTensor  # the graph imports this module
+        if not isinstance(x, KerasTensor):
+            return forward(x, *args, **kwargs)
+        from fastconv.ops.core import Primitive, apply
+        bound = signature.bind(x, *args, **kwargs)
+        bound.apply_defaults()
+        static = dict(list(bound.arguments.items())[1:])
+        primitive = Primitive(forward.__name__, forward,
+                              lambda dy, out, x, **kw: (backward(dy, x, out, **kw),), ("x",))
+        return apply(primitive, (x,), static)
+
+    return function
+
+
+_NAMES_OF_FUNCTIONS = (
+    "linear", "relu", "leaky_relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax",
+    "softplus", "softsign", "elu", "selu", "celu", "gelu", "silu", "mish", "exponential",
+    "hard_sigmoid", "hard_silu", "hard_tanh", "log_sigmoid", "tanh_shrink", "soft_shrink",
+    "hard_shrink", "sparse_plus", "sparse_sigmoid", "squareplus", "glu", "sparsemax",
+    "threshold")
+# Each public activation takes NumPy arrays and symbolic tensors alike.
+for _name in _NAMES_OF_FUNCTIONS:
+    globals()[_name] = _symbolic_aware(globals()[_name], globals()[f"{_name}_backward"])
+swish, hard_swish = silu, hard_silu
+
+
+# The names a string may give: every function but threshold, which needs arguments.
+_NAMES = tuple(name for name in _NAMES_OF_FUNCTIONS if name != "threshold")
 _BUILTINS: dict[str, Activation] = {
     name: Activation(name, globals()[name], globals()[f"{name}_backward"]) for name in _NAMES
 }
