@@ -446,3 +446,15 @@ def test_activation_functions_on_symbolic_tensors_record_differentiable_ops():
     assert act.glu(fastconv.Input((6,))).shape == (None, 3)
     assert_gradients([WithActivationFunctions(dtype=F64), layers.Dense(2, dtype=F64)],
                      (3, 5), (3, 2))
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: layers.Dense(4, activation=a), lambda a: layers.Conv2D(4, 2, activation=a),
+    lambda a: layers.Conv1DTranspose(4, 2, activation=a),
+    lambda a: layers.SeparableConv2D(4, 2, activation=a),
+    lambda a: layers.DepthwiseConv2D(2, activation=a),
+])
+def test_glu_in_a_layer_with_a_kernel_is_refused(make):
+    for identifier in ("glu", act.glu, functools.partial(act.glu, axis=1)):
+        with pytest.raises(ValueError, match="`activation`.*layers.Activation\\('glu'\\)"):
+            make(identifier)

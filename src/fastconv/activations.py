@@ -628,7 +628,7 @@ def _from_partial(identifier: functools.partial) -> Activation | None:
     return Activation(forward.__name__, identifier, functools.partial(backward, **keywords))
 
 
-def get(identifier: Any) -> Activation:
+def get(identifier: Any, *, keeps_shape: bool = False) -> Activation:
     """The activation that ``identifier`` names.
 
     Parameters
@@ -640,6 +640,9 @@ def get(identifier: Any) -> Activation:
         arguments (``partial(leaky_relu, negative_slope=0.1)``: trainable
         too, not serializable) or any other function ``f(x) -> y`` (wrapped
         forward-only: fine for inference, an error in training).
+    keeps_shape : bool
+        Refuse activations that change the shape (``glu``): what the layers
+        with a kernel ask, whose output shape is that of their kernel.
 
     Returns
     -------
@@ -648,10 +651,20 @@ def get(identifier: Any) -> Activation:
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name, or with ``keeps_shape`` for ``glu``.
     TypeError
         For any other kind of identifier.
     """
+    activation = _resolve(identifier)
+    if keeps_shape and _glu_axis(activation) is not None:
+        raise ValueError(
+            "Invalid value for argument `activation`: 'glu' halves its axis, which a layer "
+            "with a kernel cannot give as its output shape; apply layers.Activation('glu') "
+            f"after the layer, received activation={identifier!r}.")
+    return activation
+
+
+def _resolve(identifier: Any) -> Activation:
     if identifier is None:
         return _BUILTINS["linear"]
     if isinstance(identifier, str):
@@ -736,12 +749,7 @@ def output_shape(activation: Activation, input_shape: tuple) -> tuple:
     -------
     tuple
     """
-    forward = activation._forward
-    axis = None
-    if forward is glu:
-        axis = -1
-    elif isinstance(forward, functools.partial) and forward.func is glu:
-        axis = forward.keywords.get("axis", -1)
+    axis = _glu_axis(activation)
     if axis is None:
         return tuple(input_shape)
     shape = list(input_shape)
@@ -751,3 +759,13 @@ def output_shape(activation: Activation, input_shape: tuple) -> tuple:
                          f"received an input of shape {tuple(input_shape)}.")
     shape[axis] = None if size is None else size // 2
     return tuple(shape)
+
+
+def _glu_axis(activation: Activation) -> int | None:
+    """The axis ``activation`` halves when it is glu, else None."""
+    forward = activation._forward
+    if forward is glu:
+        return -1
+    if isinstance(forward, functools.partial) and forward.func is glu:
+        return forward.keywords.get("axis", -1)
+    return None
