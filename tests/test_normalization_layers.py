@@ -355,3 +355,57 @@ def test_unknown_keywords_are_rejected():
     for cls in (layers.LayerNormalization, layers.GroupNormalization, layers.UnitNormalization):
         with pytest.raises(TypeError, match="kernal_size"):
             cls(kernal_size=3)
+
+
+# ----------------------------------------------------------------------------
+# the ops: normalize, layer_normalization, rms_normalization
+
+
+def test_normalization_ops_keras_examples():
+    from fastconv import ops
+    np.testing.assert_allclose(ops.layer_normalization(np.arange(5, dtype=np.float32)),
+                               [-1.4142135, -0.70710677, 0.0, 0.7071067, 1.4142135], rtol=1e-6)
+    np.testing.assert_allclose(ops.normalize(np.array([[1.0, 2, 3], [4, 5, 6]])),
+                               [[0.26726124, 0.5345225, 0.8017837],
+                                [0.45584232, 0.5698029, 0.68376344]], rtol=1e-7)
+    np.testing.assert_allclose(ops.normalize(np.array([[3.0, -4.0]]), order=1), [[3 / 7, -4 / 7]])
+    np.testing.assert_allclose(ops.rms_normalization(np.array([[3.0, 4.0]]), epsilon=0.0),
+                               [[3 / math.sqrt(12.5), 4 / math.sqrt(12.5)]], rtol=1e-14)
+    with pytest.raises(ValueError, match="`order`"):
+        ops.normalize(np.ones(3), order=0)
+    with pytest.raises(ValueError, match="`axis`"):
+        ops.layer_normalization(np.ones((2, 3)), axis=2)
+
+
+def test_normalization_ops_match_the_layers_and_differentiate():
+    from fastconv import ops
+    from fastconv.graph.executor import Plan
+    from fastconv.graph.function import Function
+    from fastconv.graph.node import KerasTensor
+    x = rand((2, 3, 4), 17)
+    layer = layers.LayerNormalization(axis=[1, 2], epsilon=1e-3, **RANDOM, dtype=F64)
+    y = layer(x)
+    gamma, beta = layer.get_weights()
+    np.testing.assert_allclose(ops.layer_normalization(x, gamma, beta, axis=[1, 2],
+                                                       epsilon=1e-3), y, rtol=1e-12)
+    np.testing.assert_allclose(ops.normalize(x, axis=[1, 2], epsilon=1e-12),
+                               layers.UnitNormalization(axis=[1, 2], dtype=F64)(x), rtol=1e-12)
+    t = KerasTensor((None, 3, 4), "float64")
+    out = (ops.layer_normalization(t, axis=-1) + ops.normalize(t, axis=1)
+           + ops.rms_normalization(t, axis=[1, 2]))
+    plan = Plan(Function([t], [out]))
+    (value,), tape = plan.forward([x], training=True, record=True)
+    dy = rand(value.shape, 18)
+    (dx,) = plan.backward(tape, [dy], input_grads=True)
+
+    def loss(v):
+        return float(np.sum(dy * plan.forward([v], training=False)[0][0]))
+
+    h = 1e-6
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        numeric[i] = (loss(up) - loss(down)) / (2 * h)
+    np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-8)

@@ -1,5 +1,5 @@
 """Keras' neural-network ops: every activation op of ``keras.ops`` (relu ...
-sparsemax), one_hot, and (from
+sparsemax), normalize, layer_normalization, rms_normalization, one_hot, and (from
 ``fastconv.ops.nn_conv``) convolution and pooling of rank 1 to 3.
 
 The activations reuse ``fastconv.activations`` (forward and backward), so a
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fastconv import activations as act
+from fastconv.ops import numpy_ops as _np
 from fastconv.ops.core import Primitive, apply, check_axis, check_dtype, shape_of
 from fastconv.ops.nn_conv import (
     average_pool,
@@ -32,11 +33,11 @@ from fastconv.ops.nn_conv import (
 
 __all__ = [
     "average_pool", "celu", "conv", "conv_transpose", "depthwise_conv", "elu", "gelu", "glu",
-    "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "leaky_relu",
-    "log_sigmoid", "log_softmax", "max_pool", "one_hot", "relu", "relu6", "selu",
-    "separable_conv", "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign",
-    "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "swish", "tanh_shrink",
-    "threshold",
+    "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
+    "layer_normalization", "leaky_relu", "log_sigmoid", "log_softmax", "max_pool", "normalize",
+    "one_hot", "relu", "relu6", "rms_normalization", "selu", "separable_conv", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+    "sparsemax", "squareplus", "swish", "tanh_shrink", "threshold",
 ]
 
 
@@ -386,6 +387,93 @@ def _int_axis(axis: Any, op: str) -> int:
         raise TypeError(f"Invalid value for argument `axis` of `{op}`: expected an int, "
                         f"received axis={axis!r}.")
     return int(axis)
+
+
+# ----------------------------------------------------------------------------
+# normalization, written with the NumPy-like ops (so they differentiate as any
+# composition does)
+
+_EPSILON = 1e-7  # Keras' backend.epsilon()
+
+
+def _norm_axes(x: Any, axis: Any, op: str) -> list[int]:
+    axis = check_axis(axis, allow_none=False)
+    rank = len(shape_of(x))
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    if any(not -rank <= a < rank for a in axes):
+        raise ValueError(f"Invalid value for argument `axis` of `{op}`: expected axes of a "
+                         f"rank-{rank} tensor, received axis={axis!r}.")
+    return sorted(a % rank for a in axes)
+
+
+def _epsilon(epsilon: Any, op: str) -> float:
+    return _EPSILON if epsilon is None else _number(epsilon, "epsilon", op)
+
+
+def normalize(x: Any, axis: Any = -1, order: int = 2, epsilon: float | None = None) -> Any:
+    """``x / max(norm(x), epsilon)`` over ``axis``; for ``order=2``
+    ``x * rsqrt(max(sum(x^2), epsilon^2))``, as Keras.
+
+    Parameters
+    ----------
+    order : int >= 1
+    epsilon : float, optional
+        Keras' ``backend.epsilon()`` (1e-7) when None.
+
+    Returns
+    -------
+    tensor
+    """
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError("Invalid value for argument `order` of `normalize`: expected an int "
+                         f">= 1, received order={order!r}.")
+    axes = tuple(_norm_axes(x, axis, "normalize"))
+    eps = _epsilon(epsilon, "normalize")
+    if order == 2:
+        square_sum = _np.sum(_np.square(x), axis=axes, keepdims=True)
+        return _np.divide(x, _np.sqrt(_np.maximum(square_sum, eps * eps)))
+    norm = _np.power(_np.sum(_np.power(_np.abs(x), order), axis=axes, keepdims=True),
+                     1.0 / order)
+    return _np.divide(x, _np.maximum(norm, eps))
+
+
+def layer_normalization(x: Any, gamma: Any = None, beta: Any = None, axis: Any = -1,
+                        epsilon: float | None = None) -> Any:
+    """``(x - mean) / sqrt(var + epsilon) * gamma + beta``, mean and (biased)
+    variance over ``axis``; gamma and beta span those axes.
+
+    Returns
+    -------
+    tensor
+    """
+    axes = _norm_axes(x, axis, "layer_normalization")
+    eps = _epsilon(epsilon, "layer_normalization")
+    mean = _np.mean(x, axis=tuple(axes), keepdims=True)
+    centered = _np.subtract(x, mean)
+    var = _np.mean(_np.square(centered), axis=tuple(axes), keepdims=True)
+    out = _np.divide(centered, _np.sqrt(_np.add(var, eps)))
+    rank = len(shape_of(x))
+    shape = [shape_of(x)[a] if a in axes else 1 for a in range(rank)]
+    if gamma is not None:
+        out = _np.multiply(out, _np.reshape(gamma, shape))
+    if beta is not None:
+        out = _np.add(out, _np.reshape(beta, shape))
+    return out
+
+
+def rms_normalization(x: Any, scale: Any = None, axis: Any = -1,
+                      epsilon: float | None = None) -> Any:
+    """``x / sqrt(mean(x^2) + epsilon) * scale`` over ``axis``.
+
+    Returns
+    -------
+    tensor
+    """
+    axes = tuple(_norm_axes(x, axis, "rms_normalization"))
+    eps = _epsilon(epsilon, "rms_normalization")
+    out = _np.divide(x, _np.sqrt(_np.add(_np.mean(_np.square(x), axis=axes, keepdims=True),
+                                         eps)))
+    return out if scale is None else _np.multiply(out, scale)
 
 
 # ----------------------------------------------------------------------------
