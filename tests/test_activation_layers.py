@@ -458,3 +458,16 @@ def test_glu_in_a_layer_with_a_kernel_is_refused(make):
     for identifier in ("glu", act.glu, functools.partial(act.glu, axis=1)):
         with pytest.raises(ValueError, match="`activation`.*layers.Activation\\('glu'\\)"):
             make(identifier)
+
+
+def test_built_activation_layers_take_other_shapes_and_prelu_keeps_its_spec():
+    leaky = layers.LeakyReLU()
+    leaky(np.ones((2, 3)))
+    assert leaky(np.ones((4, 5, 6))).shape == (4, 5, 6)
+    prelu = layers.PReLU(shared_axes=[1, 2])
+    prelu(np.ones((2, 4, 4, 3)))
+    assert prelu(np.ones((1, 8, 6, 3))).shape == (1, 8, 6, 3)  # shared axes may change
+    with pytest.raises(ValueError, match="incompatible"):
+        prelu(np.ones((1, 4, 4, 2)))
+    with pytest.raises(ValueError, match="incompatible"):
+        prelu(np.ones((2, 4, 3)))

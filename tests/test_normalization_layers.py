@@ -409,3 +409,19 @@ def test_normalization_ops_match_the_layers_and_differentiate():
         down[i] -= h
         numeric[i] = (loss(up) - loss(down)) / (2 * h)
     np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_built_layers_take_other_sizes_on_the_axes_they_do_not_normalise():
+    layer = layers.LayerNormalization(dtype=F64)
+    layer(rand((2, 5, 4), 19))
+    assert layer(rand((3, 7, 4), 20)).shape == (3, 7, 4)
+    with pytest.raises(ValueError, match="incompatible"):
+        layer(rand((2, 5, 3), 21))
+    group = layers.GroupNormalization(2, dtype=F64)
+    group(rand((2, 3, 3, 4), 22))
+    assert group(rand((1, 5, 2, 4), 23)).shape == (1, 5, 2, 4)
+    with pytest.raises(ValueError, match="incompatible"):
+        group(rand((2, 3, 3, 6), 24))
+    unit = layers.UnitNormalization(dtype=F64)
+    unit(rand((2, 3), 25))
+    assert unit(rand((2, 4, 5), 26)).shape == (2, 4, 5)

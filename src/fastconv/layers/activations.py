@@ -46,6 +46,10 @@ class _ActivationLayer(Layer):
 
     activation: activations.Activation
 
+    def _accepts_shape(self, input_shape: Any) -> bool:
+        # No weights: any shape, as Keras' activation layers (no InputSpec).
+        return True
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return activations.output_shape(self.activation, tuple(input_shape))
 
@@ -268,6 +272,14 @@ class PReLU(Layer):
                              f"shared_axes={shared_axes!r}.")
         self.shared_axes = None if shared_axes is None else [int(a) for a in shared_axes]
         self.alpha = None
+
+    def _accepts_shape(self, input_shape: Any) -> bool:
+        """Keras' InputSpec: the rank and the sizes of the axes not shared."""
+        if isinstance(input_shape, list) or len(input_shape) != len(self.input_shape):
+            return False
+        shared = set(self.shared_axes or ())
+        return all(a is None or b is None or a == b or i in shared
+                   for i, (a, b) in enumerate(zip(input_shape, self.input_shape)) if i > 0)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         for a in self.shared_axes or ():

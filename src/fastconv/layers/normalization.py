@@ -85,6 +85,13 @@ def _canonical_axes(layer: Layer, axis: int | list[int], rank: int) -> list[int]
     return canonical
 
 
+def _same_on_axes(shape: Any, built: tuple, axes: list[int]) -> bool:
+    """Whether ``shape`` has ``built``'s rank and its sizes on ``axes``."""
+    if isinstance(shape, list) or len(shape) != len(built):
+        return False
+    return all(shape[a] is None or built[a] is None or shape[a] == built[a] for a in axes)
+
+
 def _compute_dtype(x: np.ndarray) -> np.dtype:
     # At least float32, as Keras computes the moments of half-precision inputs.
     return np.result_type(x.dtype, np.float32)
@@ -195,6 +202,10 @@ class LayerNormalization(_ScaleCenterLayer):
         _canonical_axes(self, self.axis, len(input_shape))
         return tuple(input_shape)
 
+    def _accepts_shape(self, input_shape: Any) -> bool:
+        """The rank and the normalised axes' sizes (the weights' shape) must match."""
+        return _same_on_axes(input_shape, self.input_shape, self.axis)
+
     def build(self, input_shape: Shape) -> None:
         axes = _canonical_axes(self, self.axis, len(input_shape))
         shape = tuple(input_shape[a] for a in axes)
@@ -304,6 +315,10 @@ class GroupNormalization(_ScaleCenterLayer):
         self._channel_axis(len(input_shape))
         return tuple(input_shape)
 
+    def _accepts_shape(self, input_shape: Any) -> bool:
+        """Keras' InputSpec: the rank and the number of channels."""
+        return _same_on_axes(input_shape, self.input_shape, [self.axis % len(self.input_shape)])
+
     def build(self, input_shape: Shape) -> None:
         channels = input_shape[self._channel_axis(len(input_shape))]
         if channels is None:
@@ -389,6 +404,10 @@ class UnitNormalization(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         _canonical_axes(self, self.axis, len(input_shape))
         return tuple(input_shape)
+
+    def _accepts_shape(self, input_shape: Any) -> bool:
+        # No weights: any shape whose rank has the axes (compute_output_shape checks).
+        return True
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
         axes = tuple(_canonical_axes(self, self.axis, x.ndim))
