@@ -1,5 +1,10 @@
 """Activation functions with Keras 3's names, defaults and formulas, each
-followed by its backward.
+followed by its backward: every function of ``keras.activations`` (linear,
+relu, leaky_relu, relu6, sigmoid, tanh, softmax, log_softmax, softplus,
+softsign, elu, selu, celu, gelu, silu / swish, mish, exponential,
+hard_sigmoid, hard_silu / hard_swish, hard_tanh, log_sigmoid, tanh_shrink,
+soft_shrink, hard_shrink, sparse_plus, sparse_sigmoid, squareplus, glu,
+sparsemax, threshold).
 
 Every activation ``f`` has a forward ``f(x) -> y`` and a backward
 ``f_backward(dy, x, y) -> dx`` that takes the forward's input and output as
@@ -7,13 +12,16 @@ well as dL/dy and returns dL/dx, using whichever of ``x`` and ``y`` is
 cheaper. Results keep the dtype of ``x`` (float32 stays float32); integer
 inputs are computed in float32. The forwards are written so that no finite
 input raises an overflow, divide-by-zero or invalid-value warning (values may
-underflow to 0, which NumPy ignores by default).
+underflow to 0, which NumPy ignores by default); ``exponential`` overflows to
+inf as ``exp`` does. Given a symbolic tensor (inside a Keras-style ``call``)
+a forward records itself as a differentiable op instead.
 
 :class:`Activation` bundles a name, a forward and a backward; :func:`get`
 turns the identifiers the layers accept (None, a name, an Activation or a
 function) into one.
 
-Shapes: any; ``softmax`` normalises over ``axis``.
+Shapes: any; ``softmax``, ``log_softmax`` and ``sparsemax`` normalise over
+``axis``; ``glu`` halves ``axis``.
 """
 
 from __future__ import annotations
