@@ -187,7 +187,7 @@ def test_weight_regularization_loss_and_gradient():
     (lambda: layers.ReLU(negative_slope=None), "negative_slope"),
     (lambda: layers.ReLU(threshold=-0.5), "threshold"),
     (lambda: layers.ReLU(max_value="6"), "max_value"),
-    (lambda: layers.Softmax(axis=1), "axis"),
+    (lambda: layers.Softmax(axis="1"), "axis"),
     (lambda: layers.Dense(2, dtype="float16"), "dtype"),
     (lambda: layers.Dense(2, name=""), "name"),
     (lambda: layers.Dense(2, input_shape=(0,)), "input_shape"),

@@ -138,6 +138,10 @@ def test_every_layer_class_round_trips(tmp_path):
         pre = layer(pre)
     merged += [layers.GlobalAveragePooling2D()(pre),
                layers.Flatten()(layers.Embedding(9, 2)(tokens))]
+    # The activation and normalization layers.
+    acts = layers.PReLU(shared_axes=[1, 2])(layers.ELU(0.5)(layers.LeakyReLU(0.1)(inputs)))
+    merged.append(layers.Flatten()(layers.UnitNormalization()(layers.GroupNormalization(2)(
+        layers.LayerNormalization()(acts)))))
     outputs = layers.Softmax()(layers.Concatenate()(merged))
     model = fastconv.Model([inputs, sequences, volumes, tokens], outputs)
     # Every layer class but Lambda, which wraps Python code and is never saved.

@@ -50,6 +50,12 @@ from fastconv.layers.preprocessing import (
     Rescaling,
     Resizing,
 )
+from fastconv.layers.activations import ELU, LeakyReLU, PReLU
+from fastconv.layers.normalization import (
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from fastconv.layers.merging import (
     Add,
     Average,
@@ -144,4 +150,6 @@ __all__ = [
     "Embedding",
     "CenterCrop", "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop",
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
+    "ELU", "LeakyReLU", "PReLU",
+    "GroupNormalization", "LayerNormalization", "UnitNormalization",
 ]

@@ -674,7 +674,7 @@ class KernelBiasLayer(Layer):
                  kernel_constraint: Any = None, bias_constraint: Any = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.activation = activations_module.get(activation)
+        self.activation = activations_module.get(activation, keeps_shape=True)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers_module.get(kernel_initializer)
         self.bias_initializer = initializers_module.get(bias_initializer)

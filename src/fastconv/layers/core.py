@@ -1,5 +1,6 @@
-"""Core layers: Input, Dense, Flatten, Reshape, Dropout, Identity and the
-activation layers (Activation, ReLU, Softmax)."""
+"""Core layers: Input, Dense, Flatten, Reshape, Dropout, Identity and Lambda.
+The activation layers (Activation, ReLU, Softmax, ...) live in
+``fastconv.layers.activations`` and are importable from here too."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from fastconv import activations
-from fastconv.runtime import random as _random
 from fastconv.graph.node import KerasTensor, Node
-from fastconv.layers.backend import kernels
+
+# The activation layers, importable from here as before they had a module.
+from fastconv.layers.activations import Activation, ReLU, Softmax  # noqa: F401
 from fastconv.layers.base import (
     KernelBiasLayer,
     Layer,
@@ -19,6 +20,7 @@ from fastconv.layers.base import (
     _check_shape_arg,
     normalize_data_format,
 )
+from fastconv.runtime import random as _random
 
 
 def _input_dtype(dtype: Any) -> str:
@@ -171,107 +173,6 @@ class Dense(_WithActivation, KernelBiasLayer):
             **super().get_config(),
             "units": self.units,
         }
-
-
-class Activation(_WithActivation):
-    """Applies an activation function (a name such as "relu", or a callable)."""
-
-    def __init__(self, activation: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.activation = activations.get(activation)
-
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
-        y = self.activation.forward(x)
-        return y, (x, y)
-
-    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
-                 activation_done: bool = False) -> np.ndarray | None:
-        return self._activation_backward(dy, *ctx, activation_done) if need_dx else None
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "activation": activations.serialize(self.activation)}
-
-
-def _is_non_negative_number(value: Any) -> bool:
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, bool) and value >= 0)
-
-
-class ReLU(Layer):
-    """``min(max_value, x)`` for ``x > threshold``, else ``negative_slope * (x - threshold)``.
-
-    At ``x == threshold`` the output is 0, as Keras computes it (its docstring
-    example: ``relu([-10, -5, 0, 5, 10], threshold=5) == [0, 0, 0, 0, 10]``).
-    """
-
-    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
-                 threshold: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if max_value is not None and not _is_non_negative_number(max_value):
-            raise ValueError(f"Invalid value for argument `max_value`: expected a non-negative "
-                             f"float or None, received max_value={max_value!r}.")
-        if not _is_non_negative_number(negative_slope):
-            raise ValueError(f"Invalid value for argument `negative_slope`: expected a "
-                             f"non-negative float, received negative_slope={negative_slope!r}.")
-        if not _is_non_negative_number(threshold):
-            raise ValueError(f"Invalid value for argument `threshold`: expected a "
-                             f"non-negative float, received threshold={threshold!r}.")
-        self.max_value = None if max_value is None else float(max_value)
-        self.negative_slope = float(negative_slope)
-        self.threshold = float(threshold)
-
-    def _plain(self) -> bool:
-        """max(x, 0): the compiled ReLU gradient applies (it reads only y)."""
-        return self.max_value is None and self.negative_slope == 0 and self.threshold == 0
-
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
-        if self._plain():
-            y = np.maximum(x, x.dtype.type(0))
-            return y, (None, y)
-        above = x > self.threshold
-        y = np.where(above, x, self.negative_slope * (x - self.threshold)).astype(x.dtype)
-        if self.max_value is not None:
-            y = np.minimum(y, x.dtype.type(self.max_value))
-        return y, (x, None)
-
-    def backward(self, ctx: Any, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        if not need_dx:
-            return None
-        x, y = ctx
-        if y is not None:  # the plain ReLU: dy where y > 0
-            return kernels().relu_backward(np.ascontiguousarray(dy, dtype=self.dtype),
-                                           np.ascontiguousarray(y))
-        slope = np.where(x > self.threshold, 1.0, self.negative_slope).astype(dy.dtype)
-        if self.max_value is not None:
-            slope[x >= self.max_value] = 0
-        return dy * slope
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "max_value": self.max_value,
-                "negative_slope": self.negative_slope, "threshold": self.threshold}
-
-
-class Softmax(_WithActivation):
-    """Softmax over the last axis."""
-
-    def __init__(self, axis: int = -1, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if axis != -1:
-            raise ValueError(f"Invalid value for argument `axis`: only axis=-1 is supported, "
-                             f"received axis={axis!r}.")
-        self.axis = -1
-        self.activation = activations.get("softmax")
-
-    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
-        y = self.activation.forward(x)
-        return y, (x, y)
-
-    def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
-                 activation_done: bool = False) -> np.ndarray | None:
-        return self._activation_backward(dy, *ctx, activation_done) if need_dx else None
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "axis": self.axis}
 
 
 class Flatten(Layer):

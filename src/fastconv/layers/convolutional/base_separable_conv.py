@@ -86,7 +86,7 @@ class BaseSeparableConv(ActivatedOutput, SpatialLayout, Layer):
         self.padding = normalize_padding(padding)
         self.data_format = normalize_data_format(data_format)
         self.dilation_rate = normalize_tuple(dilation_rate, rank, "dilation_rate")
-        self.activation = activations_module.get(activation)
+        self.activation = activations_module.get(activation, keeps_shape=True)
         self.use_bias = bool(use_bias)
         self.depthwise_initializer = initializers_module.get(depthwise_initializer)
         self.pointwise_initializer = initializers_module.get(pointwise_initializer)
