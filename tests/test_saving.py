@@ -83,6 +83,7 @@ def test_every_layer_class_round_trips(tmp_path):
     h = inputs
     for layer in [layers.Conv2D(3, 2, padding="same", strides=1, activation="tanh",
                                 kernel_regularizer="l2", bias_constraint="non_neg"),
+                  layers.BatchNormalization(momentum=0.8, center=False),
                   layers.AveragePooling2D(2), layers.ReLU(max_value=0.5, negative_slope=0.1),
                   layers.MaxPooling2D(pool_size=(1, 1)), layers.Reshape((9, 3)),
                   layers.Flatten(), layers.Dropout(0.1, seed=3),

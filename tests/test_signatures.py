@@ -1,6 +1,7 @@
 """fastconv.ops's kernel functions (fastconv.ops.kernels, .convolution,
-.pooling and .resample) and fastconv.reference (with fastconv.reference_nd
-and fastconv.reference_resample) export the same functions, same signatures."""
+.pooling, .resample and .normalization) and fastconv.reference (with
+fastconv.reference_nd, fastconv.reference_resample and
+fastconv.reference_norm) export the same functions, same signatures."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from types import ModuleType
 
 import pytest
 
-from fastconv import ops, reference, reference_nd, reference_resample
-from fastconv.ops import convolution, kernels, pooling, resample
+from fastconv import ops, reference, reference_nd, reference_norm, reference_resample
+from fastconv.ops import convolution, kernels, normalization, pooling, resample
 
 OPS = [
     "conv2d",
@@ -51,6 +52,8 @@ RESAMPLE_OPS = [
     "crop_backward",
 ]
 
+NORM_OPS = ["batch_norm", "batch_norm_backward", "batch_norm_inference"]
+
 
 def public_functions(module: ModuleType) -> set[str]:
     """Names of the public functions defined in ``module`` itself."""
@@ -67,7 +70,8 @@ def test_reference_exports_exactly_the_ops():
     assert public_functions(reference_nd) == set(OPS_ND)
     assert all(getattr(reference, name) is getattr(reference_nd, name) for name in OPS_ND)
     assert public_functions(reference_resample) == set(RESAMPLE_OPS)
-    assert sorted(reference.__all__) == sorted(OPS + OPS_ND + RESAMPLE_OPS)
+    assert public_functions(reference_norm) == set(NORM_OPS)
+    assert sorted(reference.__all__) == sorted(OPS + OPS_ND + RESAMPLE_OPS + NORM_OPS)
 
 
 def test_kernels_export_exactly_the_reference_functions():
@@ -75,6 +79,7 @@ def test_kernels_export_exactly_the_reference_functions():
     assert public_functions(convolution) | public_functions(pooling) == set(OPS_ND)
     assert public_functions(resample) == public_functions(reference_resample)
     assert sorted(resample.__all__) == sorted(RESAMPLE_OPS)
+    assert public_functions(normalization) == set(NORM_OPS) == set(normalization.__all__)
 
 
 @pytest.mark.parametrize("name", OPS + OPS_ND)
@@ -90,12 +95,19 @@ def test_ops_and_reference_reexport_the_resampling_functions(name):
     assert name in ops.__all__
 
 
-@pytest.mark.parametrize("name", OPS + OPS_ND + RESAMPLE_OPS)
+@pytest.mark.parametrize("name", NORM_OPS)
+def test_ops_and_reference_reexport_the_normalization_functions(name):
+    assert getattr(ops, name) is getattr(normalization, name)
+    assert getattr(reference, name) is getattr(reference_norm, name)
+    assert name in ops.__all__
+
+
+@pytest.mark.parametrize("name", OPS + OPS_ND + RESAMPLE_OPS + NORM_OPS)
 def test_same_signature(name):
     assert inspect.signature(getattr(ops, name)) == inspect.signature(getattr(reference, name))
 
 
-@pytest.mark.parametrize("name", OPS + OPS_ND + RESAMPLE_OPS)
+@pytest.mark.parametrize("name", OPS + OPS_ND + RESAMPLE_OPS + NORM_OPS)
 def test_documented(name):
     for module in (ops, reference):
         assert "Returns" in (getattr(module, name).__doc__ or ""), f"{module.__name__}.{name}"

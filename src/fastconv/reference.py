@@ -46,6 +46,11 @@ from fastconv.reference_nd import (
     max_pool_nd,
     max_pool_nd_backward,
 )
+from fastconv.reference_norm import (  # batch normalization
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_inference,
+)
 from fastconv.reference_resample import (  # global pooling, upsampling, padding, cropping
     crop,
     crop_backward,
@@ -90,6 +95,7 @@ __all__ += [
     "zero_pad",
     "zero_pad_backward",
 ]
+__all__ += ["batch_norm", "batch_norm_backward", "batch_norm_inference"]
 
 
 # ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ Keras ops that use them) and writes slots, and the rewrite passes of
 - ``forward(inputs, training, record)`` calls ``operation.forward(inputs,
   training) -> (outputs, ctx)`` step by step. With ``record`` the contexts
   are kept on a ``Tape``; without it every slot is freed after its last
-  reader, so inference holds only the live activations.
+  reader, so inference holds only the live activations, and an operation
+  with a ``forward_folded`` pass (a BatchNormalization folded into the layer
+  before it) runs that instead when its ``folds(training)`` says so.
 - ``backward(tape, d_outputs)`` walks the steps in reverse, calling
   ``operation.backward(ctx, d_output, need_dx)``. The gradient of a tensor
   read by several steps is the sum of what each returns; weight gradients
@@ -46,7 +48,8 @@ class Step:
     numbers, or Variables read directly) and which slots its outputs fill."""
 
     __slots__ = ("operation", "layers", "in_refs", "structure", "out_slots",
-                 "output_structure", "training", "activity", "activity_layer", "name")
+                 "output_structure", "training", "activity", "activity_layer", "name",
+                 "folded")
 
     def __init__(self, operation: Any, layers: tuple, in_refs: list, structure: Any,
                  out_slots: list[int], output_structure: Any, training: bool | None) -> None:
@@ -63,6 +66,8 @@ class Step:
         reg = getattr(layers[-1], "activity_regularizer", None)
         self.activity = reg if reg is not None and output_structure == SINGLE else None
         self.name = "+".join(getattr(layer, "name", "?") for layer in layers)
+        # The pass without a tape, where the operation has one (FoldedBatchNorm).
+        self.folded = getattr(operation, "forward_folded", None)
 
 
 class Tape:
@@ -156,7 +161,10 @@ class Plan:
                 flat = [v.astype(self.casts[i]) if v.dtype.kind in "biu" else v for v in flat]
             args = flat[0] if step.structure == SINGLE else unflatten(flat, step.structure)
             mode = training if step.training is None else step.training
-            out, ctx = step.operation.forward(args, mode)
+            if not record and step.folded is not None and step.operation.folds(mode):
+                out, ctx = step.folded(args), None
+            else:
+                out, ctx = step.operation.forward(args, mode)
             if step.output_structure == SINGLE:
                 values[step.out_slots[0]] = out
             else:

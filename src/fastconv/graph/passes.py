@@ -11,6 +11,17 @@ fused result equals the unfused steps bit for bit (tests compare them).
   memory. Both layers compute on the 2-D kernels apart too
   (``fastconv.ops.spatial``), so the fused step gives their very bits.
 
+- A linear Conv (any rank, groups), DepthwiseConv, SeparableConv or Dense
+  followed by the BatchNormalization of its channels, when the normalization
+  is the only reader of that output and it is not a model output, becomes
+  one ``FoldedBatchNorm`` step. In training, and whenever the pass is
+  recorded for a gradient, it runs the two layers one after the other, so
+  its bits are theirs. At inference (``predict``, a call without a tape) the
+  normalization's affine map y = a * z + b is folded into the layer's
+  weights (kernel * a, bias * a + b) and one convolution computes both: the
+  one rewrite that is exact only up to rounding (the scaled weights are
+  rounded once), as every framework's inference folding is.
+
 (The loss + softmax/sigmoid fusion is the trainer's: it needs the loss.)
 """
 
@@ -58,12 +69,74 @@ class ConvMaxPool:
         return self.conv.backward_max_pooled(ctx, dy, self.pool, need_dx)
 
 
-def fuse_steps(steps: list, output_slots: list[int]) -> list:
-    """The steps with each fusable conv + pool pair replaced by one step, at
-    the pool's place (after the producers of the conv's input, before the
-    readers of the pool's output)."""
+def batch_norm_foldable(layer: Any, bn: Any) -> bool:
+    """Whether ``bn`` normalizes the output channels of ``layer``, a linear
+    layer that can compute its output scaled and shifted per channel."""
+    from fastconv.layers import BatchNormalization, Dense
+    from fastconv.layers.convolutional import (
+        BaseConv,
+        BaseDepthwiseConv,
+        BaseSeparableConv,
+    )
+
+    if not runs_as(bn, BatchNormalization) or getattr(layer, "activity_regularizer", 1):
+        return False
+    if runs_as(layer, Dense):
+        channel = -1
+    elif any(runs_as(layer, cls) for cls in (BaseConv, BaseDepthwiseConv, BaseSeparableConv)):
+        channel = layer.channel_axis
+    else:
+        return False
+    if layer.activation.name != "linear" or not bn.built or layer.input_shape is None:
+        return False
+    ndim = len(layer.input_shape)
+    return bn.axis % ndim == channel % ndim
+
+
+class FoldedBatchNorm:
+    """A linear layer and the BatchNormalization of its output, as one step."""
+
+    def __init__(self, layer: Any, bn: Any) -> None:
+        self.layer, self.bn = layer, bn
+        self.name = f"{layer.name}+{bn.name}"
+
+    @property
+    def trainable_weights(self) -> list:
+        return self.layer.trainable_weights + self.bn.trainable_weights
+
+    def forward(self, x: Any, training: bool = False) -> tuple[Any, Any]:
+        z, layer_ctx = self.layer.forward(x, training)
+        y, bn_ctx = self.bn.forward(z, training)
+        return y, (layer_ctx, bn_ctx)
+
+    def forward_folded(self, x: Any) -> Any:
+        """The inference pass, the normalization folded into the layer's weights."""
+        return self.layer.forward_scaled(x, *self.bn.inference_affine())
+
+    def folds(self, training: bool) -> bool:
+        """Whether a pass in this mode normalizes with the moving statistics."""
+        return not (training and self.bn.trainable)
+
+    def backward(self, ctx: Any, dy: Any, need_dx: bool = True) -> Any:
+        layer_ctx, bn_ctx = ctx
+        dz = self.bn.backward(bn_ctx, dy, need_dx=True)
+        return self.layer.backward(layer_ctx, dz, need_dx)
+
+
+def fold_batch_norm(steps: list, output_slots: list[int]) -> list:
+    """The steps with each foldable layer + BatchNormalization pair replaced
+    by one FoldedBatchNorm step, at the normalization's place."""
     from fastconv.graph.executor import Step
 
+    return _pair_steps(steps, output_slots, batch_norm_foldable,
+                       lambda first, second: FoldedBatchNorm(first, second), Step)
+
+
+def _pair_steps(steps: list, output_slots: list[int], pairable: Any, make: Any,
+                step_class: type) -> list:
+    """The steps with every pair (first, second) of single-layer steps that
+    ``pairable`` accepts, second the only reader of first's output (not a
+    model output), replaced by one step running ``make(first, second)``."""
     readers: dict[int, int] = {}
     for step in steps:
         for ref in step.in_refs:
@@ -73,21 +146,32 @@ def fuse_steps(steps: list, output_slots: list[int]) -> list:
     producer = {s: i for i, step in enumerate(steps) for s in step.out_slots}
     fused_at: dict[int, Any] = {}
     absorbed: set[int] = set()
-    for j, pool_step in enumerate(steps):
-        if not (len(pool_step.layers) == 1 and pool_step.structure == SINGLE
-                and type(pool_step.in_refs[0]) is int):
+    for j, second_step in enumerate(steps):
+        if not (len(second_step.layers) == 1 and second_step.structure == SINGLE
+                and type(second_step.in_refs[0]) is int):
             continue
-        s = pool_step.in_refs[0]
+        s = second_step.in_refs[0]
         i = producer.get(s)
-        if i is None or readers.get(s) != 1 or s in outputs:
+        if i is None or i in absorbed or i in fused_at or readers.get(s) != 1 or s in outputs:
             continue
-        conv_step = steps[i]
-        if (len(conv_step.layers) == 1 and conv_step.output_structure == SINGLE
-                and conv_step.training == pool_step.training
-                and conv_pool_fusable(conv_step.layers[0], pool_step.layers[0])):
-            conv, pool = conv_step.layers[0], pool_step.layers[0]
-            fused_at[j] = Step(ConvMaxPool(conv, pool), (conv, pool), conv_step.in_refs,
-                               conv_step.structure, pool_step.out_slots, SINGLE,
-                               pool_step.training)
+        first_step = steps[i]
+        if (len(first_step.layers) == 1 and first_step.output_structure == SINGLE
+                and first_step.training == second_step.training
+                and pairable(first_step.layers[0], second_step.layers[0])):
+            first, second = first_step.layers[0], second_step.layers[0]
+            fused_at[j] = step_class(make(first, second), (first, second), first_step.in_refs,
+                                     first_step.structure, second_step.out_slots, SINGLE,
+                                     second_step.training)
             absorbed.add(i)
     return [fused_at.get(j, step) for j, step in enumerate(steps) if j not in absorbed]
+
+
+def fuse_steps(steps: list, output_slots: list[int]) -> list:
+    """The steps with each fusable conv + pool pair replaced by one step, at
+    the pool's place (after the producers of the conv's input, before the
+    readers of the pool's output), then each foldable layer +
+    BatchNormalization pair."""
+    from fastconv.graph.executor import Step
+
+    steps = _pair_steps(steps, output_slots, conv_pool_fusable, ConvMaxPool, Step)
+    return fold_batch_norm(steps, output_slots)

@@ -3,6 +3,7 @@
 from fastconv.layers.backend import kernels, use_backend
 from fastconv.graph.node import KerasTensor
 from fastconv.layers.base import Layer, Variable
+from fastconv.layers.batch_normalization import BatchNormalization
 from fastconv.layers.convolutional import (
     Conv1D,
     Conv1DTranspose,
@@ -129,6 +130,7 @@ __all__ = [
     "Add", "Average", "Concatenate", "Dot", "Lambda", "Maximum", "Minimum", "Multiply",
     "Subtract", "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply",
     "subtract",
+    "BatchNormalization",
     "Activation", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "KerasTensor",
     "Layer", "ReLU", "Reshape", "Softmax", "Variable", "kernels", "use_backend",
     "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose",

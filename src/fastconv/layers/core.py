@@ -154,6 +154,16 @@ class Dense(_WithActivation, KernelBiasLayer):
         y = self.activation.forward(z)
         return y, (x, z, y)
 
+    def forward_scaled(self, x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``scale * (x @ kernel + bias) + shift`` per unit (scale and shift
+        float64 (units,)) with the kernel and bias scaled first: the inference
+        pass of this layer followed by a BatchNormalization. Only for a linear
+        activation."""
+        dtype = self.kernel.value.dtype
+        z = x @ (self.kernel.value * scale).astype(dtype)
+        z += (shift if not self.use_bias else self.bias.value * scale + shift).astype(dtype)
+        return z
+
     def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         """Gradients given dL/d(output); with ``activation_done`` dy is already

@@ -17,6 +17,8 @@ changed) and the compiled convolution and pooling kernels.
 - ``resample``: global_avg_pool, global_max_pool, upsample, zero_pad, crop
   and their ``*_backward`` gradients (ranks 1 to 3, channels last), with
   their twins in ``fastconv.reference`` too.
+- ``normalization``: batch_norm (training), batch_norm_inference and
+  batch_norm_backward, with their twins in ``fastconv.reference``.
 
 The two sets share no name (Keras says conv / max_pool / average_pool, the
 kernels conv2d / max_pool2d / avg_pool2d); every public name of both is
@@ -24,7 +26,7 @@ importable from here.
 """
 
 from fastconv.ops import convolution as _convolution
-from fastconv.ops import core, kernels, nn, numpy_ops, resample
+from fastconv.ops import core, kernels, nn, normalization, numpy_ops, resample
 from fastconv.ops import pooling as _pooling
 from fastconv.ops.convolution import (
     conv_nd,
@@ -45,6 +47,7 @@ from fastconv.ops.kernels import (
     relu_backward,
 )
 from fastconv.ops.nn import *  # noqa: F401,F403
+from fastconv.ops.normalization import *  # noqa: F401,F403
 from fastconv.ops.numpy_ops import *  # noqa: F401,F403
 from fastconv.ops.pooling import (
     avg_pool_nd,
@@ -61,4 +64,4 @@ _KERNELS = (
 )
 
 __all__ = sorted({*core.__all__, *numpy_ops.__all__, *nn.__all__, *_KERNELS,
-                  *resample.__all__})
+                  *resample.__all__, *normalization.__all__})

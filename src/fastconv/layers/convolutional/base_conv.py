@@ -151,6 +151,18 @@ class BaseConv(ActivatedOutput, SpatialLayout, KernelBiasLayer):
         y, z = self.activated(self._conv, x)
         return y, (x, z, y)
 
+    def forward_scaled(self, x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``scale * (conv(x, kernel) + bias) + shift`` per output channel (scale
+        and shift float64 (filters,)) as one convolution, with the kernel and
+        bias scaled first: the inference pass of this layer followed by a
+        BatchNormalization. Only for a linear activation."""
+        dtype = self.kernel.value.dtype
+        kernel = (self.kernel.value * scale).astype(dtype)
+        bias = (shift if not self.use_bias else self.bias.value * scale + shift).astype(dtype)
+        y = spatial.conv(kernels(), self.to_channels_last(x), kernel, bias, self.strides,
+                         self.padding, self.dilation_rate, self.groups, None)
+        return self.from_channels_last(y)
+
     def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         """Gradients given dL/d(output); with ``activation_done`` dy is already

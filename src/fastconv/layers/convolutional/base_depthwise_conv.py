@@ -167,6 +167,18 @@ class BaseDepthwiseConv(ActivatedOutput, SpatialLayout, Layer):
         y, z = self.activated(self._depthwise, x)
         return y, (x, z, y)
 
+    def forward_scaled(self, x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``scale * (depthwise(x, kernel) + bias) + shift`` per output channel
+        (float64 (C_in * depth_multiplier,)) with the kernel and bias scaled
+        first: this layer followed by a BatchNormalization, at inference. Only
+        for a linear activation."""
+        kernel = self.kernel.value
+        folded = (kernel * scale.reshape(kernel.shape[-2:])).astype(kernel.dtype)
+        bias = (shift if not self.use_bias else self.bias.value * scale + shift)
+        y = depthwise(self.to_channels_last(x), folded, bias.astype(kernel.dtype), self.strides,
+                      self.padding, self.dilation_rate)
+        return self.from_channels_last(y)
+
     def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         x, z, y = ctx

@@ -175,6 +175,21 @@ class BaseSeparableConv(ActivatedOutput, SpatialLayout, Layer):
         y, z = self.activated(self._pointwise, h)
         return y, (x, h, z, y)
 
+    def forward_scaled(self, x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``scale * (separable(x) + bias) + shift`` per output channel (float64
+        (filters,)) with the pointwise kernel and bias scaled first: this layer
+        followed by a BatchNormalization, at inference. Only for a linear
+        activation."""
+        pointwise = self.pointwise_kernel.value
+        dtype = pointwise.dtype
+        h = depthwise(self.to_channels_last(x), self.depthwise_kernel.value, None, self.strides,
+                      self.padding, self.dilation_rate)
+        ones = (1,) * self.rank
+        bias = shift if not self.use_bias else self.bias.value * scale + shift
+        y = spatial.conv(kernels(), h, (pointwise * scale).astype(dtype), bias.astype(dtype),
+                         ones, "valid", ones, 1, None)
+        return self.from_channels_last(y)
+
     def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
         x, h, z, y = ctx
