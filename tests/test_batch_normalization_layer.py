@@ -306,3 +306,45 @@ def test_folded_step_gradients_equal_the_unfused_ones():
         model._invalidate_plan()
     for a, b in zip(fused, unfused):
         np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------
+# Keras' ops.moments and ops.batch_normalization inside a custom layer
+
+
+class _OpsBatchNorm(layers.Layer):
+    """Training-mode batch normalization written with Keras ops."""
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight((input_shape[-1],), "ones", name="gamma")
+        self.beta = self.add_weight((input_shape[-1],), "zeros", name="beta")
+
+    def call(self, x):
+        mean, variance = fastconv.ops.moments(x, axes=[0, 1, 2])
+        return fastconv.ops.batch_normalization(x, mean, variance, axis=-1, offset=self.beta,
+                                                scale=self.gamma, epsilon=1e-3)
+
+
+def test_keras_ops_moments_and_batch_normalization_match_the_layer():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 3, 3, 5)) * 2 + 1
+    gamma, beta = rng.standard_normal(5), rng.standard_normal(5)
+    mean, variance = fastconv.ops.moments(x, axes=[0, 1, 2])
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)))
+    np.testing.assert_allclose(variance, x.var(axis=(0, 1, 2)))
+    assert fastconv.ops.moments(x, axes=[0, 1, 2], keepdims=True)[1].shape == (1, 1, 1, 5)
+    y = fastconv.ops.batch_normalization(x, mean, variance, axis=-1, offset=beta, scale=gamma)
+    np.testing.assert_allclose(y, gamma * (x - mean) / np.sqrt(variance + 1e-3) + beta)
+    with pytest.raises(ValueError, match="synchronized"):
+        fastconv.ops.moments(x, axes=[0], synchronized=True)
+    # Differentiated through the graph, the ops give the layer's gradients
+    # (which test_input_gradient_by_finite_differences checks).
+    custom = _OpsBatchNorm(dtype="float64")
+    bn = layers.BatchNormalization(dtype="float64")
+    bn.ensure_built(x.shape)
+    r = rng.standard_normal(x.shape)
+    _, ctx = bn.forward(x, training=True)
+    want = bn.backward(ctx, r)
+    custom.ensure_built(x.shape)
+    _, ctx = custom.forward(x, training=True)
+    np.testing.assert_allclose(custom.backward(ctx, r), want, rtol=1e-8, atol=1e-10)

@@ -32,9 +32,9 @@ from fastconv.ops.nn_conv import (
 )
 
 __all__ = [
-    "average_pool", "celu", "conv", "conv_transpose", "depthwise_conv", "elu", "gelu", "glu",
+    "average_pool", "batch_normalization", "celu", "conv", "conv_transpose", "depthwise_conv", "elu", "gelu", "glu",
     "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
-    "layer_normalization", "leaky_relu", "log_sigmoid", "log_softmax", "max_pool", "normalize",
+    "layer_normalization", "leaky_relu", "log_sigmoid", "log_softmax", "max_pool", "moments", "normalize",
     "one_hot", "relu", "relu6", "rms_normalization", "selu", "separable_conv", "sigmoid",
     "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
     "sparsemax", "squareplus", "swish", "tanh_shrink", "threshold",
@@ -474,6 +474,47 @@ def rms_normalization(x: Any, scale: Any = None, axis: Any = -1,
     out = _np.divide(x, _np.sqrt(_np.add(_np.mean(_np.square(x), axis=axes, keepdims=True),
                                          eps)))
     return out if scale is None else _np.multiply(out, scale)
+
+
+def moments(x: Any, axes: Any, keepdims: bool = False, synchronized: bool = False) -> Any:
+    """The mean and (biased) variance of ``x`` over ``axes``, as Keras'
+    ``ops.moments``; ``synchronized`` (cross-device statistics) must be False.
+
+    Returns
+    -------
+    (mean, variance)
+    """
+    if synchronized:
+        raise ValueError("Invalid value for argument `synchronized` of `moments`: "
+                         "cross-device statistics are not supported, received "
+                         "synchronized=True.")
+    reduced = tuple(_norm_axes(x, axes, "moments"))
+    mean = _np.mean(x, axis=reduced, keepdims=True)
+    variance = _np.mean(_np.square(_np.subtract(x, mean)), axis=reduced, keepdims=keepdims)
+    return (mean if keepdims else _np.squeeze(mean, axis=reduced)), variance
+
+
+def batch_normalization(x: Any, mean: Any, variance: Any, axis: int, offset: Any = None,
+                        scale: Any = None, epsilon: float = 1e-3) -> Any:
+    """``(x - mean) / sqrt(variance + epsilon) * scale + offset`` with per-channel
+    vectors along ``axis``, as Keras' ``ops.batch_normalization`` (computed as
+    ``x * inv + (offset - mean * inv)``, inv = scale / sqrt(variance + epsilon)).
+
+    Returns
+    -------
+    tensor
+    """
+    (channel,) = _norm_axes(x, axis, "batch_normalization")
+    rank = len(shape_of(x))
+    shape = [-1 if a == channel else 1 for a in range(rank)]
+    inv = _np.divide(1.0, _np.sqrt(_np.add(variance, _number(epsilon, "epsilon",
+                                                             "batch_normalization"))))
+    if scale is not None:
+        inv = _np.multiply(inv, scale)
+    shift = _np.negative(_np.multiply(mean, inv))
+    if offset is not None:
+        shift = _np.add(shift, offset)
+    return _np.add(_np.multiply(x, _np.reshape(inv, shape)), _np.reshape(shift, shape))
 
 
 # ----------------------------------------------------------------------------
