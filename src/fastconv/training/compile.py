@@ -125,7 +125,8 @@ class CompiledLosses:
             if loss is None or targets[k] is None:
                 per_output.append(None)
                 continue
-            v = float(weighted_call(loss, targets[k], outputs[k], sample_weights[k]))
+            # reduction="none" gives per-sample losses; gradient() is that of their sum.
+            v = float(np.sum(weighted_call(loss, targets[k], outputs[k], sample_weights[k])))
             per_output.append(v)
             total += v if weight == 1 else weight * v
         return total, per_output
