@@ -182,6 +182,7 @@ def test_steps_per_epoch_continues_the_pass_in_the_next_epoch():
     assert history.epoch == [0, 1, 2]
 
 
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 def test_an_endless_py_dataset_needs_steps_per_epoch():
     x, y = data()
     with pytest.raises(ValueError, match="steps_per_epoch"):
@@ -329,6 +330,25 @@ def test_stop_training_ends_fit_on_a_py_dataset():
     assert history.epoch == [0] and dataset.fetched == [0, 1]
 
 
+def test_stop_evaluating_and_stop_predicting_end_the_pass():
+    x, y = data()
+    seen = []
+
+    class Stop(callbacks.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            seen.append(batch)
+            self.model.stop_evaluating = True
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.model.stop_predicting = True
+
+    net = model()
+    assert net.evaluate(x, y, batch_size=BATCH, verbose=0, callbacks=[Stop()]) == net.evaluate(
+        x[:BATCH], y[:BATCH], verbose=0)
+    assert seen == [0]
+    assert net.predict(x, batch_size=BATCH, verbose=0, callbacks=[Stop()]).shape == (BATCH, 3)
+
+
 # ----------------------------------------------------------------------------
 # errors
 
@@ -365,6 +385,7 @@ def test_keras_errors_for_arguments_the_data_does_not_take():
         model().fit(batches(x, y), validation_split=0.5, verbose=0)
 
 
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 def test_bad_batches_and_bad_arguments():
     x, y = data()
     with pytest.raises(ValueError, match=r"`\(x, y, sample_weight\)`"):

@@ -11,7 +11,9 @@ batches ``(x, y, sample_weight)`` (``y`` and ``sample_weight`` may be None):
 - ``PyDatasetAdapter``: a ``fastconv.utils.PyDataset``, read by index, in a
   thread pool when the dataset asks for ``workers > 1``.
 
-``EpochIterator`` walks an adapter epoch by epoch with Keras 3's rules for
+``train_validation_split`` and ``should_eval`` are Keras' rules for
+``validation_split`` and ``validation_freq``. ``EpochIterator`` walks an
+adapter epoch by epoch with Keras 3's rules for
 ``steps_per_epoch`` (``keras/src/trainers/epoch_iterator.py``): with a step
 count the same iterator carries over from one epoch to the next, and running
 out of data warns and ends the epoch.
@@ -157,7 +159,7 @@ def _standardize_batch(batch: Any, source: str) -> Batch:
                          f"{type(batch).__name__}.")
     if isinstance(batch, list):
         batch = tuple(batch)
-    x, y, sw = batch if isinstance(batch, tuple) else (batch, None, None)  # type: ignore[misc]
+    x, y, sw = unpack_x_y_sample_weight(batch)
     return _as_arrays(x, "x"), _as_arrays(y, "y"), _as_arrays(sw, "sample_weight")
 
 
@@ -358,6 +360,51 @@ def _no_array_arguments(y: Any, sample_weight: Any, batch_size: Any, input_type:
         raise ValueError(f"Invalid value for argument `batch_size`: do not specify the "
                          f"`batch_size` if your data `x` is a {input_type} (it yields whole "
                          f"batches); received batch_size={batch_size!r}.")
+
+
+# ----------------------------------------------------------------------------
+# validation
+
+
+def check_validation_freq(validation_freq: Any) -> None:
+    if isinstance(validation_freq, bool) or not (
+            isinstance(validation_freq, (int, np.integer)) and validation_freq >= 1
+            or isinstance(validation_freq, (list, tuple))):
+        raise ValueError(f"Invalid value for argument `validation_freq`: expected a positive "
+                         f"int or a list of epochs, received validation_freq={validation_freq!r}.")
+
+
+def should_eval(epoch: int, validation_freq: Any) -> bool:
+    """Keras' rule: epochs counted from 1; an int is a period, a list the epochs."""
+    if isinstance(validation_freq, (list, tuple)):
+        return epoch + 1 in validation_freq
+    return (epoch + 1) % int(validation_freq) == 0
+
+
+def train_validation_split(x: Any, y: Any, sample_weight: Any,
+                           validation_split: float) -> tuple[tuple, tuple]:
+    """The last ``validation_split`` of the samples held out, before any
+    shuffling, as Keras (arrays only)."""
+    data = (x, y, sample_weight)
+    for leaf in _leaves(data):
+        if not _is_array_like(leaf) or isinstance(leaf, (int, float)):
+            raise ValueError("`validation_split` is only supported for Tensors or NumPy "
+                             "arrays. Found incompatible type in the input: "
+                             f"{type(leaf)}")
+    x = _as_arrays(x, "x")
+    y = _as_arrays(y, "y")
+    sample_weight = _as_arrays(sample_weight, "sample_weight")
+    n = len(_leaves(x)[0]) if _leaves(x) else 0
+    split = math.floor(n * (1.0 - validation_split))
+    if split == 0 or split == n:
+        raise ValueError(f"Training data contains {n} samples, which is not sufficient to "
+                         "split it into a validation and training set as specified by "
+                         f"`validation_split={validation_split}`. Either provide more data, "
+                         "or a different value for the `validation_split` argument.")
+    head, tail = slice(None, split), slice(split, None)
+    take = _take
+    return ((take(x, head), take(y, head), take(sample_weight, head)),
+            (take(x, tail), take(y, tail), take(sample_weight, tail)))
 
 
 # ----------------------------------------------------------------------------

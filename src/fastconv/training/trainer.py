@@ -2,10 +2,11 @@
 
 ``Trainer`` is mixed into ``fastconv.models.Model``. A model gives it a plan
 (``_plan_for``), its inputs as flat arrays (``_flat_inputs``) and its
-weights; this module owns the loop around them: batching, shuffling, the
-validation split, the losses of every output (fusing softmax/sigmoid +
-cross-entropy into one stable gradient), regularization, the optimizer step,
-metrics, progress lines and callbacks.
+weights; this module owns the loop around them: the validation passes, the
+losses of every output (fusing softmax/sigmoid + cross-entropy into one
+stable gradient), sample weights, regularization, the optimizer step,
+metrics, progress lines and callbacks. The data, whatever its kind, arrives
+as batches ``(x, y, sample_weight)`` from ``fastconv.training.data_adapters``.
 
 One training step is ``train_step(data)``: forward (``compute_forward``) ->
 loss (``compute_loss``) -> backward (``compute_gradients``) ->
@@ -17,7 +18,6 @@ with ``fastconv.GradientTape`` as in a TensorFlow ``train_step``).
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
@@ -469,14 +469,14 @@ class Trainer:
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"Invalid value for argument `validation_split`: expected a float "
                              f"in [0, 1), received validation_split={validation_split!r}.")
-        _check_validation_freq(validation_freq)
+        data_adapters.check_validation_freq(validation_freq)
         batch_size = _positive_int_or_none(batch_size, "batch_size")
         steps_per_epoch = _positive_int_or_none(steps_per_epoch, "steps_per_epoch")
         validation_steps = _positive_int_or_none(validation_steps, "validation_steps")
         validation_batch_size = _positive_int_or_none(validation_batch_size,
                                                       "validation_batch_size")
         if validation_split and validation_data is None:
-            (x, y, sample_weight), validation_data = _train_validation_split(
+            (x, y, sample_weight), validation_data = data_adapters.train_validation_split(
                 x, y, sample_weight, validation_split)
         if isinstance(x, (tuple, list)) and len(x) == 0:
             raise ValueError("Invalid value for argument `x`: no training samples.")
@@ -519,7 +519,7 @@ class Trainer:
             first_batch = first_batch or batch
             if n_steps == 0 and train_iterator.exhausted:
                 break  # as Keras: the data ran out, no epoch to report
-            if val_iterator is not None and _should_eval(epoch, validation_freq):
+            if val_iterator is not None and data_adapters.should_eval(epoch, validation_freq):
                 val_iterator.reset()
                 val_logs = self._evaluate_loop(val_iterator, 0, cbs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -601,6 +601,7 @@ class Trainer:
         cbs.on_test_begin({})
         progbar = Progbar(iterator.num_batches or 0, verbose)
         n_steps = 0
+        self.stop_evaluating = False
         for step, (xb, yb, swb) in iterator.epoch():
             cbs.on_test_batch_begin(step, {})
             loss_value, outputs = self._test_batch(xb, yb, swb)
@@ -611,6 +612,8 @@ class Trainer:
             cbs.on_test_batch_end(step, logs)
             progbar.total = iterator.num_batches or n_steps
             progbar.update(n_steps, logs, done=False)
+            if self.stop_evaluating:  # as Keras: a callback may end the pass early
+                break
         logs = self._logs(mean_loss)
         progbar.total = n_steps
         progbar.update(n_steps, logs, done=True)
@@ -677,6 +680,7 @@ class Trainer:
         pieces: list[list] = []
         plan = None
         n_steps = 0
+        self.stop_predicting = False
         for step, (xb, _, _) in iterator.epoch():
             cbs.on_predict_batch_begin(step, {})
             arrays, structure = self._flat_inputs(xb)
@@ -688,6 +692,8 @@ class Trainer:
                 outputs, plan.function.output_structure)})
             progbar.total = iterator.num_batches or n_steps
             progbar.update(n_steps, {}, done=False)
+            if self.stop_predicting:
+                break
         progbar.total = n_steps
         progbar.update(n_steps, {}, done=True)
         progbar.summary(n_steps, {})
@@ -736,43 +742,3 @@ class Trainer:
         return self.evaluate(x, y, batch_size=max(_batch_rows(x), 1), verbose=0,
                              sample_weight=sample_weight, return_dict=return_dict)
 
-
-def _check_validation_freq(validation_freq: Any) -> None:
-    if isinstance(validation_freq, bool) or not (
-            isinstance(validation_freq, (int, np.integer)) and validation_freq >= 1
-            or isinstance(validation_freq, (list, tuple))):
-        raise ValueError(f"Invalid value for argument `validation_freq`: expected a positive "
-                         f"int or a list of epochs, received validation_freq={validation_freq!r}.")
-
-
-def _should_eval(epoch: int, validation_freq: Any) -> bool:
-    """Keras' rule: epochs counted from 1; an int is a period, a list the epochs."""
-    if isinstance(validation_freq, (list, tuple)):
-        return epoch + 1 in validation_freq
-    return (epoch + 1) % int(validation_freq) == 0
-
-
-def _train_validation_split(x: Any, y: Any, sample_weight: Any,
-                            validation_split: float) -> tuple[tuple, tuple]:
-    """The last ``validation_split`` of the samples held out, before any
-    shuffling, as Keras (arrays only)."""
-    data = (x, y, sample_weight)
-    for leaf in data_adapters._leaves(data):
-        if not data_adapters._is_array_like(leaf) or isinstance(leaf, (int, float)):
-            raise ValueError("`validation_split` is only supported for Tensors or NumPy "
-                             "arrays. Found incompatible type in the input: "
-                             f"{type(leaf)}")
-    x = _as_data(x, "x")
-    y = data_adapters._as_arrays(y, "y")
-    sample_weight = data_adapters._as_arrays(sample_weight, "sample_weight")
-    n = _batch_rows(x)
-    split = math.floor(n * (1.0 - validation_split))
-    if split == 0 or split == n:
-        raise ValueError(f"Training data contains {n} samples, which is not sufficient to "
-                         "split it into a validation and training set as specified by "
-                         f"`validation_split={validation_split}`. Either provide more data, "
-                         "or a different value for the `validation_split` argument.")
-    head, tail = slice(None, split), slice(split, None)
-    take = data_adapters._take
-    return ((take(x, head), take(y, head), take(sample_weight, head)),
-            (take(x, tail), take(y, tail), take(sample_weight, tail)))
