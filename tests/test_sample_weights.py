@@ -333,3 +333,34 @@ def test_test_batch_logs_of_a_weighted_evaluate():
     net.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0, callbacks=[
         callbacks.LambdaCallback(on_test_batch_end=lambda b, lg: logs.append(lg["loss"]))])
     assert logs[0] == net.test_on_batch(x[:4], y[:4], sample_weight=w[:4])
+
+
+def test_a_gradient_tape_train_step_with_sample_weights_equals_the_built_in_step():
+    class Taped(fastconv.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(5, activation="tanh", dtype=F64)
+            self.out = layers.Dense(3, activation="softmax", dtype=F64)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+        def train_step(self, data):
+            x, y, sample_weight = data
+            with fastconv.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            grads = tape.gradient(loss, self.trainable_weights)
+            self.optimizer.apply(grads, self.trainable_weights)
+            return {"loss": loss}
+
+    x, y = data()
+    w = np.array([0.0, 1.0, 2.0, 0.5, 1.0, 3.0])
+    taped = Taped()
+    taped.compile(optimizer=optimizers.SGD(LR), loss="sparse_categorical_crossentropy")
+    taped.predict(x[:1], verbose=0)  # builds the weights
+    ref = model()
+    taped.set_weights(ref.get_weights())
+    logs = taped.train_on_batch(x, y, sample_weight=w, return_dict=True)
+    assert logs["loss"] == pytest.approx(ref.train_on_batch(x, y, sample_weight=w), rel=1e-12)
+    assert_same_weights(ref, taped)
