@@ -59,20 +59,21 @@ def unpack_x_y_sample_weight(data: Any) -> Batch:
                      f"`(x, y, sample_weight)`, found a tuple of {len(data)} elements.")
 
 
-def _is_array_like(value: Any) -> bool:
+def is_array_like(value: Any) -> bool:
+    """A NumPy array or scalar, or anything NumPy converts (``__array__``)."""
     return isinstance(value, (np.ndarray, np.generic, int, float)) or (
         hasattr(value, "__array__") and not isinstance(value, (str, bytes)))
 
 
-def _as_arrays(value: Any, name: str) -> Any:
+def as_arrays(value: Any, name: str) -> Any:
     """An array of numbers, or a list / tuple / dict of them, from user data."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {k: _as_arrays(v, name) for k, v in value.items()}
+        return {k: as_arrays(v, name) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and all(
             isinstance(v, np.ndarray) for v in value):
-        return [_as_arrays(v, name) for v in value]
+        return [as_arrays(v, name) for v in value]
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"Invalid dtype for argument `{name}`: expected numbers, "
@@ -80,28 +81,30 @@ def _as_arrays(value: Any, name: str) -> Any:
     return arr
 
 
-def _leaves(value: Any) -> list:
+def leaves(value: Any) -> list:
+    """The arrays of a nested list / tuple / dict, in order (None has none)."""
     if value is None:
         return []
     if isinstance(value, dict):
-        return [a for v in value.values() for a in _leaves(v)]
+        return [a for v in value.values() for a in leaves(v)]
     if isinstance(value, (list, tuple)):
-        return [a for v in value for a in _leaves(v)]
+        return [a for v in value for a in leaves(v)]
     return [value]
 
 
-def _take(value: Any, idx: Any) -> Any:
+def take_rows(value: Any, idx: Any) -> Any:
     """Rows ``idx`` of an array, or of each array in a list/tuple/dict."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {k: _take(v, idx) for k, v in value.items()}
+        return {k: take_rows(v, idx) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_take(v, idx) for v in value)
+        return type(value)(take_rows(v, idx) for v in value)
     return value[idx]
 
 
 def is_nested(y: Any) -> bool:
+    """Whether ``y`` is a structure of several arrays (Keras' ``tree.is_nested``)."""
     return isinstance(y, (list, tuple, dict))
 
 
@@ -132,7 +135,7 @@ def class_weight_to_sample_weights(y: Any, class_weight: Any) -> np.ndarray:
     return np.array([cleaned.get(int(c), 1.0) for c in labels], dtype=np.float32)
 
 
-def _check_class_weight(y: Any, sample_weight: Any, class_weight: Any) -> Any:
+def checked_class_weights(y: Any, sample_weight: Any, class_weight: Any) -> Any:
     """The sample weights that ``class_weight`` gives, with Keras' errors."""
     if sample_weight is not None:
         raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
@@ -153,14 +156,14 @@ def _standardize_batch(batch: Any, source: str) -> Batch:
     """A batch from a generator or a PyDataset as ``(x, y, sample_weight)``
     of arrays."""
     if isinstance(batch, (tuple, list)) and not 1 <= len(batch) <= 3 or not isinstance(
-            batch, (tuple, list, dict)) and not _is_array_like(batch):
+            batch, (tuple, list, dict)) and not is_array_like(batch):
         raise ValueError(f"{source} must yield `x`, `(x,)`, `(x, y)` or "
                          f"`(x, y, sample_weight)`, received {str(batch)[:100]!r} of type "
                          f"{type(batch).__name__}.")
     if isinstance(batch, list):
         batch = tuple(batch)
     x, y, sw = unpack_x_y_sample_weight(batch)
-    return _as_arrays(x, "x"), _as_arrays(y, "y"), _as_arrays(sw, "sample_weight")
+    return as_arrays(x, "x"), as_arrays(y, "y"), as_arrays(sw, "sample_weight")
 
 
 # ----------------------------------------------------------------------------
@@ -193,9 +196,9 @@ class ArrayDataAdapter(DataAdapter):
     def __init__(self, x: Any, y: Any = None, sample_weight: Any = None,
                  batch_size: int | None = None, steps: int | None = None,
                  shuffle: bool = False, class_weight: Any = None) -> None:
-        x = _as_arrays(x, "x")
-        y = _as_arrays(y, "y")
-        sample_weight = _as_arrays(sample_weight, "sample_weight")
+        x = as_arrays(x, "x")
+        y = as_arrays(y, "y")
+        sample_weight = as_arrays(sample_weight, "sample_weight")
         samplewise = sample_weight is None or is_nested(sample_weight) or (
             sample_weight.ndim == 1 or sample_weight.ndim == 2 and sample_weight.shape[1] == 1)
         if is_nested(y) and not samplewise:
@@ -206,9 +209,9 @@ class ArrayDataAdapter(DataAdapter):
                 "sample weights, pass a `sample_weight` argument with one array per "
                 "model output.")
         if class_weight is not None:
-            sample_weight = _check_class_weight(y, sample_weight, class_weight)
-        sizes = {"x": [len(a) for a in _leaves(x)], "y": [len(a) for a in _leaves(y)],
-                 "sample_weight": [len(a) for a in _leaves(sample_weight)]}
+            sample_weight = checked_class_weights(y, sample_weight, class_weight)
+        sizes = {"x": [len(a) for a in leaves(x)], "y": [len(a) for a in leaves(y)],
+                 "sample_weight": [len(a) for a in leaves(sample_weight)]}
         distinct = {n for ns in sizes.values() for n in ns}
         if len(distinct) > 1:
             detail = ", ".join(f"'{k}' sizes: {v}" for k, v in sizes.items() if v)
@@ -229,7 +232,7 @@ class ArrayDataAdapter(DataAdapter):
             idx = order[step * self.batch_size:(step + 1) * self.batch_size]
             if not self.shuffle:
                 idx = slice(int(idx[0]), int(idx[-1]) + 1)  # views, no copies
-            yield _take(self.x, idx), _take(self.y, idx), _take(self.sample_weight, idx)
+            yield take_rows(self.x, idx), take_rows(self.y, idx), take_rows(self.sample_weight, idx)
 
 
 class GeneratorDataAdapter(DataAdapter):
@@ -273,7 +276,7 @@ class PyDatasetAdapter(DataAdapter):
             if sw is not None:
                 raise ValueError("You cannot specify `class_weight` and `sample_weight` at "
                                  "the same time.")
-            sw = _check_class_weight(y, None, self.class_weight)
+            sw = checked_class_weights(y, None, self.class_weight)
         return x, y, sw
 
     def _indices(self) -> Iterator[int]:
@@ -341,7 +344,7 @@ def get_data_adapter(x: Any, y: Any = None, sample_weight: Any = None,
                           "yield already-shuffled data.", stacklevel=3)
         return GeneratorDataAdapter(x)
     for name, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
-        bad = [leaf for leaf in _leaves(value) if not _is_array_like(leaf)
+        bad = [leaf for leaf in leaves(value) if not is_array_like(leaf)
                and not isinstance(leaf, (list, tuple))]
         if bad:
             raise TypeError(f"Invalid value for argument `{name}`: expected {_SUPPORTED}; "
@@ -386,15 +389,15 @@ def train_validation_split(x: Any, y: Any, sample_weight: Any,
     """The last ``validation_split`` of the samples held out, before any
     shuffling, as Keras (arrays only)."""
     data = (x, y, sample_weight)
-    for leaf in _leaves(data):
-        if not _is_array_like(leaf) or isinstance(leaf, (int, float)):
+    for leaf in leaves(data):
+        if not is_array_like(leaf) or isinstance(leaf, (int, float)):
             raise ValueError("`validation_split` is only supported for Tensors or NumPy "
                              "arrays. Found incompatible type in the input: "
                              f"{type(leaf)}")
-    x = _as_arrays(x, "x")
-    y = _as_arrays(y, "y")
-    sample_weight = _as_arrays(sample_weight, "sample_weight")
-    n = len(_leaves(x)[0]) if _leaves(x) else 0
+    x = as_arrays(x, "x")
+    y = as_arrays(y, "y")
+    sample_weight = as_arrays(sample_weight, "sample_weight")
+    n = len(leaves(x)[0]) if leaves(x) else 0
     split = math.floor(n * (1.0 - validation_split))
     if split == 0 or split == n:
         raise ValueError(f"Training data contains {n} samples, which is not sufficient to "
@@ -402,9 +405,8 @@ def train_validation_split(x: Any, y: Any, sample_weight: Any,
                          f"`validation_split={validation_split}`. Either provide more data, "
                          "or a different value for the `validation_split` argument.")
     head, tail = slice(None, split), slice(split, None)
-    take = _take
-    return ((take(x, head), take(y, head), take(sample_weight, head)),
-            (take(x, tail), take(y, tail), take(sample_weight, tail)))
+    return ((take_rows(x, head), take_rows(y, head), take_rows(sample_weight, head)),
+            (take_rows(x, tail), take_rows(y, tail), take_rows(sample_weight, tail)))
 
 
 # ----------------------------------------------------------------------------

@@ -75,13 +75,13 @@ def _as_data(value: Any, name: str) -> Any:
     if value is None:
         raise ValueError(f"Invalid value for argument `{name}`: expected an array of "
                          "inputs, received None.")
-    return data_adapters._as_arrays(value, name)
+    return data_adapters.as_arrays(value, name)
 
 
 def _first_rows(value: Any) -> Any:
     """The first sample of each array: builds the model and checks its
     input shapes before the first epoch."""
-    return data_adapters._take(value, slice(0, 1))
+    return data_adapters.take_rows(value, slice(0, 1))
 
 
 def _positive_int_or_none(value: Any, name: str) -> int | None:
@@ -96,17 +96,8 @@ def _positive_int_or_none(value: Any, name: str) -> int | None:
 def _batch_rows(x: Any) -> int:
     """The number of samples in a batch (the first input's rows), which
     weighs the batch's loss in the running mean, as Keras."""
-    leaves = data_adapters._leaves(x)
+    leaves = data_adapters.leaves(x)
     return len(leaves[0]) if leaves else 0
-
-
-def _batch_size(batch_size: Any) -> int:
-    if batch_size is None:
-        return 32
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"Invalid value for argument `batch_size`: expected a positive int, "
-                         f"received batch_size={batch_size!r}.")
-    return int(batch_size)
 
 
 def _verbosity(verbose: Any) -> int:
@@ -414,9 +405,9 @@ class Trainer:
                                  "specified at the same time. Received: "
                                  f"sample_weight={sample_weight!r}, "
                                  f"class_weight={class_weight!r}")
-            sample_weight = data_adapters._check_class_weight(y, None, class_weight)
+            sample_weight = data_adapters.checked_class_weights(y, None, class_weight)
         x = _as_data(x, "x")
-        sample_weight = data_adapters._as_arrays(sample_weight, "sample_weight")
+        sample_weight = data_adapters.as_arrays(sample_weight, "sample_weight")
         result = self._step(x, y, sample_weight)
         if isinstance(result, dict):
             return result if return_dict else list(result.values())
