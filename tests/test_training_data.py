@@ -182,6 +182,17 @@ def test_steps_per_epoch_continues_the_pass_in_the_next_epoch():
     assert history.epoch == [0, 1, 2]
 
 
+def test_steps_without_batch_size_split_the_arrays_evenly_as_keras():
+    # Keras: batch_size = ceil(samples / steps) when only the steps are given.
+    x, y = data()
+    ref = model()
+    ref.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0)
+    net = model()
+    net.fit(x, y, steps_per_epoch=2, epochs=2, shuffle=False, verbose=0)
+    assert_same_weights(ref, net)
+    assert net.evaluate(x, y, steps=3, verbose=0) == net.evaluate(x, y, batch_size=7, verbose=0)
+
+
 @pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 def test_an_endless_py_dataset_needs_steps_per_epoch():
     x, y = data()

@@ -265,8 +265,10 @@ class PyDatasetAdapter(DataAdapter):
         self.shuffle = shuffle
         self.workers = dataset.workers
         self.max_queue_size = dataset.max_queue_size
-        dataset.use_multiprocessing  # noqa: B018 - warns if super().__init__ was skipped
-        self._epoch = 0
+        # Threads either way: forked processes would give the same batches
+        # at the price of pickling the dataset.
+        self.use_multiprocessing = dataset.use_multiprocessing
+        self._epoch = 0  # seeds the batch order, as Keras
         n = dataset.num_batches
         self.num_batches = None if n is None else int(n)
 
