@@ -265,8 +265,9 @@ class Trainer:
         return value
 
     def _output_gradients(self, plan: Any, targets: list, outputs: list,
-                          sample_weights: list) -> tuple[list, set]:
+                          sample_weights: list | None = None) -> tuple[list, set]:
         compiled = self._resolve(len(outputs))
+        sample_weights = sample_weights or [None] * len(outputs)
         d_outputs, preactivation = [], set()
         for k, (loss, weight) in enumerate(zip(compiled.losses, compiled.weights)):
             if loss is None or targets[k] is None:
