@@ -2,10 +2,11 @@
 
 ``Trainer`` is mixed into ``fastconv.models.Model``. A model gives it a plan
 (``_plan_for``), its inputs as flat arrays (``_flat_inputs``) and its
-weights; this module owns the loop around them: batching, shuffling, the
-validation split, the losses of every output (fusing softmax/sigmoid +
-cross-entropy into one stable gradient), regularization, the optimizer step,
-metrics, progress lines and callbacks.
+weights; this module owns the loop around them: the validation passes, the
+losses of every output (fusing softmax/sigmoid + cross-entropy into one
+stable gradient), sample weights, regularization, the optimizer step,
+metrics, progress lines and callbacks. The data, whatever its kind, arrives
+as batches ``(x, y, sample_weight)`` from ``fastconv.training.data_adapters``.
 
 One training step is ``train_step(data)``: forward (``compute_forward``) ->
 loss (``compute_loss``) -> backward (``compute_gradients``) ->
@@ -17,18 +18,20 @@ with ``fastconv.GradientTape`` as in a TensorFlow ``train_step``).
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
 
-from fastconv import activations, callbacks as callbacks_module
+from fastconv import activations, optimizers
+from fastconv import callbacks as callbacks_module
 from fastconv import metrics as metrics_module
-from fastconv import optimizers
 from fastconv._validation import check_flag
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import zero_gradients
 from fastconv.graph.node import flatten, unflatten
+from fastconv.runtime.allocator import retained_heap
+from fastconv.runtime.blas import single_threaded_blas
+from fastconv.training import data_adapters
 from fastconv.training.compile import (
     CompiledLosses,
     ModelLoss,
@@ -36,10 +39,8 @@ from fastconv.training.compile import (
     serialize_loss,
     serialize_metric,
     serialize_nested,
+    weighted_call,
 )
-from fastconv.runtime import random as _random
-from fastconv.runtime.allocator import retained_heap
-from fastconv.runtime.blas import single_threaded_blas
 from fastconv.training.profile import format_profile, profile_model
 from fastconv.training.progress import Progbar
 
@@ -69,67 +70,34 @@ def _accepts_activation_done(layer: Any) -> bool:
         return False
 
 
-def _n_samples(arrays: list, what: str) -> int:
-    sizes = {len(a) for a in arrays}
-    if len(sizes) > 1:
-        raise ValueError(f"Data cardinality is ambiguous: the arrays of `{what}` hold "
-                         f"{sorted(sizes)} samples. Make sure all arrays contain the same "
-                         "number of samples.")
-    return sizes.pop() if sizes else 0
-
-
-def _take(value: Any, idx: Any) -> Any:
-    """Rows ``idx`` of an array, or of each array in a list/tuple/dict."""
-    if isinstance(value, dict):
-        return {k: v[idx] for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(v[idx] for v in value)
-    return value[idx]
-
-
 def _as_data(value: Any, name: str) -> Any:
     """Arrays (or a list/dict of arrays) of numbers from user data."""
     if value is None:
         raise ValueError(f"Invalid value for argument `{name}`: expected an array of "
                          "inputs, received None.")
-    if isinstance(value, dict):
-        return {k: _as_data(v, name) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and value and all(
-            isinstance(v, np.ndarray) for v in value):
-        return [_as_data(v, name) for v in value]
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"Invalid dtype for argument `{name}`: expected numbers, "
-                        f"received {arr.dtype}.")
-    return arr
+    return data_adapters.as_arrays(value, name)
 
 
-def _paired_data(x: Any, y: Any) -> tuple[Any, Any, int]:
-    """Inputs and targets as arrays (or lists/dicts of them) holding the
-    same number of samples, and that number."""
-    x = _as_data(x, "x")
-    if y is None:
-        raise ValueError("Invalid value for argument `y`: expected targets, received None.")
-    y = _as_data(y, "y")
-    n_x, n_y = _n_samples(_flat_data(x), "x"), _n_samples(_flat_data(y), "y")
-    if n_x != n_y:
-        raise ValueError(f"Data cardinality is ambiguous: x has {n_x} samples but y has "
-                         f"{n_y}. Make sure all arrays contain the same number of samples.")
-    return x, y, n_x
+def _first_rows(value: Any) -> Any:
+    """The first sample of each array: builds the model and checks its
+    input shapes before the first epoch."""
+    return data_adapters.take_rows(value, slice(0, 1))
 
 
-def _flat_data(value: Any) -> list:
-    return list(value.values()) if isinstance(value, dict) else (
-        list(value) if isinstance(value, list) else [value])
+def _positive_int_or_none(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Invalid value for argument `{name}`: expected a positive int or "
+                         f"None, received {name}={value!r}.")
+    return int(value)
 
 
-def _batch_size(batch_size: Any) -> int:
-    if batch_size is None:
-        return 32
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"Invalid value for argument `batch_size`: expected a positive int, "
-                         f"received batch_size={batch_size!r}.")
-    return int(batch_size)
+def _batch_rows(x: Any) -> int:
+    """The number of samples in a batch (the first input's rows), which
+    weighs the batch's loss in the running mean, as Keras."""
+    leaves = data_adapters.leaves(x)
+    return len(leaves[0]) if leaves else 0
 
 
 def _verbosity(verbose: Any) -> int:
@@ -152,20 +120,24 @@ class Trainer:
                 jit_compile: Any = "auto", auto_scale_loss: bool = True) -> None:
         """Configure training: optimizer, losses and metrics.
 
-        ``loss``, ``metrics`` and ``loss_weights`` are one value, a list (one
-        entry per output) or a dict keyed by output name, as in Keras; a
-        single loss applies to every output. A loss may be a name, a
-        ``fastconv.losses.Loss`` or a function ``f(y_true, y_pred)`` written
-        with Keras ops. ``run_eagerly``, ``steps_per_execution``,
-        ``jit_compile`` and ``auto_scale_loss`` are accepted for
-        compatibility and change nothing.
+        ``loss``, ``metrics``, ``weighted_metrics`` and ``loss_weights`` are
+        one value, a list (one entry per output) or a dict keyed by output
+        name, as in Keras; a single loss applies to every output. A loss may
+        be a name, a ``fastconv.losses.Loss`` or a function
+        ``f(y_true, y_pred)`` written with Keras ops. The metrics of
+        ``metrics`` ignore sample weights; those of ``weighted_metrics`` use
+        them (a name in both is logged as ``weighted_<name>`` the second
+        time). ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
+        ``auto_scale_loss`` are accepted for compatibility and change nothing.
         """
-        if weighted_metrics is not None:
-            raise ValueError("`weighted_metrics` needs sample weights, which fastconv's fit "
-                             "does not take yet.")
+        for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value is not None and not isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"Expected `{name}` argument to be a list, tuple, or dict. "
+                                 f"Received instead: {name}={value!r} of type {type(value)}")
         self.optimizer = optimizers.get(optimizer)
         self._loss_spec = loss
         self._metrics_spec = metrics
+        self._weighted_metrics_spec = weighted_metrics
         self._loss_weights_spec = loss_weights
         # The loss as Keras exposes it on the model (one object for one loss).
         self.loss = (get_loss(loss) if loss not in (None, "") and not isinstance(
@@ -177,6 +149,9 @@ class Trainer:
             "metrics": serialize_nested(metrics, serialize_metric),
             "loss_weights": loss_weights,
         }
+        if weighted_metrics is not None:
+            self._compile_config["weighted_metrics"] = serialize_nested(
+                weighted_metrics, serialize_metric)
 
     def _require_compiled(self, what: str) -> None:
         if not getattr(self, "compiled", False) or self._loss_spec in (None, "", [], {}):
@@ -193,7 +168,8 @@ class Trainer:
         if self._compiled is not None and self._compiled.n == n_outputs:
             return self._compiled
         self._compiled = CompiledLosses(self._output_names(n_outputs), self._loss_spec,
-                                         self._loss_weights_spec, self._metrics_spec)
+                                         self._loss_weights_spec, self._metrics_spec,
+                                         getattr(self, "_weighted_metrics_spec", None))
         return self._compiled
 
     @property
@@ -203,7 +179,8 @@ class Trainer:
         compiled = getattr(self, "_compiled", None)
         if compiled is None:
             return []
-        return [compiled.loss_tracker, *(m for ms in compiled.metrics or [] for m in ms)]
+        return [compiled.loss_tracker, *(m for ms in compiled.metrics or [] for m in ms),
+                *(m for ms in compiled.weighted or [] for m in ms)]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -241,28 +218,56 @@ class Trainer:
         outputs, tape = plan.forward(arrays, training, record=training)
         return outputs, (plan, tape)
 
+    def _sample_weights(self, sample_weight: Any, n_outputs: int) -> list:
+        """Sample weights as one array (or None) per output: one array for
+        every output, a list in output order, or a dict keyed by output name."""
+        if sample_weight is None:
+            return [None] * n_outputs
+        if isinstance(sample_weight, dict):
+            names = self._output_names(n_outputs)
+            unknown = sorted(set(sample_weight) - set(names))
+            if unknown:
+                raise ValueError(f"Invalid value for argument `sample_weight`: keys {unknown} "
+                                 f"are not output names; the outputs are {names}.")
+            return [None if sample_weight.get(n) is None else np.asarray(sample_weight[n])
+                    for n in names]
+        if isinstance(sample_weight, (list, tuple)) and all(
+                isinstance(w, np.ndarray) or w is None for w in sample_weight):
+            if len(sample_weight) != n_outputs:
+                raise ValueError(
+                    f"You should provide one `sample_weight` array per output in `y`: "
+                    f"model '{self.name}' has {n_outputs} outputs, received "
+                    f"{len(sample_weight)} arrays.")
+            return [None if w is None else np.asarray(w) for w in sample_weight]
+        return [np.asarray(sample_weight)] * n_outputs
+
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
                      sample_weight: Any = None, training: bool = True) -> Any:
         """The total loss: every output's weighted loss, the weights'
         regularization penalties and the layers' activity penalties of the
-        last forward pass. Recorded on an active ``GradientTape``."""
-        if sample_weight is not None:
-            raise ValueError("`sample_weight` is not supported yet.")
+        last forward pass. ``sample_weight`` weighs each sample's loss with
+        Keras' reduction (summed, divided by the batch size). Recorded on an
+        active ``GradientTape``."""
+        if y is None:
+            raise ValueError("Invalid value for argument `y`: expected targets, received None.")
         flat_pred = flatten(y_pred)[0] if isinstance(y_pred, (list, tuple, dict)) else [y_pred]
         compiled = self._resolve(len(flat_pred))
         targets = self._targets(y, len(flat_pred))
-        total, per_output = compiled.value(targets, flat_pred)
+        weights = self._sample_weights(sample_weight, len(flat_pred))
+        total, per_output = compiled.value(targets, flat_pred, weights)
         compiled._resolve_metrics(targets, flat_pred)  # model.metrics exists from here
         total += self._last_penalty + self.regularization_loss()
         value = np.asarray(total, dtype=np.float64)
         self._last_output_losses = per_output
         if tape_module.recording():
-            tape_module.record(ModelLoss(self, targets), flat_pred, flat_pred,
+            tape_module.record(ModelLoss(self, targets, weights), flat_pred, flat_pred,
                                ("list", len(flat_pred)), value)
         return value
 
-    def _output_gradients(self, plan: Any, targets: list, outputs: list) -> tuple[list, set]:
+    def _output_gradients(self, plan: Any, targets: list, outputs: list,
+                          sample_weights: list | None = None) -> tuple[list, set]:
         compiled = self._resolve(len(outputs))
+        sample_weights = sample_weights or [None] * len(outputs)
         d_outputs, preactivation = [], set()
         for k, (loss, weight) in enumerate(zip(compiled.losses, compiled.weights)):
             if loss is None or targets[k] is None:
@@ -273,10 +278,11 @@ class Trainer:
                 plan.memo[key] = self._fused_step(plan, k, loss)
             step = plan.memo[key]
             if step is not None:
-                d = loss.logits_gradient(targets[k], outputs[k])
+                d = weighted_call(loss.logits_gradient, targets[k], outputs[k],
+                                  sample_weights[k])
                 preactivation.add(step)
             else:
-                d = loss.gradient(targets[k], outputs[k])
+                d = weighted_call(loss.gradient, targets[k], outputs[k], sample_weights[k])
             d = d.astype(outputs[k].dtype, copy=False)
             if weight != 1:
                 d = d * d.dtype.type(weight)
@@ -301,13 +307,15 @@ class Trainer:
             return None
         return i if _accepts_activation_done(layer) else None
 
-    def compute_gradients(self, state: Any, y: Any, y_pred: list) -> None:
+    def compute_gradients(self, state: Any, y: Any, y_pred: list,
+                          sample_weight: Any = None) -> None:
         """Backpropagate the loss of the last forward pass into every weight's
         ``grad`` (zeroed first), regularization penalties included."""
         plan, tape = state
         zero_gradients(self._all_variables())
-        d_outputs, preactivation = self._output_gradients(plan, self._targets(y, len(y_pred)),
-                                                           y_pred)
+        d_outputs, preactivation = self._output_gradients(
+            plan, self._targets(y, len(y_pred)), y_pred,
+            self._sample_weights(sample_weight, len(y_pred)))
         plan.backward(tape, d_outputs, preactivation=preactivation)
         self.add_regularization_gradients()
 
@@ -322,45 +330,56 @@ class Trainer:
         return self.weights
 
     def train_step(self, data: Any) -> Any:
-        """One optimizer step on one batch ``(x, y)``: forward -> loss ->
-        backward -> apply_gradients. Returns the loss and the outputs."""
-        x, y = data[0], data[1]
+        """One optimizer step on one batch ``(x, y)`` or ``(x, y,
+        sample_weight)``: forward -> loss -> backward -> apply_gradients.
+        Returns the loss and the outputs."""
+        x, y, sample_weight = data_adapters.unpack_x_y_sample_weight(data)
         outputs, state = self.compute_forward(x, training=True)
         self._last_penalty = state[1].penalty
-        loss = float(self.compute_loss(x, y, outputs))
-        self.compute_gradients(state, y, outputs)
+        loss = float(self.compute_loss(x, y, outputs, sample_weight))
+        self.compute_gradients(state, y, outputs, sample_weight)
         self.apply_gradients()
         return loss, outputs
 
     def _custom_train_step(self) -> bool:
         return type(self).train_step is not Trainer.train_step
 
-    def _step(self, xb: Any, yb: Any) -> tuple[float, list] | dict:
+    def _step(self, xb: Any, yb: Any, swb: Any = None) -> tuple[float, list] | dict:
+        # As Keras, a train_step sees (x, y) unless there are sample weights.
+        data = (xb, yb) if swb is None else (xb, yb, swb)
         if self._custom_train_step():
-            logs = self.train_step((xb, yb))
+            logs = self.train_step(data)
             if not isinstance(logs, dict):
                 raise TypeError(f"{type(self).__name__}.train_step must return a dict of "
                                 f"logs, received {type(logs).__name__}.")
             return {k: float(np.asarray(v)) for k, v in logs.items()}
-        return self.train_step((xb, yb))
+        return self.train_step(data)
 
-    def _test_batch(self, xb: Any, yb: Any) -> tuple[float, list]:
+    def _test_batch(self, xb: Any, yb: Any, swb: Any = None) -> tuple[float, list]:
         outputs, state = self.compute_forward(xb, training=False)
         self._last_penalty = state[0].last_penalty
-        return float(self.compute_loss(xb, yb, outputs, training=False)), outputs
+        return float(self.compute_loss(xb, yb, outputs, swb, training=False)), outputs
 
     # -- metrics and logs --------------------------------------------------
 
-    def _update_metrics(self, y: Any, outputs: list) -> None:
+    def _update_metrics(self, y: Any, outputs: list, sample_weight: Any = None) -> None:
         compiled = self._resolve(len(outputs))
         compiled.update(self._targets(y, len(outputs)), outputs,
-                        getattr(self, "_last_output_losses", None))
+                        getattr(self, "_last_output_losses", None),
+                        self._sample_weights(sample_weight, len(outputs)))
 
     def _logs(self, loss_tracker: Any) -> dict[str, float]:
         compiled = self._compiled
         logs = compiled.results() if compiled is not None else {}
         logs["loss"] = float(loss_tracker.result())
         return dict(sorted(logs.items()))
+
+    def _flat_logs(self, logs: dict[str, float]) -> Any:
+        """Keras' list form of the logs: ``[loss, *metrics]`` in compile
+        order, or the loss alone."""
+        names = self._compiled.result_names() if self._compiled is not None else []
+        values = [logs["loss"]] + [logs[name] for name in names if name in logs]
+        return values[0] if len(values) == 1 else values
 
     def reset_metrics(self) -> None:
         """Empty every compiled metric and loss tracker (Keras' ``reset_metrics``)."""
@@ -377,22 +396,28 @@ class Trainer:
                        class_weight: Any = None, return_dict: bool = False) -> Any:
         """One optimizer step on one batch; returns the batch's loss, or
         ``[loss, *metrics]`` when the model was compiled with metrics (as
-        Keras), the metrics measured on this batch alone."""
+        Keras), the metrics measured on this batch alone (a dict with
+        ``return_dict=True``). ``class_weight`` (class index -> weight) is
+        turned into sample weights through ``y``."""
         self._require_compiled("train_on_batch")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("Arguments `sample_weight` and `class_weight` cannot be "
+                                 "specified at the same time. Received: "
+                                 f"sample_weight={sample_weight!r}, "
+                                 f"class_weight={class_weight!r}")
+            sample_weight = data_adapters.checked_class_weights(y, None, class_weight)
         x = _as_data(x, "x")
-        result = self._step(x, y)
+        sample_weight = data_adapters.as_arrays(sample_weight, "sample_weight")
+        result = self._step(x, y, sample_weight)
         if isinstance(result, dict):
             return result if return_dict else list(result.values())
         loss_value, outputs = result
         self._reset_metrics()
-        self._update_metrics(y, outputs)
-        logs = self._compiled.results()
+        self._update_metrics(y, outputs, sample_weight)
+        logs = {"loss": loss_value, **self._compiled.results()}
         self._reset_metrics()
-        if return_dict:
-            return {"loss": loss_value, **logs}
-        if not logs:
-            return loss_value
-        return [loss_value, *logs.values()]
+        return logs if return_dict else self._flat_logs(logs)
 
     # -- fit ---------------------------------------------------------------
 
@@ -400,99 +425,160 @@ class Trainer:
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: Any = "auto", callbacks: list | None = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
-            initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            class_weight: Any = None, sample_weight: Any = None, initial_epoch: int = 0,
+            steps_per_epoch: int | None = None, validation_steps: int | None = None,
+            validation_batch_size: int | None = None, validation_freq: Any = 1,
             profile: bool = False) -> callbacks_module.History:
-        """Train for ``epochs`` passes over (x, y); returns the History.
+        """Train for ``epochs`` passes over the data; returns the History.
 
-        ``x`` and ``y`` are arrays, or lists / dicts of arrays for models
-        with several inputs or outputs (dicts keyed by input and output
-        names). ``profile=True`` (not a Keras argument) then times training
-        steps on the first batch layer by layer, as ``profile`` does, keeps
-        the rows in ``history.profile`` and prints the table unless
-        ``verbose`` is 0."""
+        ``x`` is NumPy arrays (lists / dicts of arrays for several inputs,
+        keyed by input name), with targets ``y`` and optional
+        ``sample_weight`` alike; or a Python generator / iterator yielding
+        ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches; or a
+        ``fastconv.utils.PyDataset``. ``class_weight`` (class index ->
+        weight) multiplies each sample's loss by its class's weight (one
+        output only). ``steps_per_epoch`` limits an epoch to that many
+        batches, the next epoch continuing from there; an endless
+        PyDataset needs it, and a generator runs until exhausted without
+        it. ``validation_data`` is ``(x, y)``, ``(x, y, sample_weight)``, a
+        generator or a PyDataset, evaluated every ``validation_freq``-th
+        epoch (an int, or a list of epochs counted from 1) on at most
+        ``validation_steps`` batches of ``validation_batch_size`` rows.
+        ``profile=True`` (not a Keras argument) then times training steps
+        on the first batch layer by layer, as ``profile`` does, keeps the
+        rows in ``history.profile`` and prints the table unless ``verbose``
+        is 0."""
         self._require_compiled("fit")
         profile = check_flag(profile, "profile")
-        x, y, n_x = _paired_data(x, y)
-        batch_size = _batch_size(batch_size)
         verbose = _verbosity(verbose)
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"Invalid value for argument `epochs`: expected an int >= 0, "
                              f"received epochs={epochs!r}.")
-        if not 0.0 <= validation_split < 1.0:
+        if (not isinstance(initial_epoch, (int, np.integer)) or isinstance(initial_epoch, bool)
+                or initial_epoch < 0):
+            raise ValueError(f"Invalid value for argument `initial_epoch`: expected an int "
+                             f">= 0, received initial_epoch={initial_epoch!r}.")
+        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(f"Invalid value for argument `validation_split`: expected a float "
                              f"in [0, 1), received validation_split={validation_split!r}.")
-        if validation_data is None and validation_split > 0:
-            # Keras holds out the last samples, before any shuffling.
-            split = int(n_x * (1.0 - validation_split))
-            validation_data = (_take(x, slice(split, None)), _take(y, slice(split, None)))
-            x, y = _take(x, slice(None, split)), _take(y, slice(None, split))
-            n_x = split
-        elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("Invalid value for argument `validation_data`: expected a "
-                                 "tuple (x_val, y_val).")
-            validation_data = (_as_data(validation_data[0], "validation_data"),
-                               _as_data(validation_data[1], "validation_data"))
-        if n_x == 0:
+        data_adapters.check_validation_freq(validation_freq)
+        batch_size = _positive_int_or_none(batch_size, "batch_size")
+        steps_per_epoch = _positive_int_or_none(steps_per_epoch, "steps_per_epoch")
+        validation_steps = _positive_int_or_none(validation_steps, "validation_steps")
+        validation_batch_size = _positive_int_or_none(validation_batch_size,
+                                                      "validation_batch_size")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = data_adapters.train_validation_split(
+                x, y, sample_weight, validation_split)
+        if isinstance(x, (tuple, list)) and len(x) == 0:
             raise ValueError("Invalid value for argument `x`: no training samples.")
-        self._flat_inputs(_take(x, slice(0, 1)))  # builds and checks shapes before epoch 1
+        adapter = data_adapters.get_data_adapter(
+            x, y, sample_weight, batch_size=batch_size, steps=steps_per_epoch,
+            shuffle=shuffle, class_weight=class_weight)
+        if adapter.num_batches is None and isinstance(adapter, data_adapters.PyDatasetAdapter) \
+                and steps_per_epoch is None:
+            raise ValueError("Invalid value for argument `steps_per_epoch`: `x` is an endless "
+                             "PyDataset (its num_batches is None), so fit needs "
+                             "`steps_per_epoch`; received steps_per_epoch=None.")
+        if isinstance(adapter, data_adapters.ArrayDataAdapter):
+            if adapter.n_samples == 0:
+                raise ValueError("Invalid value for argument `x`: no training samples.")
+            self._flat_inputs(_first_rows(adapter.x))  # builds and checks shapes before epoch 1
+        val_iterator = None
+        if validation_data is not None:
+            val_iterator = self._validation_iterator(validation_data, validation_batch_size,
+                                                     batch_size, validation_steps)
 
+        train_iterator = data_adapters.EpochIterator(adapter, steps_per_epoch)
+        train_iterator.reset()
         history = callbacks_module.History()
-        n_steps = math.ceil(n_x / batch_size)
-        if steps_per_epoch is not None:
-            n_steps = min(n_steps, int(steps_per_epoch))
         cbs = callbacks_module.CallbackList(
             [*(callbacks or []), history], self,
-            {"epochs": epochs, "steps": n_steps, "verbose": verbose})
+            {"epochs": epochs, "steps": train_iterator.num_batches, "verbose": verbose})
         progress = 0 if cbs.progbar is not None else verbose  # a ProgbarLogger prints instead
         self.stop_training = False
         self.history = history
+        training_logs: dict[str, float] = {}
+        first_batch = None
         cbs.on_train_begin({})
-        initial_epoch = self._initial_epoch or initial_epoch
+        # A callback (BackupAndRestore) may resume from a later epoch.
+        initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
         for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
             cbs.on_epoch_begin(epoch, {})
             if progress:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            order = _random.generator().permutation(n_x) if shuffle else np.arange(n_x)
-            logs = self._run_epoch(x, y, order, batch_size, n_steps, progress, cbs)
-            if validation_data is not None:
-                val_logs = self._evaluate_arrays(*validation_data, batch_size, 0, cbs=None)
+            logs, n_steps, batch = self._train_epoch(train_iterator, progress, cbs)
+            first_batch = first_batch or batch
+            if n_steps == 0 and train_iterator.exhausted:
+                break  # as Keras: the data ran out, no epoch to report
+            if val_iterator is not None and data_adapters.should_eval(epoch, validation_freq):
+                val_iterator.reset()
+                val_logs = self._evaluate_loop(val_iterator, 0, cbs)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             self._print_epoch_end(logs, progress)
             cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
+            training_logs = logs
+            if self.stop_training or train_iterator.exhausted:
                 break
-        cbs.on_train_end({name: values[-1] for name, values in history.history.items()})
-        if profile:
-            history.profile = profile_model(self, _take(x, slice(0, batch_size)),
-                                            _take(y, slice(0, batch_size)))
+        cbs.on_train_end(training_logs)
+        if profile and first_batch is not None:
+            history.profile = profile_model(self, first_batch[0], first_batch[1])
             if verbose:
                 print(format_profile(history.profile))
         return history
 
-    def _run_epoch(self, x: Any, y: Any, order: np.ndarray, batch_size: int,
-                   n_steps: int, verbose: int, cbs: Any) -> dict[str, float]:
+    def _validation_iterator(self, validation_data: Any, validation_batch_size: int | None,
+                             batch_size: int | None, validation_steps: int | None) -> Any:
+        if isinstance(validation_data, (tuple, list)):
+            if not 2 <= len(validation_data) <= 3:
+                raise ValueError("Invalid value for argument `validation_data`: expected a "
+                                 "tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), a "
+                                 "generator or a PyDataset, received a "
+                                 f"{type(validation_data).__name__} of {len(validation_data)} "
+                                 "elements.")
+            val_x, val_y, val_sw = data_adapters.unpack_x_y_sample_weight(validation_data)
+            val_batch = validation_batch_size or batch_size
+        else:
+            val_x, val_y, val_sw = validation_data, None, None
+            val_batch = validation_batch_size  # whole batches: only an explicit size errors
+        adapter = data_adapters.get_data_adapter(val_x, val_y, val_sw, batch_size=val_batch,
+                                                 steps=validation_steps)
+        if adapter.num_batches is None and isinstance(adapter, data_adapters.PyDatasetAdapter) \
+                and validation_steps is None:
+            raise ValueError("Invalid value for argument `validation_steps`: "
+                             "`validation_data` is an endless PyDataset (its num_batches is "
+                             "None), so fit needs `validation_steps`; received "
+                             "validation_steps=None.")
+        return data_adapters.EpochIterator(adapter, validation_steps)
+
+    def _train_epoch(self, iterator: Any, verbose: int, cbs: Any) -> tuple[dict, int, Any]:
+        """One epoch: its logs, its number of steps and its first batch."""
         mean_loss = metrics_module.Mean(name="loss")
-        self._reset_metrics()
-        self._progbar = Progbar(n_steps, verbose)
+        self._progbar = Progbar(iterator.num_batches or 0, verbose)
         logs: dict[str, float] = {}
-        for step in range(n_steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            xb, yb = _take(x, idx), _take(y, idx)
+        n_steps, first = 0, None
+        for step, (xb, yb, swb) in iterator.epoch():
+            first = first or (xb, yb)
             cbs.on_train_batch_begin(step, {})
-            result = self._step(xb, yb)
+            result = self._step(xb, yb, swb)
             if isinstance(result, dict):  # a train_step of the model's own
                 logs = dict(result)
             else:
                 loss_value, outputs = result
-                mean_loss.update_state(loss_value, sample_weight=len(idx))
-                self._update_metrics(yb, outputs)
+                mean_loss.update_state(loss_value, sample_weight=_batch_rows(xb))
+                self._update_metrics(yb, outputs, swb)
                 logs = self._logs(mean_loss)
+            n_steps = step + 1
             cbs.on_train_batch_end(step, logs)
-            self._progbar.update(step + 1, logs, done=False)
+            self._progbar.total = iterator.num_batches or n_steps
+            self._progbar.update(n_steps, logs, done=False)
             if self.stop_training:  # as Keras: a callback may end the epoch early
                 break
-        return logs if self._custom_train_step() else self._logs(mean_loss)
+        self._progbar.total = iterator.num_batches or n_steps
+        if n_steps == 0 or self._custom_train_step():
+            return logs, n_steps, first
+        return self._logs(mean_loss), n_steps, first
 
     def _print_epoch_end(self, logs: dict[str, float], verbose: int) -> None:
         ordered = dict(sorted(logs.items(), key=lambda kv: (kv[0].startswith("val_"), kv[0])))
@@ -501,77 +587,116 @@ class Trainer:
 
     # -- evaluate / predict ------------------------------------------------
 
-    def _evaluate_arrays(self, x: Any, y: Any, batch_size: int, verbose: int,
-                         cbs: Any) -> dict[str, float]:
+    def _evaluate_loop(self, iterator: Any, verbose: int, cbs: Any) -> dict[str, float]:
+        """One pass of evaluation with the ``on_test_*`` hooks; its logs."""
         mean_loss = metrics_module.Mean(name="loss")
         self._reset_metrics()
-        n = _n_samples(_flat_data(x), "x")
-        n_steps = math.ceil(n / batch_size)
-        progbar = Progbar(n_steps, verbose)
-        for step in range(n_steps):
-            rows = slice(step * batch_size, (step + 1) * batch_size)
-            xb, yb = _take(x, rows), _take(y, rows)
-            if cbs is not None:
-                cbs.on_test_batch_begin(step, {})
-            loss_value, outputs = self._test_batch(xb, yb)
-            mean_loss.update_state(loss_value, sample_weight=len(flatten(xb)[0][0]))
-            self._update_metrics(yb, outputs)
+        cbs.on_test_begin({})
+        progbar = Progbar(iterator.num_batches or 0, verbose)
+        n_steps = 0
+        self.stop_evaluating = False
+        for step, (xb, yb, swb) in iterator.epoch():
+            cbs.on_test_batch_begin(step, {})
+            loss_value, outputs = self._test_batch(xb, yb, swb)
+            mean_loss.update_state(loss_value, sample_weight=_batch_rows(xb))
+            self._update_metrics(yb, outputs, swb)
             logs = self._logs(mean_loss)
-            if cbs is not None:
-                cbs.on_test_batch_end(step, logs)
-            progbar.update(step + 1, logs, done=step + 1 == n_steps)
+            n_steps = step + 1
+            cbs.on_test_batch_end(step, logs)
+            progbar.total = iterator.num_batches or n_steps
+            progbar.update(n_steps, logs, done=False)
+            if self.stop_evaluating:  # as Keras: a callback may end the pass early
+                break
         logs = self._logs(mean_loss)
+        progbar.total = n_steps
+        progbar.update(n_steps, logs, done=True)
         progbar.summary(n_steps, logs)
+        cbs.on_test_end(logs)
         return logs
 
     @with_training_environment
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
-                 verbose: Any = "auto", callbacks: list | None = None,
-                 return_dict: bool = False) -> Any:
-        """The loss and metrics on (x, y): ``[loss, *metrics]`` (a scalar loss
-        when there are no metrics), or a dict with ``return_dict=True``."""
+                 verbose: Any = "auto", sample_weight: Any = None, steps: int | None = None,
+                 callbacks: list | None = None, return_dict: bool = False) -> Any:
+        """The loss and metrics on the data: ``[loss, *metrics]`` (a scalar
+        loss when there are no metrics), or a dict with ``return_dict=True``.
+
+        The data is as for ``fit`` (arrays with ``y`` and optional
+        ``sample_weight``, a generator or a PyDataset); ``steps`` limits the
+        pass to that many batches (an endless PyDataset needs it)."""
         self._require_compiled("evaluate")
-        x, y, n_x = _paired_data(x, y)
-        if n_x == 0:
-            raise ValueError("Invalid value for argument `x`: no samples to evaluate.")
-        self._flat_inputs(_take(x, slice(0, 1)))
-        cbs = callbacks_module.CallbackList(callbacks or [], self, {})
-        cbs.on_test_begin({})
-        logs = self._evaluate_arrays(x, y, _batch_size(batch_size), _verbosity(verbose), cbs)
-        cbs.on_test_end(logs)
-        if return_dict:
-            return logs
-        values = [logs["loss"]] + [logs[name] for name in self._compiled.result_names()]
-        return values[0] if len(values) == 1 else values
+        verbose = _verbosity(verbose)
+        iterator = self._inference_iterator(x, y, sample_weight, batch_size, steps, "evaluate")
+        cbs = callbacks_module.CallbackList(
+            callbacks or [], self, {"epochs": 1, "steps": iterator.num_batches,
+                                    "verbose": verbose})
+        logs = self._evaluate_loop(iterator, verbose, cbs)
+        return logs if return_dict else self._flat_logs(logs)
+
+    def _inference_iterator(self, x: Any, y: Any, sample_weight: Any, batch_size: Any,
+                            steps: Any, what: str) -> Any:
+        """The data of ``evaluate`` / ``predict``, read once, in order."""
+        batch_size = _positive_int_or_none(batch_size, "batch_size")
+        steps = _positive_int_or_none(steps, "steps")
+        adapter = data_adapters.get_data_adapter(x, y, sample_weight, batch_size=batch_size,
+                                                 steps=steps)
+        if isinstance(adapter, data_adapters.ArrayDataAdapter):
+            if adapter.n_samples == 0 and what == "evaluate":
+                raise ValueError("Invalid value for argument `x`: no samples to evaluate.")
+            if what == "evaluate" and adapter.y is None:
+                raise ValueError("Invalid value for argument `y`: expected targets, "
+                                 "received None.")
+            self._flat_inputs(_first_rows(adapter.x))
+        elif adapter.num_batches is None and isinstance(
+                adapter, data_adapters.PyDatasetAdapter) and steps is None:
+            raise ValueError(f"Invalid value for argument `steps`: `x` is an endless PyDataset "
+                             f"(its num_batches is None), so {what} needs `steps`; received "
+                             "steps=None.")
+        iterator = data_adapters.EpochIterator(adapter, steps)
+        iterator.reset()
+        return iterator
 
     @with_training_environment
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
-                callbacks: list | None = None) -> Any:
+                steps: int | None = None, callbacks: list | None = None) -> Any:
         """The model's outputs for ``x``, computed ``batch_size`` samples at a
-        time (a list or dict of arrays for several outputs)."""
-        x = _as_data(x, "x")
-        n = _n_samples(_flat_data(x), "x")
-        first, structure = self._flat_inputs(_take(x, slice(0, 1)))
-        batch_size = _batch_size(batch_size)
-        n_steps = math.ceil(n / batch_size)
-        progbar = Progbar(n_steps, _verbosity(verbose))
-        cbs = callbacks_module.CallbackList(callbacks or [], self, {})
+        time (a list or dict of arrays for several outputs). ``x`` may also
+        be a generator or a PyDataset (their targets are ignored); ``steps``
+        limits the number of batches."""
+        verbose = _verbosity(verbose)
+        iterator = self._inference_iterator(x, None, None, batch_size, steps, "predict")
+        progbar = Progbar(iterator.num_batches or 0, verbose)
+        cbs = callbacks_module.CallbackList(
+            callbacks or [], self, {"epochs": 1, "steps": iterator.num_batches,
+                                    "verbose": verbose})
         cbs.on_predict_begin({})
         pieces: list[list] = []
         plan = None
-        for step in range(n_steps):
+        n_steps = 0
+        self.stop_predicting = False
+        for step, (xb, _, _) in iterator.epoch():
             cbs.on_predict_batch_begin(step, {})
-            arrays, structure = self._flat_inputs(
-                _take(x, slice(step * batch_size, (step + 1) * batch_size)))
+            arrays, structure = self._flat_inputs(xb)
             plan = self._plan_for(arrays, structure, False)
             outputs, _ = plan.forward(arrays, False)
             pieces.append(outputs)
+            n_steps = step + 1
             cbs.on_predict_batch_end(step, {"outputs": unflatten(
                 outputs, plan.function.output_structure)})
-            progbar.update(step + 1, {}, done=step + 1 == n_steps)
+            progbar.total = iterator.num_batches or n_steps
+            progbar.update(n_steps, {}, done=False)
+            if self.stop_predicting:
+                break
+        progbar.total = n_steps
+        progbar.update(n_steps, {}, done=True)
         progbar.summary(n_steps, {})
         cbs.on_predict_end({})
         if plan is None:
+            adapter = iterator.adapter
+            if not isinstance(adapter, data_adapters.ArrayDataAdapter):
+                raise ValueError("Invalid value for argument `x`: the data yielded no batches "
+                                 "to predict.")
+            first, structure = self._flat_inputs(_first_rows(adapter.x))
             plan = self._plan_for(first, structure, False)
             outputs, _ = plan.forward(first, False)
             flat = [np.zeros((0, *o.shape[1:]), o.dtype) for o in outputs]
@@ -604,6 +729,9 @@ class Trainer:
     @with_training_environment(per_batch=True)
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False) -> Any:
+        """The loss and metrics of one batch, as ``evaluate`` on it alone."""
+        self._require_compiled("test_on_batch")
         x = _as_data(x, "x")
-        n = _n_samples(_flat_data(x), "x")
-        return self.evaluate(x, y, batch_size=max(n, 1), verbose=0, return_dict=return_dict)
+        return self.evaluate(x, y, batch_size=max(_batch_rows(x), 1), verbose=0,
+                             sample_weight=sample_weight, return_dict=return_dict)
+
