@@ -30,6 +30,16 @@ class FunctionLoss(Loss):
     dtype : str or None, default None
     """
 
+    def __new__(cls, fn: Any = None, *args: Any, **kwargs: Any) -> Loss:
+        # Keras' own loss functions (fastconv.losses.huber, ...) train with
+        # their class and its closed-form gradient, named by the function.
+        builtin = getattr(fn, "_loss_class", None)
+        if cls is FunctionLoss and builtin is not None:
+            options = dict(zip(("name", "reduction", "dtype"), args), **kwargs)
+            options["name"] = options.get("name") or fn.__name__
+            return builtin(**options)
+        return super().__new__(cls)
+
     def __init__(self, fn: Any, name: str | None = None,
                  reduction: str | None = "sum_over_batch_size", dtype: Any = None) -> None:
         super().__init__(name=name or getattr(fn, "__name__", "loss"), reduction=reduction,

@@ -101,18 +101,20 @@ def check_dtype(dtype: object) -> np.dtype | None:
 
 
 def check_float(value: object, name: str, low: float | None = None,
-                high: float | None = None, closed_high: bool = True) -> float:
-    """A real number, optionally in ``[low, high]`` (``[low, high)`` if not closed_high)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value):
+                high: float | None = None, open_low: bool = False) -> float:
+    """A finite real number, optionally in ``[low, high]`` (``(low, high]``
+    if ``open_low``; an unbounded side is written ``inf``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
         raise TypeError(
             f"Invalid value for argument `{name}`: expected a finite float, "
             f"received {name}={value!r}."
         )
     value = float(value)
-    above = high is not None and (value > high if closed_high else value >= high)
-    if (low is not None and value < low) or above:
-        interval = f"[{low}, {high}{']' if closed_high else ')'}"
+    below = low is not None and (value <= low if open_low else value < low)
+    if below or (high is not None and value > high):
+        interval = (f"{'(' if open_low else '['}{low if low is not None else '-inf'}, "
+                    f"{high if high is not None else 'inf'}{']' if high is not None else ')'}")
         raise ValueError(
             f"Invalid value for argument `{name}`: expected a float in {interval}, "
             f"received {name}={value!r}."
