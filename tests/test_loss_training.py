@@ -129,3 +129,51 @@ def test_save_load_keeps_the_loss(tmp_path, loss):
     y = targets("binary")
     assert loaded.evaluate(X, y, verbose=0) == pytest.approx(model.evaluate(X, y, verbose=0),
                                                             rel=1e-6)
+
+
+class SquaredError(losses.Loss):
+    """A custom loss as Keras users write it: ``call`` with Keras ops."""
+
+    def call(self, y_true, y_pred):
+        from fastconv import ops
+        return ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+
+def squared_error(y_true, y_pred):
+    from fastconv import ops
+    return ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none"])
+@pytest.mark.parametrize("custom", [lambda r: SquaredError(reduction=r),
+                                    lambda r: losses.FunctionLoss(squared_error, reduction=r)],
+                         ids=["subclass", "function"])
+def test_custom_losses_weigh_and_reduce(custom, reduction):
+    y, p = targets("real").astype(np.float64), rng.standard_normal((8, 3))
+    sw = rng.uniform(0, 2, 8)
+    loss, reference = custom(reduction), losses.MeanSquaredError(reduction=reduction)
+    np.testing.assert_allclose(loss(y, p, sw), reference(y, p, sw), rtol=1e-12)
+    np.testing.assert_allclose(loss.gradient(y, p, sw), reference.gradient(y, p, sw),
+                               rtol=1e-12)
+    # (N,) targets against (N, 1) outputs, as Keras' wrapper aligns them.
+    if isinstance(loss, losses.FunctionLoss):
+        np.testing.assert_allclose(loss(y[:, 0], p[:, :1]), reference(y[:, 0], p[:, :1]))
+
+
+def test_custom_loss_subclass_trains():
+    y = targets("real")
+    fitted, reference = make(None), make(None)
+    fitted.compile(optimizer=fastconv.optimizers.SGD(LR), loss=SquaredError())
+    reference.compile(optimizer=fastconv.optimizers.SGD(LR), loss="mse")
+    fitted.train_on_batch(X, y)
+    reference.train_on_batch(X, y)
+    for a, b in zip(fitted.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert SquaredError().name == "squared_error"
+    assert SquaredError().get_config() == {"name": "squared_error",
+                                           "reduction": "sum_over_batch_size"}
+
+
+def test_loss_without_call_says_so():
+    with pytest.raises(NotImplementedError, match=r"must implement call\(y_true, y_pred\)"):
+        losses.Loss()(np.zeros((2, 1)), np.zeros((2, 1)))
