@@ -615,3 +615,24 @@ def test_function_form_rejects_symbolic_tensors():
     yt, yp = KerasTensor((None, 3), "float32"), KerasTensor((None, 3), "float32")
     with pytest.raises(TypeError, match=r"fastconv.losses.huber computes on arrays.*Huber\(\)"):
         losses.huber(yt, yp)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", None])
+@pytest.mark.parametrize("name, loss, y_true, y_pred, reference", CASES, ids=IDS)
+def test_float32_stays_float32(name, loss, y_true, y_pred, reference, reduction):
+    loss = type(loss).from_config({**loss.get_config(), "reduction": reduction})
+    p32 = y_pred.astype(np.float32)
+    with warnings.catch_warnings(), np.errstate(divide="raise", invalid="raise",
+                                                over="raise"):
+        warnings.simplefilter("error")
+        value = loss(y_true, p32, sample_weight=np.float32(0.5))
+        grad = loss.gradient(y_true, p32, sample_weight=np.ones(4, np.float32))
+    if reduction is None:
+        assert value.dtype == np.float32 and value.shape == (4,)
+        np.testing.assert_allclose(value, 0.5 * reference(y_true, y_pred), rtol=2e-5,
+                                   atol=1e-6)
+    else:
+        assert isinstance(value, float)
+        assert value == pytest.approx(0.5 * reference(y_true, y_pred).mean(), rel=2e-5)
+    assert grad.dtype == np.float32 and grad.shape == p32.shape
+    np.testing.assert_allclose(grad, loss.gradient(y_true, y_pred), rtol=1e-3, atol=1e-5)
