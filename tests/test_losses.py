@@ -363,7 +363,7 @@ def test_keras_config_loads():
         CategoricalCrossentropy.from_config({**keras_config, "ignore_class": 1})
 
 
-@pytest.mark.parametrize("identifier", ["Mse", "hinge", 3, {"class_name": "Huber"}])
+@pytest.mark.parametrize("identifier", ["Mse", "hingee", 3, {"class_name": "Hubber"}])
 def test_get_rejects_unknown(identifier):
     with pytest.raises(ValueError, match="'binary_crossentropy'.*'mse'"):
         losses.get(identifier)

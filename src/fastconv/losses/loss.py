@@ -101,18 +101,20 @@ def check_dtype(dtype: object) -> np.dtype | None:
 
 
 def check_float(value: object, name: str, low: float | None = None,
-                high: float | None = None, closed_high: bool = True) -> float:
-    """A real number, optionally in ``[low, high]`` (``[low, high)`` if not closed_high)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
-            or not np.isfinite(value):
+                high: float | None = None, open_low: bool = False) -> float:
+    """A finite real number, optionally in ``[low, high]`` (``(low, high]``
+    if ``open_low``; an unbounded side is written ``inf``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
         raise TypeError(
             f"Invalid value for argument `{name}`: expected a finite float, "
             f"received {name}={value!r}."
         )
     value = float(value)
-    above = high is not None and (value > high if closed_high else value >= high)
-    if (low is not None and value < low) or above:
-        interval = f"[{low}, {high}{']' if closed_high else ')'}"
+    below = low is not None and (value <= low if open_low else value < low)
+    if below or (high is not None and value > high):
+        interval = (f"{'(' if open_low else '['}{low if low is not None else '-inf'}, "
+                    f"{high if high is not None else 'inf'}{']' if high is not None else ')'}")
         raise ValueError(
             f"Invalid value for argument `{name}`: expected a float in {interval}, "
             f"received {name}={value!r}."
@@ -308,12 +310,18 @@ class _LossRecord:
 class Loss:
     """Base class of the losses, as ``keras.losses.Loss``.
 
-    A subclass implements ``_prepare(y_true, y_pred) -> (t, p, undo)``
-    (checked targets; ``y_pred`` with the reduced axis last; ``undo`` maps
-    an array shaped like ``p`` back to ``y_pred``'s shape), ``_values(t, p)``
-    (per-sample losses, optionally with a mask) and
-    ``_values_backward(t, p, dL)`` (d ``sum(dL * L)`` / d ``p``); a loss with
-    a fused output activation also implements ``_logits_backward``.
+    A custom loss, as in Keras, overrides :meth:`call` with
+    ``fastconv.ops`` (``keras.ops``) and returns per-sample losses; they are
+    weighted and reduced here, and the ops' gradient rules give the
+    gradient (``call`` is traced once per pair of input shapes).
+
+    The built-in losses instead implement ``_prepare(y_true, y_pred) ->
+    (t, p, undo)`` (checked targets; ``y_pred`` with the reduced axis last;
+    ``undo`` maps an array shaped like ``p`` back to ``y_pred``'s shape),
+    ``_values(t, p)`` (per-sample losses, optionally with a mask) and
+    ``_values_backward(t, p, dL)`` (d ``sum(dL * L)`` / d ``p``) in NumPy
+    with closed-form derivatives; a loss with a fused output activation also
+    implements ``_logits_backward``.
 
     Parameters
     ----------
@@ -358,16 +366,58 @@ class Loss:
 
     # -- to implement --------------------------------------------------------
 
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """Per-sample losses of symbolic ``y_true`` and ``y_pred``, written
+        with ``fastconv.ops``; override it in a custom loss, as in Keras."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement call(y_true, y_pred) with "
+            "fastconv.ops, returning the per-sample losses."
+        )
+
     def _prepare(self, y_true: object, y_pred: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        raise NotImplementedError
+        t = np.asarray(y_true)
+        t = t.astype(y_pred.dtype) if t.dtype.kind in "biuf" else t
+        return t, y_pred, lambda dp: dp
+
+    def _plan(self, t: np.ndarray, p: np.ndarray) -> Any:
+        """The traced graph of :meth:`call` for the shapes of ``t`` and ``p``."""
+        from fastconv.graph.executor import Plan
+        from fastconv.graph.function import Function
+        from fastconv.graph.node import KerasTensor
+
+        plans = self.__dict__.setdefault("_plans", {})
+        key = (t.shape[1:], t.dtype.name, p.shape[1:], p.dtype.name)
+        plan = plans.get(key)
+        if plan is None:
+            yt = KerasTensor((None, *t.shape[1:]), t.dtype.name, name="y_true")
+            yp = KerasTensor((None, *p.shape[1:]), p.dtype.name, name="y_pred")
+            try:
+                out = self.call(yt, yp)
+            except TypeError as exc:
+                raise TypeError(
+                    f"The loss {self.name!r} could not be traced: {exc}. Write it "
+                    "with fastconv.ops (keras.ops), not NumPy, so it can be "
+                    "differentiated.") from None
+            if not isinstance(out, KerasTensor):
+                raise TypeError(f"The loss {self.name!r} returned {type(out).__name__}"
+                                "; it must return what fastconv.ops computed from its "
+                                "arguments.")
+            plan = Plan(Function([yt, yp], out, owner=f"loss {self.name!r}"))
+            plans[key] = plan
+        return plan
 
     def _values(self, t: np.ndarray, p: np.ndarray
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
-        raise NotImplementedError
+        (out,), _ = self._plan(t, p).forward([t, p], training=True)
+        return np.asarray(out, dtype=p.dtype)
 
     def _values_backward(self, t: np.ndarray, p: np.ndarray, dL: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        plan = self._plan(t, p)
+        (out,), tape = plan.forward([t, p], training=True, record=True)
+        grads = plan.backward(tape, [dL.reshape(np.shape(out))], input_grads=True)
+        g = grads[1]
+        return np.zeros_like(p) if g is None else g.astype(p.dtype, copy=False)
 
     def _logits_backward(self, t: np.ndarray, p: np.ndarray, dL: np.ndarray) -> np.ndarray:
         raise NotImplementedError
