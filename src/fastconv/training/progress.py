@@ -48,7 +48,9 @@ class Progbar:
         self.dynamic = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.interval = 0.05 if self.dynamic else 10.0
         self.start = time.perf_counter()
-        self._last_print = 0.0
+        # The first line waits an interval too: a short pass logged to a
+        # file (no terminal) then writes its final line only.
+        self._last_print = self.start if not self.dynamic else 0.0
         self._width = 0
 
     def _line(self, step: int, logs: Mapping[str, float], done: bool) -> str:
