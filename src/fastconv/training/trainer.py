@@ -315,7 +315,8 @@ class Trainer:
         """One optimizer update of the trainable weights from their ``grad``,
         then the weights' constraints."""
         variables = self.trainable_weights
-        self.optimizer.update([v.value for v in variables], [v.grad for v in variables])
+        self.optimizer.update([v.value for v in variables], [v.grad for v in variables],
+                              variables=variables)
         self.apply_constraints()
 
     def _all_variables(self) -> list:
@@ -460,6 +461,8 @@ class Trainer:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        if epochs > 0:  # as Keras: the weights take the optimizer's moving averages, if kept
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end({name: values[-1] for name, values in history.history.items()})
         if profile:
             history.profile = profile_model(self, _take(x, slice(0, batch_size)),
