@@ -521,12 +521,15 @@ def load_model(filepath: str, compile: bool = True, custom_objects: dict | None 
         try:
             optimizer, loss = compile_config["optimizer"], compile_config["loss"]
             metrics = compile_config["metrics"]
-            model.compile(optimizer=optimizers.get(optimizer),
+            optimizer = (optimizers.deserialize(optimizer, custom_objects)
+                         if isinstance(optimizer, dict) else optimizers.get(optimizer))
+            model.compile(optimizer=optimizer,
                           loss=_compiled_loss(loss, custom_objects),
                           metrics=_with_custom_objects(metrics, custom_objects),
                           loss_weights=compile_config.get("loss_weights"))
             if state:
                 model.optimizer.set_state(state)
+                model.optimizer.check_state_for([v.value for v in model.trainable_weights])
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise ValueError(f"{filepath}: the compile settings or optimizer state are "
                              f"malformed: {exc!r}") from None

@@ -119,6 +119,36 @@ cdef extern from "optim.h" nogil:
     void fc_adam_update_f64(int isa, double *w, const double *g, double *m, double *v,
                             double *v_hat, double alpha, double one_minus_beta_1,
                             double one_minus_beta_2, double eps, int64_t begin, int64_t end)
+    void fc_weight_decay_f32(int isa, float *w, float wd, float lr, int64_t begin, int64_t end)
+    void fc_adagrad_update_f32(int isa, float *w, const float *g, float *acc, float lr, float eps,
+                               int64_t begin, int64_t end)
+    void fc_adadelta_update_f32(int isa, float *w, const float *g, float *ag, float *adv, float lr,
+                                float rho, float one_minus_rho, float eps, int64_t begin, int64_t end)
+    void fc_adamax_update_f32(int isa, float *w, const float *g, float *m, float *u, float lr,
+                              float one_minus_beta_1, float beta_2, float one_minus_beta_1_power,
+                              float eps, int64_t begin, int64_t end)
+    void fc_nadam_update_f32(int isa, float *w, const float *g, float *m, float *v, float lr,
+                             float one_minus_beta_1, float one_minus_beta_2, float u_next,
+                             float c_next, float c_g, float c_now, float c_v, float eps,
+                             int64_t begin, int64_t end)
+    void fc_lion_update_f32(int isa, float *w, const float *g, float *m, float lr, float beta_1,
+                            float one_minus_beta_1, float beta_2, float one_minus_beta_2,
+                            int64_t begin, int64_t end)
+    void fc_weight_decay_f64(int isa, double *w, double wd, double lr, int64_t begin, int64_t end)
+    void fc_adagrad_update_f64(int isa, double *w, const double *g, double *acc, double lr, double eps,
+                               int64_t begin, int64_t end)
+    void fc_adadelta_update_f64(int isa, double *w, const double *g, double *ag, double *adv, double lr,
+                                double rho, double one_minus_rho, double eps, int64_t begin, int64_t end)
+    void fc_adamax_update_f64(int isa, double *w, const double *g, double *m, double *u, double lr,
+                              double one_minus_beta_1, double beta_2, double one_minus_beta_1_power,
+                              double eps, int64_t begin, int64_t end)
+    void fc_nadam_update_f64(int isa, double *w, const double *g, double *m, double *v, double lr,
+                             double one_minus_beta_1, double one_minus_beta_2, double u_next,
+                             double c_next, double c_g, double c_now, double c_v, double eps,
+                             int64_t begin, int64_t end)
+    void fc_lion_update_f64(int isa, double *w, const double *g, double *m, double lr, double beta_1,
+                            double one_minus_beta_1, double beta_2, double one_minus_beta_2,
+                            int64_t begin, int64_t end)
 
 
 cdef extern from "pool2d.h" nogil:

@@ -323,7 +323,8 @@ class Trainer:
         """One optimizer update of the trainable weights from their ``grad``,
         then the weights' constraints."""
         variables = self.trainable_weights
-        self.optimizer.update([v.value for v in variables], [v.grad for v in variables])
+        self.optimizer.update([v.value for v in variables], [v.grad for v in variables],
+                              variables=variables)
         self.apply_constraints()
 
     def _all_variables(self) -> list:
@@ -521,6 +522,8 @@ class Trainer:
             training_logs = logs
             if self.stop_training or train_iterator.exhausted:
                 break
+        if epochs > 0:  # as Keras: the weights take the optimizer's moving averages, if kept
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(training_logs)
         if profile and first_batch is not None:
             history.profile = profile_model(self, first_batch[0], first_batch[1])
