@@ -141,6 +141,15 @@ def relu_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray, negative_slope: 
                   max_value: float | None = None, threshold: float = 0.0) -> np.ndarray:
     """``dy`` where ``x > threshold`` (0 at ``x = 0`` for the plain ReLU, as
     TensorFlow and JAX), ``negative_slope * dy`` below, 0 from ``max_value`` up."""
+    if (not negative_slope and max_value is None and threshold == 0
+            and isinstance(dy, np.ndarray) and isinstance(y, np.ndarray)
+            and dy.shape == y.shape and dy.dtype == y.dtype and dy.dtype.kind == "f"
+            and dy.dtype.itemsize in (4, 8)):
+        # The plain ReLU: y > 0 exactly where x > 0; the compiled kernel is
+        # one multithreaded pass.
+        from fastconv.ops import kernels
+
+        return kernels.relu_backward(dy, y)
     slope = np.where(x > threshold, dy, negative_slope * dy) if negative_slope else \
         np.where(x > threshold, dy, 0)
     if max_value is not None:

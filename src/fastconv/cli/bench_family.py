@@ -23,7 +23,9 @@ Work counted, per case and pass:
   convention of the STREAM triad that ``_runtime.triad_gbps`` measures).
   Forward: its inputs (x, w, b) and outputs (y, and max pooling's int32
   argmax); backward: dy and what it reads again (x and w; argmax), and
-  dx, dw, db. PyTorch is charged the same bytes.
+  dx, dw, db. PyTorch is charged the same bytes. Batch normalization: x and
+  y forward; dy, x and dx backward (the sweeps over the statistics read x
+  again, uncounted).
 """
 
 from __future__ import annotations
@@ -312,6 +314,43 @@ class MaxPool(Case):
                 _torch_step(lambda: pool(xg, self.pool), [xg], _channels_first(self.dy)))
 
 
+class BatchNorm(Case):
+    """Batch normalization in training mode over (N, H, W, C), channels last."""
+
+    bound = "memory"
+
+    def __init__(self, x_shape: tuple[int, ...]) -> None:
+        rng = np.random.default_rng(0)
+        c = x_shape[-1]
+        self.x = rng.standard_normal(x_shape, dtype=np.float32)
+        self.gamma = rng.standard_normal(c, dtype=np.float32)
+        self.beta = rng.standard_normal(c, dtype=np.float32)
+        self.dy = rng.standard_normal(x_shape, dtype=np.float32)
+        fwd, bwd = 2 * self.x.size, 3 * self.x.size
+        self.gbytes = (4 * fwd / 1e9, 4 * (fwd + bwd) / 1e9)
+
+    def _numpy_calls(self, module) -> tuple[Call, Call]:
+        def step() -> object:
+            _, mean, var = module.batch_norm(self.x, self.gamma, self.beta)
+            return module.batch_norm_backward(self.dy, self.x, mean, var, self.gamma)
+
+        return lambda: module.batch_norm(self.x, self.gamma, self.beta), step
+
+    def _torch_calls(self) -> tuple[Call, Call]:
+        import torch
+        import torch.nn.functional as F
+
+        xt = _channels_first(self.x)
+        gt, bt = torch.from_numpy(self.gamma), torch.from_numpy(self.beta)
+
+        def run(x, g, b):
+            return F.batch_norm(x, None, None, g, b, training=True, eps=1e-3)
+
+        leaves = _grad_leaves(xt, gt, bt)
+        return (lambda: run(xt, gt, bt),
+                _torch_step(lambda: run(*leaves), leaves, _channels_first(self.dy)))
+
+
 def _separable(b: int) -> Case:
     depthwise = ConvLayer((3, 3), 64, 64, groups=64, bias=False)
     return ConvStack((b, 28, 28, 64), [depthwise, ConvLayer((1, 1), 64, 128)],
@@ -336,6 +375,8 @@ CASES: dict[str, Callable[[int | None], Case]] = {
     "global_avg_pool2d_7x7x512_b64": lambda b: GlobalAvgPool((b or 64, 7, 7, 512)),
     "max_pool3d_2_32^3x32_b8": lambda b: MaxPool((b or 8, 32, 32, 32, 32), 2),
     "max_pool1d_2_L1000x64_b64": lambda b: MaxPool((b or 64, 1000, 64), 2),
+    "batch_norm_28x28x64_b64": lambda b: BatchNorm((b or 64, 28, 28, 64)),
+    "batch_norm_56x56x64_b64": lambda b: BatchNorm((b or 64, 56, 56, 64)),
 }
 
 # Cases where one reference call (forward + backward) takes more than a second.

@@ -7,7 +7,10 @@ fastconv and on the same network in PyTorch, as the seed CNN is compared.
   -> Dense(10, softmax);
 - mobilenet: Input((32, 32, 3)) -> Conv2D(32, 3, strides 2, "same", relu)
   -> 3 x [DepthwiseConv2D(3, "same", relu) -> Conv2D(64 / 128 / 128, 1,
-  relu)] -> GlobalAveragePooling2D -> Dense(10, softmax).
+  relu)] -> GlobalAveragePooling2D -> Dense(10, softmax);
+- vgg_block: a VGG-style CIFAR block, Input((32, 32, 3)) -> 2 x
+  [Conv2D(64, 3, "same") -> BatchNormalization -> ReLU] -> MaxPooling2D(2)
+  -> GlobalAveragePooling2D -> Dense(10, softmax).
 
 PyTorch runs the softmax inside its cross-entropy loss, and TensorFlow's
 "same" padding of the strided first convolution (one extra row and column
@@ -27,6 +30,8 @@ MODELS = {
                 "Dense 10) on (500, 1)"), (500, 1)),
     "mobilenet": (("MobileNet-style net (Conv2D 32 /2, 3 x [depthwise 3x3, pointwise "
                    "64/128/128], global avg pool, Dense 10) on (32, 32, 3)"), (32, 32, 3)),
+    "vgg_block": (("VGG-style block (2 x [Conv2D 64 3x3, BatchNormalization, ReLU], max pool, "
+                   "global avg pool, Dense 10) on (32, 32, 3)"), (32, 32, 3)),
 }
 POINTWISE = (64, 128, 128)
 
@@ -46,6 +51,12 @@ def fastconv_model(name: str):
                  layers.MaxPooling1D(2),
                  layers.Conv1D(64, 3, activation="relu"),
                  layers.GlobalAveragePooling1D()]
+    elif name == "vgg_block":
+        stack = [layers.Input(MODELS[name][1])]
+        for _ in range(2):
+            stack += [layers.Conv2D(64, 3, padding="same"), layers.BatchNormalization(),
+                      layers.Activation("relu")]
+        stack += [layers.MaxPooling2D(2), layers.GlobalAveragePooling2D()]
     else:
         stack = [layers.Input(MODELS[name][1]),
                  layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")]
@@ -67,6 +78,12 @@ def torch_model(name: str):
             nn.Conv1d(1, 64, 3), nn.ReLU(), nn.Conv1d(64, 64, 3), nn.ReLU(), nn.MaxPool1d(2),
             nn.Conv1d(64, 64, 3), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
             nn.Linear(64, 10))
+    if name == "vgg_block":
+        # Keras' epsilon and momentum (PyTorch's momentum is 1 - Keras').
+        return nn.Sequential(
+            nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64, 1e-3, 0.01), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64, 1e-3, 0.01), nn.ReLU(),
+            nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
     stack = [nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 32, 3, stride=2), nn.ReLU()]
     channels = 32
     for filters in POINTWISE:
