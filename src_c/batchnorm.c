@@ -4,6 +4,7 @@
  * partial sums. Built with -ffp-contract=off (setup.py): no fused
  * multiply-adds, so every instruction set rounds the same way. */
 #include "batchnorm.h"
+#include "fc_stream.h"
 
 #define FC_TEMPLATE "batchnorm_impl.h"
 #include "fc_dispatch.h"
@@ -25,16 +26,17 @@
     }                                                                                      \
     void fc_bn_apply_rows_##dt(int isa, T *out, const T *u, const T *a, const T *v,        \
                                const T *p, const T *q, int64_t c, int64_t row_begin,        \
-                               int64_t row_end)                                            \
+                               int64_t row_end, int stream)                                \
     {                                                                                      \
-        FC_DISPATCH(bn_apply_rows, dt, isa, (out, u, a, v, p, q, c, row_begin, row_end));  \
+        FC_DISPATCH(bn_apply_rows, dt, isa,                                                \
+                    (out, u, a, v, p, q, c, row_begin, row_end, stream));                  \
     }                                                                                      \
     void fc_bn_apply_runs_##dt(int isa, T *out, const T *u, const T *a, const T *v,        \
                                const T *p, const T *q, int64_t c, int64_t inner,            \
-                               int64_t run_begin, int64_t run_end)                         \
+                               int64_t run_begin, int64_t run_end, int stream)             \
     {                                                                                      \
         FC_DISPATCH(bn_apply_runs, dt, isa,                                                \
-                    (out, u, a, v, p, q, c, inner, run_begin, run_end));                   \
+                    (out, u, a, v, p, q, c, inner, run_begin, run_end, stream));           \
     }
 
 FC_BATCHNORM_DEFINE(f32, float)

@@ -43,14 +43,15 @@
                               const T *center, int64_t c, int64_t inner, int64_t piece,     \
                               int64_t item_begin, int64_t item_end);                       \
     /* out = a * u + p * v + q per channel (a, p, q (C)); v and p NULL: no p * v term;      \
-     * q NULL: no q term. Rows [row_begin, row_end) of the rows layout. */                 \
+     * q NULL: no q term. Rows [row_begin, row_end) of the rows layout; `stream`:          \
+     * write out with streaming stores (fc_stream.h), for outputs too large to cache. */   \
     void fc_bn_apply_rows_##dt(int isa, T *out, const T *u, const T *a, const T *v,        \
                                const T *p, const T *q, int64_t c, int64_t row_begin,        \
-                               int64_t row_end);                                           \
+                               int64_t row_end, int stream);                               \
     /* The same for runs [run_begin, run_end) of the outer * C runs. */                     \
     void fc_bn_apply_runs_##dt(int isa, T *out, const T *u, const T *a, const T *v,        \
                                const T *p, const T *q, int64_t c, int64_t inner,            \
-                               int64_t run_begin, int64_t run_end);
+                               int64_t run_begin, int64_t run_end, int stream);
 
 FC_BATCHNORM_DECLARE(f32, float)
 FC_BATCHNORM_DECLARE(f64, double)

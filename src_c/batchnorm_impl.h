@@ -111,51 +111,118 @@ FC_TARGET static void FC_FN(bn_sums_runs)(double *s1, double *s2, const FC_T *dy
 
 /* ---- affine maps -------------------------------------------------------- */
 
-/* out = a * u (+ p * v) (+ q) over n values of one channel (runs) or over
- * the channels of one row (rows: a, p, q indexed with the values). */
-#define FC_BN_APPLY_LOOP(n, A, P, Q)                                                  \
-    do {                                                                              \
-        if (v && q)                                                                   \
-            for (int64_t i = 0; i < (n); ++i)                                         \
-                o[i] = A * w[i] + P * z[i] + Q;                                       \
-        else if (v)                                                                   \
-            for (int64_t i = 0; i < (n); ++i)                                         \
-                o[i] = A * w[i] + P * z[i];                                           \
-        else if (q)                                                                   \
-            for (int64_t i = 0; i < (n); ++i)                                         \
-                o[i] = A * w[i] + Q;                                                  \
-        else                                                                          \
-            for (int64_t i = 0; i < (n); ++i)                                         \
-                o[i] = A * w[i];                                                      \
-    } while (0)
-
-FC_TARGET static void FC_FN(bn_apply_rows)(FC_T *out, const FC_T *u, const FC_T *a,
-                                           const FC_T *v, const FC_T *p, const FC_T *q,
-                                           int64_t c, int64_t row_begin, int64_t row_end)
+/* o[i] = a[i] * w[i] (+ p[i] * z[i]) (+ q[i]) for i < n: `step` 1 walks a, p
+ * and q with the values (rows: one per channel), 0 holds them (runs: one
+ * channel). z and p are read only with v, q only with use_q. */
+FC_TARGET static inline void FC_FN(bn_span)(FC_T *FC_RESTRICT o, const FC_T *FC_RESTRICT w,
+                                            const FC_T *FC_RESTRICT z,
+                                            const FC_T *FC_RESTRICT a,
+                                            const FC_T *FC_RESTRICT p,
+                                            const FC_T *FC_RESTRICT q, int use_v, int use_q,
+                                            int64_t n, int step)
 {
-    const FC_T *FC_RESTRICT ak = a, *FC_RESTRICT pk = p, *FC_RESTRICT qk = q;
-    for (int64_t r = row_begin; r < row_end; ++r) {
-        FC_T *FC_RESTRICT o = out + r * c;
-        const FC_T *FC_RESTRICT w = u + r * c;
-        const FC_T *FC_RESTRICT z = v ? v + r * c : NULL;
-        FC_BN_APPLY_LOOP(c, ak[i], pk[i], qk[i]);
+    if (step) {
+        if (use_v && use_q)
+            for (int64_t i = 0; i < n; ++i)
+                o[i] = a[i] * w[i] + p[i] * z[i] + q[i];
+        else if (use_v)
+            for (int64_t i = 0; i < n; ++i)
+                o[i] = a[i] * w[i] + p[i] * z[i];
+        else if (use_q)
+            for (int64_t i = 0; i < n; ++i)
+                o[i] = a[i] * w[i] + q[i];
+        else
+            for (int64_t i = 0; i < n; ++i)
+                o[i] = a[i] * w[i];
+        return;
     }
+    const FC_T ak = a[0], pk = use_v ? p[0] : 0, qk = use_q ? q[0] : 0;
+    if (use_v && use_q)
+        for (int64_t i = 0; i < n; ++i)
+            o[i] = ak * w[i] + pk * z[i] + qk;
+    else if (use_v)
+        for (int64_t i = 0; i < n; ++i)
+            o[i] = ak * w[i] + pk * z[i];
+    else if (use_q)
+        for (int64_t i = 0; i < n; ++i)
+            o[i] = ak * w[i] + qk;
+    else
+        for (int64_t i = 0; i < n; ++i)
+            o[i] = ak * w[i];
 }
 
+/* Values computed into a buffer this long (bytes, in L1) before a
+ * streaming copy to the output (fc_stream.h). */
+#define FC_BN_BUF_BYTES 4096
+#define FC_BN_BUF ((int64_t)(FC_BN_BUF_BYTES / sizeof(FC_T)))
+
+/* out = a * u (+ p * v) (+ q) over rows [row_begin, row_end); with `stream`
+ * the rows go through the buffer and streaming stores. */
+FC_TARGET static void FC_FN(bn_apply_rows)(FC_T *out, const FC_T *u, const FC_T *a,
+                                           const FC_T *v, const FC_T *p, const FC_T *q,
+                                           int64_t c, int64_t row_begin, int64_t row_end,
+                                           int stream)
+{
+    const int use_v = v != NULL, use_q = q != NULL;
+    if (!stream) {
+        for (int64_t r = row_begin; r < row_end; ++r)
+            FC_FN(bn_span)(out + r * c, u + r * c, use_v ? v + r * c : NULL, a, p, q, use_v,
+                           use_q, c, 1);
+        return;
+    }
+    FC_T buf[FC_BN_BUF] __attribute__((aligned(64)));
+    if (c <= FC_BN_BUF) {
+        const int64_t per = FC_BN_BUF / c;
+        for (int64_t r = row_begin; r < row_end; r += per) {
+            const int64_t rows = row_end - r < per ? row_end - r : per;
+            for (int64_t i = 0; i < rows; ++i) {
+                const int64_t at = (r + i) * c;
+                FC_FN(bn_span)(buf + i * c, u + at, use_v ? v + at : NULL, a, p, q, use_v,
+                               use_q, c, 1);
+            }
+            fc_stream_copy(out + r * c, buf, (size_t)(rows * c) * sizeof(FC_T));
+        }
+    } else {
+        for (int64_t r = row_begin; r < row_end; ++r)
+            for (int64_t k = 0; k < c; k += FC_BN_BUF) {
+                const int64_t n = c - k < FC_BN_BUF ? c - k : FC_BN_BUF, at = r * c + k;
+                FC_FN(bn_span)(buf, u + at, use_v ? v + at : NULL, a + k,
+                               use_v ? p + k : NULL, use_q ? q + k : NULL, use_v, use_q, n, 1);
+                fc_stream_copy(out + at, buf, (size_t)n * sizeof(FC_T));
+            }
+    }
+    fc_stream_fence();
+}
+
+/* The same for runs [run_begin, run_end) of the outer * C runs. */
 FC_TARGET static void FC_FN(bn_apply_runs)(FC_T *out, const FC_T *u, const FC_T *a,
                                            const FC_T *v, const FC_T *p, const FC_T *q,
                                            int64_t c, int64_t inner, int64_t run_begin,
-                                           int64_t run_end)
+                                           int64_t run_end, int stream)
 {
+    const int use_v = v != NULL, use_q = q != NULL;
+    FC_T buf[FC_BN_BUF] __attribute__((aligned(64)));
     for (int64_t run = run_begin; run < run_end; ++run) {
         const int64_t k = run % c;
-        const FC_T ak = a[k], pk = v ? p[k] : 0, qk = q ? q[k] : 0;
-        FC_T *FC_RESTRICT o = out + run * inner;
-        const FC_T *FC_RESTRICT w = u + run * inner;
-        const FC_T *FC_RESTRICT z = v ? v + run * inner : NULL;
-        FC_BN_APPLY_LOOP(inner, ak, pk, qk);
+        const FC_T *pk = use_v ? p + k : NULL, *qk = use_q ? q + k : NULL;
+        if (!stream) {
+            const int64_t at = run * inner;
+            FC_FN(bn_span)(out + at, u + at, use_v ? v + at : NULL, a + k, pk, qk, use_v,
+                           use_q, inner, 0);
+            continue;
+        }
+        for (int64_t j = 0; j < inner; j += FC_BN_BUF) {
+            const int64_t n = inner - j < FC_BN_BUF ? inner - j : FC_BN_BUF;
+            const int64_t at = run * inner + j;
+            FC_FN(bn_span)(buf, u + at, use_v ? v + at : NULL, a + k, pk, qk, use_v, use_q, n,
+                           0);
+            fc_stream_copy(out + at, buf, (size_t)n * sizeof(FC_T));
+        }
     }
+    if (stream)
+        fc_stream_fence();
 }
 
-#undef FC_BN_APPLY_LOOP
+#undef FC_BN_BUF
+#undef FC_BN_BUF_BYTES
 #undef FC_BN_LANES

@@ -70,6 +70,23 @@ def test_without_gamma_or_beta(scale, center, isa):
         np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-11)
 
 
+@pytest.mark.parametrize("shape,axis", [((24, 20, 20, 300), -1), ((16, 8, 70, 300), 1),
+                                        ((3, 5000, 200), -1)], ids=str)
+def test_outputs_large_enough_to_stream(shape, axis):
+    # At least 8 MB: the affine sweeps write through streaming stores.
+    x, gamma, beta, dy = _arrays(shape, axis, np.float32, seed=2)
+    assert x.nbytes >= bn_kernels.STREAM_MIN_BYTES
+    y, mean, var = ops.batch_norm(x, gamma, beta, 1e-3, axis)
+    y_ref, _, _ = reference.batch_norm(x, gamma, beta, 1e-3, axis)
+    np.testing.assert_allclose(y, y_ref, **TOL[np.float32])
+    dx, _, _ = ops.batch_norm_backward(dy, x, mean, var, gamma, 1e-3, axis)
+    dx_ref, _, _ = reference.batch_norm_backward(dy, x, mean, var, gamma, 1e-3, axis)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ops.batch_norm_inference(x, mean, var, None, beta, 1e-3, axis),
+                               reference.batch_norm_inference(x, mean, var, None, beta, 1e-3,
+                                                              axis), **TOL[np.float32])
+
+
 def test_reference_by_hand():
     # One channel of values 1, 2, 3, 6: mean 3, biased variance (4+1+0+9)/4 = 3.5.
     x = np.array([[1.0], [2.0], [3.0], [6.0]])

@@ -20,6 +20,10 @@ from fastconv._kernels.kernels cimport fc_last_team_size, fc_record_team_size
 from libc.stdint cimport int64_t
 
 
+cdef extern from "fc_stream.h" nogil:
+    int64_t FC_STREAM_MIN_BYTES
+
+
 cdef extern from "batchnorm.h" nogil:
     int64_t FC_BN_PIECE
     int64_t FC_BN_CHUNK
@@ -37,21 +41,22 @@ cdef extern from "batchnorm.h" nogil:
                              int64_t piece, int64_t item_begin, int64_t item_end)
     void fc_bn_apply_rows_f32(int isa, float *out, const float *u, const float *a,
                               const float *v, const float *p, const float *q, int64_t c,
-                              int64_t row_begin, int64_t row_end)
+                              int64_t row_begin, int64_t row_end, int stream)
     void fc_bn_apply_rows_f64(int isa, double *out, const double *u, const double *a,
                               const double *v, const double *p, const double *q, int64_t c,
-                              int64_t row_begin, int64_t row_end)
+                              int64_t row_begin, int64_t row_end, int stream)
     void fc_bn_apply_runs_f32(int isa, float *out, const float *u, const float *a,
                               const float *v, const float *p, const float *q, int64_t c,
-                              int64_t inner, int64_t run_begin, int64_t run_end)
+                              int64_t inner, int64_t run_begin, int64_t run_end, int stream)
     void fc_bn_apply_runs_f64(int isa, double *out, const double *u, const double *a,
                               const double *v, const double *p, const double *q, int64_t c,
-                              int64_t inner, int64_t run_begin, int64_t run_end)
+                              int64_t inner, int64_t run_begin, int64_t run_end, int stream)
     void fc_bn_combine(double *t1, double *t2, const double *s1, const double *s2, int64_t a,
                        int64_t c, int64_t b)
 
 PIECE = FC_BN_PIECE
 CHUNK = FC_BN_CHUNK
+STREAM_MIN_BYTES = FC_STREAM_MIN_BYTES
 
 
 def last_team_size() -> int:
@@ -118,7 +123,8 @@ def apply_rows(floating[:, ::1] out, const floating[:, ::1] u, const floating[::
                const floating[:, ::1] v, const floating[::1] p, const floating[::1] q,
                bint use_v, bint use_q, int isa, int n_threads):
     """out (M, C) = a * u + p * v + q, per channel (a, p, q (C)); the p * v term
-    only if ``use_v``, the q term only if ``use_q``."""
+    only if ``use_v``, the q term only if ``use_q``. Outputs of at least
+    FC_STREAM_MIN_BYTES are written with streaming stores."""
     cdef floating *op = &out[0, 0]
     cdef const floating *up = &u[0, 0]
     cdef const floating *ap = &a[0]
@@ -126,16 +132,17 @@ def apply_rows(floating[:, ::1] out, const floating[:, ::1] u, const floating[::
     cdef const floating *pp = &p[0] if use_v else NULL
     cdef const floating *qp = &q[0] if use_q else NULL
     cdef int64_t rows = out.shape[0], c = out.shape[1]
+    cdef int stream = rows * c * <int64_t>sizeof(floating) >= FC_STREAM_MIN_BYTES
     cdef int t
     with nogil:
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             fc_record_team_size()
             if floating is float:
                 fc_bn_apply_rows_f32(isa, op, up, ap, vp, pp, qp, c, rows * t // n_threads,
-                                     rows * (t + 1) // n_threads)
+                                     rows * (t + 1) // n_threads, stream)
             else:
                 fc_bn_apply_rows_f64(isa, op, up, ap, vp, pp, qp, c, rows * t // n_threads,
-                                     rows * (t + 1) // n_threads)
+                                     rows * (t + 1) // n_threads, stream)
 
 
 def apply_runs(floating[:, :, ::1] out, const floating[:, :, ::1] u, const floating[::1] a,
@@ -150,13 +157,14 @@ def apply_runs(floating[:, :, ::1] out, const floating[:, :, ::1] u, const float
     cdef const floating *qp = &q[0] if use_q else NULL
     cdef int64_t c = out.shape[1], inner = out.shape[2]
     cdef int64_t runs = out.shape[0] * c
+    cdef int stream = runs * inner * <int64_t>sizeof(floating) >= FC_STREAM_MIN_BYTES
     cdef int t
     with nogil:
         for t in prange(n_threads, schedule="static", num_threads=n_threads):
             fc_record_team_size()
             if floating is float:
                 fc_bn_apply_runs_f32(isa, op, up, ap, vp, pp, qp, c, inner,
-                                     runs * t // n_threads, runs * (t + 1) // n_threads)
+                                     runs * t // n_threads, runs * (t + 1) // n_threads, stream)
             else:
                 fc_bn_apply_runs_f64(isa, op, up, ap, vp, pp, qp, c, inner,
-                                     runs * t // n_threads, runs * (t + 1) // n_threads)
+                                     runs * t // n_threads, runs * (t + 1) // n_threads, stream)
