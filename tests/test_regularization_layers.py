@@ -408,8 +408,6 @@ def test_activity_regularization_gradient_is_the_penalty_gradient():
     np.testing.assert_allclose(model.get_weights()[0][:, 0], expected, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="the executor drops the activity penalties of a model "
-                   "used as a layer from the outer loss (their gradients do flow)")
 def test_activity_regularization_in_a_nested_model_counts_in_the_loss():
     inner = models.Sequential([layers.InputLayer(shape=(2,)),
                                layers.ActivityRegularization(l2=1.0)])

@@ -49,7 +49,7 @@ class Step:
 
     __slots__ = ("operation", "layers", "in_refs", "structure", "out_slots",
                  "output_structure", "training", "activity", "activity_layer", "name",
-                 "folded")
+                 "folded", "inner_penalty")
 
     def __init__(self, operation: Any, layers: tuple, in_refs: list, structure: Any,
                  out_slots: list[int], output_structure: Any, training: bool | None) -> None:
@@ -68,6 +68,8 @@ class Step:
         self.name = "+".join(getattr(layer, "name", "?") for layer in layers)
         # The pass without a tape, where the operation has one (FoldedBatchNorm).
         self.folded = getattr(operation, "forward_folded", None)
+        # A nested model's own activity penalties, read from its context.
+        self.inner_penalty = getattr(operation, "penalty_of", None)
 
 
 class Tape:
@@ -172,6 +174,8 @@ class Plan:
                     values[s] = o
             if step.activity is not None:
                 penalty += step.activity(out)
+            if step.inner_penalty is not None:
+                penalty += step.inner_penalty(ctx)
             if timings is not None:
                 timings.append(time.perf_counter() - start)
             if record:

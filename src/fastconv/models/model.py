@@ -120,6 +120,11 @@ class Model(Trainer, Layer):
     def backward(self, ctx: Any, d_outputs: Any, need_dx: bool = True) -> Any:
         return self._backward_through_plan(ctx, d_outputs, need_dx)
 
+    def penalty_of(self, ctx: Any) -> float:
+        """The activity penalties of this model's layers in the call whose
+        context is ``ctx`` (an outer model adds them to its loss)."""
+        return ctx[1].penalty
+
     # -- building ------------------------------------------------------------
 
     @property
