@@ -373,8 +373,9 @@ def test_seed_003_program_on_the_fashion_mnist_sample(capsys):
     test_loss, test_acc = model.evaluate(test_images, test_labels, verbose=2)
     predictions = model.predict(test_images, verbose=0)
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Epoch 1/1" and out[1].startswith("8/8 - ")
-    assert out[2].startswith("2/2 - ") and out[2].endswith(f"loss: {test_loss:.4f}")
+    # One epoch: no "Epoch 1/1" line, as Keras 3.
+    assert out[0].startswith("8/8 - ")
+    assert out[1].startswith("2/2 - ") and out[1].endswith(f"loss: {test_loss:.4f}")
     assert len(history.history["loss"]) == 1
     assert predictions.shape == (64, 10)
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)

@@ -507,7 +507,7 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             cbs.on_epoch_begin(epoch, {})
-            if progress:
+            if progress and epochs > 1:  # as Keras 3: no "Epoch 1/1"
                 print(f"Epoch {epoch + 1}/{epochs}")
             logs, n_steps, batch = self._train_epoch(train_iterator, progress, cbs)
             first_batch = first_batch or batch
