@@ -348,3 +348,11 @@ def test_keras_ops_moments_and_batch_normalization_match_the_layer():
     custom.ensure_built(x.shape)
     _, ctx = custom.forward(x, training=True)
     np.testing.assert_allclose(custom.backward(ctx, r), want, rtol=1e-8, atol=1e-10)
+
+
+def test_profile_leaves_the_moving_statistics_alone():
+    model, x = _folding_model(layers.Conv2D(4, 3), (7, 7, 2))
+    before = [w.copy() for w in model.get_weights()]
+    model.profile(x, np.zeros((10, 3), np.float32))
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -28,9 +28,23 @@ def layer_flops(layer: Any, batch: int, need_dx: bool) -> tuple[float, float]:
 
 def profile_model(model: Any, x: Any, y: Any, repeat: int = 5) -> list[dict]:
     """Per-layer forward/backward times (ms, best of ``repeat`` steps) and FLOPs
-    of training steps on (x, y); the weights are not updated."""
+    of training steps on (x, y). The model is left as it was: the weights are
+    not updated, and what the training passes change on their way (moving
+    statistics, the global random generator) is put back."""
     from fastconv.graph.executor import zero_gradients
+    from fastconv.runtime import random as _random
 
+    state = [(w, w.value.copy()) for w in model.non_trainable_weights]
+    rng_state = _random.generator().bit_generator.state
+    try:
+        return _profile_steps(model, x, y, repeat, zero_gradients)
+    finally:
+        for w, value in state:
+            w.value[...] = value
+        _random.generator().bit_generator.state = rng_state
+
+
+def _profile_steps(model: Any, x: Any, y: Any, repeat: int, zero_gradients: Any) -> list[dict]:
     arrays, structure = model._flat_inputs(x)
     plan = model._plan_for(arrays, structure, True)
     targets = model._targets(y, len(plan.output_slots))
