@@ -362,10 +362,16 @@ def _output_format(to_file: str) -> str:
     return extension
 
 
+def _in_notebook() -> bool:
+    """Whether an IPython shell is running (imported IPython alone is not one)."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None
+
+
 def _missing(message: str) -> None:
-    # In a notebook a missing optional program must not stop the notebook:
-    # Keras prints the message there and raises everywhere else.
-    if "IPython.core.magics.namespace" in sys.modules:
+    # A missing optional program must not stop a notebook: Keras prints the
+    # message there and raises everywhere else.
+    if _in_notebook():
         print(message)
         return
     raise ImportError(message)
@@ -430,7 +436,7 @@ def plot_model(model: Any, to_file: str | os.PathLike = "model.png", show_shapes
     if extension == "svg":
         return display.SVG(filename=to_file)
     if extension in ("png", "jpg", "jpeg", "gif"):
-        return display.Image(filename=to_file)
+        return display.Image(filename=to_file, format=extension)
     return None
 
 
@@ -480,7 +486,7 @@ def plot_history(history: Any, metrics: str | list[str] | None = None,
         "val_loss": [...], ...}``).
     metrics : str or list of str, optional
         The logs to draw (without the ``val_`` prefix, which is added when
-        present). Default: every training log (``loss``, ``accuracy``, ...).
+        present). Default: every training log, ``loss`` first.
     to_file : str or path, optional
         Save the figure there too (the format follows the extension; PNG
         for ``.png``).
@@ -499,7 +505,7 @@ def plot_history(history: Any, metrics: str | list[str] | None = None,
         A requested metric was not logged, or the history is empty.
     """
     logs, epochs = _history_logs(history)
-    available = [k for k in logs if not k.startswith("val_")]
+    available = sorted((k for k in logs if not k.startswith("val_")), key=lambda k: k != "loss")
     available += [k[4:] for k in logs if k.startswith("val_") and k[4:] not in logs]
     if metrics is None:
         names = available
