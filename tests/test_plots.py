@@ -201,6 +201,31 @@ def test_nested_models_expanded_are_clusters_wired_inside():
 
 
 @needs_pydot
+def test_sequential_inside_sequential_and_a_two_output_model():
+    inner = models.Sequential([layers.Dense(3, name="i1"), layers.Dense(2, name="i2")],
+                              name="inner")
+    model = models.Sequential([fastconv.Input((4,)), inner, layers.Dense(1, name="o")])
+    assert edges(utils.model_to_dot(model), model) == {("inner", "o")}
+    assert edges(utils.model_to_dot(model, expand_nested=True), model) == {
+        ("i1", "i2"), ("i2", "o")}
+
+    a = fastconv.Input((4,), name="a")
+    two = models.Model(a, [layers.Dense(2, name="p")(a), layers.Dense(3, name="q")(a)],
+                       name="two")
+    x = fastconv.Input((4,), name="x")
+    p, q = two(x)
+    model = models.Model(x, layers.Concatenate(name="c")([q, p]))
+    dot = utils.model_to_dot(model, show_shapes=True, show_dtype=True)
+    assert edges(dot, model) == {("x", "two"), ("two", "c")}
+    label = boxes(dot, model)["two"]
+    assert "Output shape: <b>[(None, 2), (None, 3)]</b>" in label
+    assert "Output dtype: <b>['float32', 'float32']</b>" in label
+    # each output leaves from the layer inside that makes it
+    assert edges(utils.model_to_dot(model, expand_nested=True), model) == {
+        ("x", "a"), ("a", "p"), ("a", "q"), ("p", "c"), ("q", "c")}
+
+
+@needs_pydot
 def test_keras_op_in_a_graph_is_a_box():
     x = fastconv.Input((4,), name="x")
     y = layers.Dense(4, name="d")(x)

@@ -20,13 +20,13 @@ and out of it (from the layer that makes the output used).
 
 from __future__ import annotations
 
-import html
 import itertools
 import os
 import sys
+from html import escape as _html_escape
 from typing import Any
 
-from fastconv.graph.node import unflatten
+from fastconv.graph.node import KerasTensor, flatten, unflatten
 
 try:
     import pydot
@@ -116,6 +116,11 @@ def _activation_name(layer: Any) -> str:
     return str(activation)
 
 
+def _escape(text: str) -> str:
+    """Text safe inside Graphviz's HTML-like labels (quotes may stay)."""
+    return _html_escape(text, quote=False)
+
+
 def _format(value: Any) -> str:
     """Keras' cell text: a tuple as Python prints it, a list of them, a dict
     as ``key: value`` pairs, "?" when unknown."""
@@ -130,8 +135,6 @@ def _call_io(op: Any, node: Any) -> tuple[Any, Any, Any]:
     """(input shapes, output shapes, output dtypes) of one call, nested as
     the call's arguments and results are; Nones when nothing is known (a
     subclassed model never called symbolically)."""
-    from fastconv.graph.node import KerasTensor, flatten
-
     if node is not None:
         ins, in_structure = node.inputs, node.structure
         outs, out_structure = node.outputs, node.output_structure
@@ -169,21 +172,21 @@ def _label(op: Any, node: Any, options: dict[str, bool]) -> str:
     class_name = _class_name(op)
     colspan = max(1, int(options["show_dtype"]) + int(options["show_trainable"])
                   + 2 * int(options["show_shapes"]))
-    title = (f"<b>{html.escape(op.name)}</b> ({class_name})" if options["show_layer_names"]
+    title = (f"<b>{_escape(op.name)}</b> ({class_name})" if options["show_layer_names"]
              else f"<b>{class_name}</b>")
     rows = [(f'<tr><td colspan="{colspan}" bgcolor="black"><font point-size="16" '
              f'color="white">{title}</font></td></tr>')]
     if options["show_layer_activations"] and getattr(op, "activation", None) is not None:
-        rows.append("<tr>" + _cell(f"Activation: <b>{html.escape(_activation_name(op))}</b>",
+        rows.append("<tr>" + _cell(f"Activation: <b>{_escape(_activation_name(op))}</b>",
                                    colspan=colspan) + "</tr>")
     shapes_in, shapes_out, dtypes_out = _call_io(op, node)
     cols = []
     if options["show_shapes"]:
         if not getattr(op, "is_input_layer", False):
-            cols.append(_cell(f"Input shape: <b>{html.escape(_format(shapes_in))}</b>"))
-        cols.append(_cell(f"Output shape: <b>{html.escape(_format(shapes_out))}</b>"))
+            cols.append(_cell(f"Input shape: <b>{_escape(_format(shapes_in))}</b>"))
+        cols.append(_cell(f"Output shape: <b>{_escape(_format(shapes_out))}</b>"))
     if options["show_dtype"]:
-        cols.append(_cell(f"Output dtype: <b>{html.escape(_format(dtypes_out))}</b>"))
+        cols.append(_cell(f"Output dtype: <b>{_escape(_format(dtypes_out))}</b>"))
     if options["show_trainable"] and getattr(op, "weights", None):
         cols.append(_cell("<b>Trainable</b>", "forestgreen", "white") if op.trainable
                     else _cell("<b>Non-trainable</b>", "firebrick", "white"))
