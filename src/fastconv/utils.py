@@ -1,5 +1,6 @@
 """Utilities with Keras' names: ``to_categorical``, ``set_random_seed``,
-``PyDataset`` (alias ``Sequence``)."""
+``PyDataset`` (alias ``Sequence``), ``plot_model``, ``model_to_dot`` and
+``plot_history`` (from ``fastconv.visualization``)."""
 
 from __future__ import annotations
 
@@ -182,3 +183,7 @@ class PyDataset:
 
 #: Keras' older name of :class:`PyDataset`.
 Sequence = PyDataset
+
+
+# Keras keeps its drawing functions in keras.utils; they live in their own module here.
+from fastconv.visualization import model_to_dot, plot_history, plot_model  # noqa: F401
