@@ -249,18 +249,24 @@ class MPIDataParallel:
 
     # -- random layers -------------------------------------------------------
 
-    def _step_keys(self, model: Any) -> tuple[int, list]:
-        layers = [layer for layer in _walk_layers(model)
-                  if getattr(layer, "_rng", None) is not None]
-        global_key = int(_random.generator().integers(2**63))
-        return global_key, [(layer, int(layer._rng.integers(2**63))) for layer in layers]
+    def _step_keys(self, model: Any) -> tuple[int | None, list]:
+        """A key per random layer for this step: from its own generator when
+        seeded; from the process-wide one (then shared by the unseeded
+        layers) only if some layer draws from it, so a model without them
+        leaves the shuffling's stream as a plain fit does."""
+        random_layers = [layer for layer in _walk_layers(model) if hasattr(layer, "_rng")]
+        seeded = [layer for layer in random_layers if layer._rng is not None]
+        global_key = (int(_random.generator().integers(2**63))
+                      if len(seeded) < len(random_layers) else None)
+        return global_key, [(layer, int(layer._rng.integers(2**63))) for layer in seeded]
 
     @contextlib.contextmanager
     def _group_random(self, keys: tuple[int, list], j: int) -> Iterator[None]:
         global_key, layer_keys = keys
         saved_global = _random._generator
         saved = [(layer, layer._rng) for layer, _ in layer_keys]
-        _random._generator = np.random.default_rng([global_key, j])
+        if global_key is not None:
+            _random._generator = np.random.default_rng([global_key, j])
         for layer, key in layer_keys:
             layer._rng = np.random.default_rng([key, j])
         try:
