@@ -4,7 +4,7 @@ How a step is shared out
 ------------------------
 Every rank iterates the same global batches (the shuffling generator is
 broadcast from rank 0 when ``fit`` begins). A global batch of ``n`` rows is
-cut into ``G = min(n, GROUPS)`` contiguous gradient groups, group ``j``
+cut into ``G = min(n, groups)`` (16 by default) contiguous gradient groups, group ``j``
 holding rows ``[n * j // G, n * (j + 1) // G)``. Rank ``r`` of ``k`` owns the
 groups ``[G * r // k, G * (r + 1) // k)``: it runs forward, loss and backward
 on each of them alone, and scales each group's weight gradient by its share
@@ -44,7 +44,7 @@ from fastconv.runtime import random as _random
 from fastconv.training import data_adapters
 
 GROUPS = 16
-"""Gradient groups of a global batch (at most; fewer when it has fewer rows)."""
+"""The default number of gradient groups of a global batch."""
 
 _REDUCTIONS = ("exact", "allreduce")
 
@@ -58,9 +58,9 @@ def _mpi() -> Any:
     return MPI
 
 
-def group_bounds(n: int) -> list[tuple[int, int]]:
+def group_bounds(n: int, groups: int = GROUPS) -> list[tuple[int, int]]:
     """The rows ``[begin, end)`` of each gradient group of a batch of ``n`` rows."""
-    g = min(n, GROUPS)
+    g = min(n, groups)
     return [(n * j // g, n * (j + 1) // g) for j in range(g)]
 
 
@@ -103,6 +103,12 @@ class MPIDataParallel:
         so any number of ranks gives the same bits as one process;
         ``"allreduce"`` sends a rank's sum through one ``MPI_Allreduce``,
         whose order of addition belongs to the MPI library.
+    groups : int
+        Gradient groups a global batch is cut into (16; fewer when the
+        batch has fewer rows). The bits depend on it and not on the number
+        of ranks; more ranks than groups leave some ranks idle, and each
+        group is one forward and backward call, so smaller groups cost more
+        per row.
     comm : mpi4py communicator, optional
         ``MPI.COMM_WORLD`` by default.
     abort_on_error : bool
@@ -120,11 +126,15 @@ class MPIDataParallel:
     statistics), weights of several dtypes.
     """
 
-    def __init__(self, reduction: str = "exact", comm: Any = None,
+    def __init__(self, reduction: str = "exact", groups: int = GROUPS, comm: Any = None,
                  abort_on_error: bool = True) -> None:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Invalid value for argument `reduction`: expected one of "
                              f"{_REDUCTIONS}, received reduction={reduction!r}.")
+        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"Invalid value for argument `groups`: expected a positive int, "
+                             f"received groups={groups!r}.")
+        self.groups = int(groups)
         if not isinstance(abort_on_error, bool):
             raise TypeError(f"Invalid value for argument `abort_on_error`: expected a bool, "
                             f"received abort_on_error={abort_on_error!r}.")
@@ -194,16 +204,18 @@ class MPIDataParallel:
             raise ValueError(f"MPIDataParallel does not support a custom train_step "
                              f"({type(model).__name__}.train_step); use the default one.")
         callbacks = list(callbacks or [])
-        signature = (what, batch_size, self.reduction, type(model.optimizer).__name__
+        signature = (what, batch_size, self.reduction, self.groups,
+                     type(model.optimizer).__name__
                      if getattr(model, "optimizer", None) is not None else None)
         got = self.comm.allgather(signature)
         for r, s in enumerate(got):
             if s != got[0]:
                 raise ValueError(f"fastconv.distribute: rank {r} called {s[0]} with "
-                                 f"batch_size={s[1]}, reduction={s[2]!r}, optimizer {s[3]} "
-                                 f"where rank 0 has batch_size={got[0][1]}, "
-                                 f"reduction={got[0][2]!r}, optimizer {got[0][3]}: every rank "
-                                 "must run the same program on the same data.")
+                                 f"batch_size={s[1]}, reduction={s[2]!r}, groups={s[3]}, "
+                                 f"optimizer {s[4]} where rank 0 has batch_size={got[0][1]}, "
+                                 f"reduction={got[0][2]!r}, groups={got[0][3]}, optimizer "
+                                 f"{got[0][4]}: every rank must run the same program on the "
+                                 "same data.")
         if what == "fit":
             state = self.comm.bcast(_random.generator().bit_generator.state, root=0)
             _random.generator().bit_generator.state = state
@@ -300,7 +312,7 @@ class MPIDataParallel:
         n = len(data_adapters.leaves(x)[0])
         if self._fresh:
             self._sync_model(model, n)
-        bounds = group_bounds(n)
+        bounds = group_bounds(n, self.groups)
         mine = owned_groups(len(bounds), self.rank, self.size)
         keys = self._step_keys(model)
         variables = model.trainable_weights
@@ -416,7 +428,7 @@ class MPIDataParallel:
     def test_batch(self, model: Any, x: Any, y: Any, sample_weight: Any) -> tuple[float, list]:
         """The loss and outputs of one evaluation batch, sharded like a training step."""
         n = len(data_adapters.leaves(x)[0])
-        bounds = group_bounds(n)
+        bounds = group_bounds(n, self.groups)
         mine = owned_groups(len(bounds), self.rank, self.size)
         records, outputs = [], []
         ok, message = True, ""
@@ -445,7 +457,7 @@ class MPIDataParallel:
         step (each group run alone, so any number of ranks gives the same
         bits); returns them and the plan (for the output structure)."""
         n = len(data_adapters.leaves(x)[0])
-        bounds = group_bounds(n)
+        bounds = group_bounds(n, self.groups)
         mine = owned_groups(len(bounds), self.rank, self.size)
         ok, message, outputs, plan = True, "", [], None
         try:
