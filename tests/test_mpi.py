@@ -228,3 +228,24 @@ def test_group_bounds_and_owners() -> None:
     assert [list(owned_groups(16, r, 3)) for r in range(3)] == [
         list(range(5)), list(range(5, 10)), list(range(10, 16))]
     assert [len(owned_groups(2, r, 3)) for r in range(3)] == [0, 1, 1]
+
+
+def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
+    import fastconv
+    from fastconv import layers
+    strategy = fastconv.distribute.MPIDataParallel(abort_on_error=False)  # one rank here
+    x = np.zeros((8, 4), "float32")
+    y = np.zeros((8, 2), "float32")
+    with strategy.scope():
+        model = fastconv.Sequential([layers.Input((4,)), layers.Dense(2)])
+        model.compile("sgd", "mse")
+        normalized = fastconv.Sequential([layers.Input((4,)), layers.BatchNormalization(),
+                                          layers.Dense(2)])
+        normalized.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="BackupAndRestore"):
+        model.fit(x, y, verbose=0, callbacks=[
+            fastconv.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    with pytest.raises(ValueError, match="moving statistics"):
+        normalized.fit(x, y, verbose=0)
+    history = model.fit(x, y, batch_size=4, verbose=0)  # one rank: a plain run of groups
+    assert np.isfinite(history.history["loss"][0])

@@ -123,7 +123,13 @@ class MPIDataParallel:
     once): the last bits differ from it, not between numbers of ranks.
     Not supported, with a clear error: a model's own ``train_step``, layers
     whose forward pass updates state (``BatchNormalization``'s moving
-    statistics), weights of several dtypes.
+    statistics), weights of several dtypes, the ``BackupAndRestore``
+    callback. ``evaluate`` and ``predict`` assume the ranks hold the same
+    weights (as after ``fit``, or a model loaded from one file). A rank that
+    raises inside a step makes every rank raise the same ``RuntimeError``;
+    one that raises elsewhere, uncaught, ends the job through ``MPI_Abort``;
+    one that dies is reported by ``mpirun``, which ends the others. A rank
+    that hangs without failing is not detected.
     """
 
     def __init__(self, reduction: str = "exact", groups: int = GROUPS, comm: Any = None,
@@ -204,6 +210,11 @@ class MPIDataParallel:
             raise ValueError(f"MPIDataParallel does not support a custom train_step "
                              f"({type(model).__name__}.train_step); use the default one.")
         callbacks = list(callbacks or [])
+        from fastconv import callbacks as cb
+        if any(isinstance(c, cb.BackupAndRestore) for c in callbacks):
+            raise ValueError("MPIDataParallel does not support the BackupAndRestore "
+                             "callback: every rank would write the same backup. Use "
+                             "ModelCheckpoint (written by rank 0) to keep the weights.")
         signature = (what, batch_size, self.reduction, self.groups,
                      type(model.optimizer).__name__
                      if getattr(model, "optimizer", None) is not None else None)
@@ -221,7 +232,6 @@ class MPIDataParallel:
             _random.generator().bit_generator.state = state
             self._fresh = True
         if not self.is_root:
-            from fastconv import callbacks as cb
             writers = (cb.ModelCheckpoint, cb.CSVLogger, cb.ProgbarLogger)
             callbacks = [c for c in callbacks if not isinstance(c, writers)]
             verbose = 0
