@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastconv
+
 pytest.importorskip("mpi4py")
 
 
@@ -27,7 +29,8 @@ def _mpirun() -> str | None:
 
 MPIRUN = _mpirun()
 pytestmark = pytest.mark.skipif(MPIRUN is None, reason="no mpirun on this machine")
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+# The ranks must import the same fastconv as this test (installed or in place).
+SRC = str(Path(fastconv.__file__).resolve().parent.parent)
 TIMEOUT = 240
 
 PROGRAM = textwrap.dedent("""
@@ -231,7 +234,6 @@ def test_group_bounds_and_owners() -> None:
 
 
 def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
-    import fastconv
     from fastconv import layers
     strategy = fastconv.distribute.MPIDataParallel(abort_on_error=False)  # one rank here
     x = np.zeros((8, 4), "float32")
