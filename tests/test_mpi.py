@@ -249,5 +249,10 @@ def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
             fastconv.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
     with pytest.raises(ValueError, match="moving statistics"):
         normalized.fit(x, y, verbose=0)
+    with strategy.scope():
+        summed = fastconv.Sequential([layers.Input((4,)), layers.Dense(2)])
+        summed.compile("sgd", fastconv.losses.MeanSquaredError(reduction="sum"))
+    with pytest.raises(RuntimeError, match="reduction='sum'"):
+        summed.fit(x, y, verbose=0)
     history = model.fit(x, y, batch_size=4, verbose=0)  # one rank: a plain run of groups
     assert np.isfinite(history.history["loss"][0])

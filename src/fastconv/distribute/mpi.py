@@ -69,6 +69,17 @@ def owned_groups(n_groups: int, rank: int, size: int) -> range:
     return range(n_groups * rank // size, n_groups * (rank + 1) // size)
 
 
+def _check_reductions(model: Any) -> None:
+    """The groups' shares of a step (n_j / n) are right for a mean over the
+    batch only."""
+    for loss in model._compiled.losses:
+        reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        if loss is not None and reduction not in ("sum_over_batch_size", "mean"):
+            raise ValueError(f"MPIDataParallel supports losses with "
+                             f"reduction='sum_over_batch_size' only, received "
+                             f"{type(loss).__name__} with reduction={reduction!r}.")
+
+
 def _walk_layers(model: Any) -> list:
     found, seen = [], set()
 
@@ -343,6 +354,7 @@ class MPIDataParallel:
                 model._last_penalty = state[1].penalty
                 loss_j = float(model.compute_loss(xj, yj, out_j, swj))
                 per_output = [float(v) for v in model._last_output_losses]
+                _check_reductions(model)
                 plan, tape = state
                 zero_gradients(model._all_variables())
                 d_outputs, pre = model._output_gradients(
