@@ -11,9 +11,10 @@ on each of them alone, and scales each group's weight gradient by its share
 of the batch (``n_j / n``; the loss is a mean over the batch).
 
 The weight gradient of the step is ``g_0 + g_1 + ... + g_{G-1}``, added in
-group order. With ``reduction="exact"`` every rank gathers all the groups'
-gradients (``Allgatherv``) and adds them in that order itself, so the bits
-depend neither on the number of ranks nor on the MPI library: k ranks give
+group order. With ``reduction="exact"`` the parameters are cut into one
+slice per rank: rank ``d`` receives slice ``d`` of every group's gradient
+(``Alltoallv``), adds them in group order and sends its sum to every rank
+(``Allgatherv``), so the bits depend neither on the number of ranks nor on the MPI library: k ranks give
 the weights of one process running the same strategy, for any k (k need not
 divide anything; a rank with no group only listens). With
 ``reduction="allreduce"`` each rank adds its own groups and one
@@ -69,6 +70,10 @@ def owned_groups(n_groups: int, rank: int, size: int) -> range:
     return range(n_groups * rank // size, n_groups * (rank + 1) // size)
 
 
+def _offsets(counts: list[int]) -> list[int]:
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+
+
 def _check_reductions(model: Any) -> None:
     """The groups' shares of a step (n_j / n) are right for a mean over the
     batch only."""
@@ -110,8 +115,8 @@ class MPIDataParallel:
     ----------
     reduction : {"exact", "allreduce"}
         How the ranks' gradients are combined. ``"exact"`` (the default)
-        gathers the gradient of every group and adds them in group order,
-        so any number of ranks gives the same bits as one process;
+        adds the gradients of the groups in group order (each rank one
+        slice of the parameters, then an allgather of the sums), so any number of ranks gives the same bits as one process;
         ``"allreduce"`` sends a rank's sum through one ``MPI_Allreduce``,
         whose order of addition belongs to the MPI library.
     groups : int
@@ -399,11 +404,7 @@ class MPIDataParallel:
     def _combine(self, parts: np.ndarray, counts: list[int], n_params: int,
                  dtype: np.dtype) -> np.ndarray:
         if self.reduction == "exact":
-            every = self._gather_rows(parts, counts)
-            total = every[0].copy()
-            for g in every[1:]:
-                total += g
-            return total
+            return self._exact_sum(parts, counts, n_params, dtype)
         local = np.zeros(n_params, dtype=dtype)
         if len(parts):
             local[...] = parts[0]
@@ -417,6 +418,41 @@ class MPIDataParallel:
         self.timings["communicate"] += time.perf_counter() - t0
         # A ring or tree allreduce moves about twice the vector per rank.
         self.timings["bytes"] += 2 * (self.size - 1) * local.nbytes // self.size
+        return total
+
+    def _exact_sum(self, parts: np.ndarray, counts: list[int], n_params: int,
+                   dtype: np.dtype) -> np.ndarray:
+        """The groups' gradients added in group order, as a reduce-scatter
+        then an allgather: rank d receives every group's slice d of the
+        parameters (``Alltoallv``), adds the slices in group order and
+        sends its sum to all (``Allgatherv``). Each element is the same sum
+        in the same order as on one process, for about the bytes of an
+        allreduce when there are as many ranks as groups."""
+        k = self.size
+        if k == 1:
+            total = parts[0].copy()
+            for g in parts[1:]:
+                total += g
+            return total
+        t0 = time.perf_counter()
+        cols = [(n_params * d // k, n_params * (d + 1) // k) for d in range(k)]
+        widths = [b - a for a, b in cols]
+        send = np.concatenate([parts[:, a:b].ravel() for a, b in cols])
+        send_counts = [len(parts) * w for w in widths]
+        width = widths[self.rank]
+        recv_counts = [c * width for c in counts]
+        recv = np.empty(sum(recv_counts), dtype=dtype)
+        self.comm.Alltoallv([send, (send_counts, _offsets(send_counts))],
+                            [recv, (recv_counts, _offsets(recv_counts))])
+        rows = recv.reshape(sum(counts), width)  # rank order is group order
+        mine = rows[0].copy()
+        for g in rows[1:]:
+            mine += g
+        total = np.empty(n_params, dtype=dtype)
+        self.comm.Allgatherv(mine, [total, (widths, _offsets(widths))])
+        self.timings["communicate"] += time.perf_counter() - t0
+        own = counts[self.rank] * width
+        self.timings["bytes"] += (recv.size - own + n_params - width) * dtype.itemsize
         return total
 
     @staticmethod
