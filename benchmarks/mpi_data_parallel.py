@@ -99,8 +99,11 @@ def main() -> None:
         return
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMP_NUM_THREADS="1")
-    import fastconv  # the ranks import the same fastconv (installed or in place)
-    src = str(Path(fastconv.__file__).resolve().parent.parent)
+    try:  # the ranks import the same fastconv (installed, or the tree's in place)
+        import fastconv
+        src = str(Path(fastconv.__file__).resolve().parent.parent)
+    except ImportError:
+        src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     me = [sys.executable, str(Path(__file__).resolve()), "--steps", str(args.steps),
           "--batch", str(args.batch), "--worker"]
