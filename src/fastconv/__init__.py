@@ -38,6 +38,7 @@ from fastconv import (  # the model API builds on the kernels above
     callbacks,
     constraints,
     datasets,
+    distribute,
     initializers,
     layers,
     losses,

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--sample", action="store_true",
                          help="use the sample shipped with fastconv even if the full set exists")
     p_train.add_argument("--seed", type=int, default=None, help="random seed (reproducible runs)")
+    p_train.add_argument("--distributed", action="store_true",
+                         help="data-parallel over the ranks of mpirun (fastconv.distribute)")
     p_bench = sub.add_parser("bench", help="the seed CNN per layer and per training step "
                                            "against the reference and PyTorch")
     p_bench.add_argument("--batch", type=_positive, default=64, help="images per batch")
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command is None:
         args = p_train.parse_args([])
-    return train(args.model, args.epochs, args.batch_size, args.data, args.sample, args.seed)
+    return train(args.model, args.epochs, args.batch_size, args.data, args.sample, args.seed,
+                 distributed=args.distributed)
 
 
 if __name__ == "__main__":

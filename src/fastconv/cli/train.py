@@ -4,11 +4,14 @@ Trains a seed CNN on Fashion-MNIST with the Keras-style API, printing
 Keras' progress lines, then the test accuracy and the time per epoch. It
 uses the full dataset when it is installed (``FASTCONV_DATA``,
 ``~/.fastconv/datasets`` or Debian's ``dataset-fashion-mnist``), else the
-sample shipped inside fastconv.
+sample shipped inside fastconv. With ``--distributed``, launched as
+``mpirun -n K python -m fastconv train --distributed``, the ranks share each
+global batch (``fastconv.distribute.MPIDataParallel``) and rank 0 prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -72,7 +75,7 @@ def load_fashion_mnist(path: str | None, sample: bool):
 
 
 def train(model_name: str, epochs: int, batch_size: int | None, path: str | None,
-          sample: bool, seed: int | None) -> int:
+          sample: bool, seed: int | None, distributed: bool = False) -> int:
     (x_train, y_train), (x_test, y_test), description = load_fashion_mnist(path, sample)
     x_train = (x_train.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     x_test = (x_test.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
@@ -80,12 +83,18 @@ def train(model_name: str, epochs: int, batch_size: int | None, path: str | None
     batch_size = batch_size or default_batch
     if seed is not None:
         fastconv.utils.set_random_seed(seed)
-    print(f"fastconv {fastconv.__version__}: {fastconv.get_num_threads()} threads, "
-          f"SIMD {fastconv.get_isa()}; data: {description}")
-    model = build()
-    model.summary()
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    strategy = fastconv.distribute.MPIDataParallel() if distributed else None
+    root = strategy is None or strategy.is_root
+    ranks = f", {strategy.size} ranks" if strategy is not None else ""
+    if root:
+        print(f"fastconv {fastconv.__version__}: {fastconv.get_num_threads()} threads{ranks}, "
+              f"SIMD {fastconv.get_isa()}; data: {description}")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build()
+        if root:
+            model.summary()
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
     epoch_times: list[float] = []
     started = [0.0]
     timer = fastconv.callbacks.LambdaCallback(
@@ -94,6 +103,8 @@ def train(model_name: str, epochs: int, batch_size: int | None, path: str | None
     )
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, callbacks=[timer])
     test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0)
+    if not root:
+        return 0
     print(f"test accuracy: {test_acc:.4f} (loss {test_loss:.4f}); "
           f"time per epoch: {np.mean(epoch_times):.1f} s "
           f"({np.mean(epoch_times) / max(1, -(-len(x_train) // batch_size)) * 1e3:.1f} ms/step, "

