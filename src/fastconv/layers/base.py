@@ -470,7 +470,8 @@ class Layer:
         args = unflatten(arrays, structure)
         shapes = [a.shape for a in arrays]
         self.ensure_built(shapes[0] if structure == "single" else shapes)
-        outputs, ctx = self.forward(args, bool(training))
+        with tape_module.paused():
+            outputs, ctx = self.forward(args, bool(training))
         tape_module.record(self, ctx, arrays, structure, outputs)
         return outputs
 
