@@ -254,16 +254,15 @@ def test_image_classification_from_scratch(tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=[keras.metrics.BinaryAccuracy(name="acc")])
-    history = model.fit(x, y, epochs=3, batch_size=8, callbacks=callbacks,
+    history = model.fit(x, y, epochs=2, batch_size=8, callbacks=callbacks,
                         validation_data=(x[:8], y[:8]), verbose=0)
     assert sorted(history.history) == ["acc", "loss", "val_acc", "val_loss"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "save_at_1.keras", "save_at_2.keras", "save_at_3.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["save_at_1.keras", "save_at_2.keras"]
     # Augmentation is off in inference: predictions are repeatable and
     # the last checkpoint predicts as the model does.
     p = model.predict(x, verbose=0)
     np.testing.assert_array_equal(p, model.predict(x, verbose=0))
-    last = keras.models.load_model(tmp_path / "save_at_3.keras")
+    last = keras.models.load_model(tmp_path / "save_at_2.keras")
     np.testing.assert_allclose(last.predict(x, verbose=0), p, rtol=1e-5, atol=1e-5)
     score = float(ops.sigmoid(p[0][0]))
     assert 0.0 < score < 1.0
@@ -359,9 +358,13 @@ def test_timeseries_classification_fcn(tmp_path):
             "val_sparse_categorical_accuracy", "learning_rate"} <= set(history.history)
     assert history.history["loss"][-1] < history.history["loss"][0]
     best = keras.models.load_model(tmp_path / "best_model.keras")
-    test_loss, test_acc = best.evaluate(x, y, verbose=0)
-    assert np.isclose(test_loss, min(history.history["val_loss"]), rtol=0.5) or test_loss > 0
-    assert 0.0 <= test_acc <= 1.0
+    # validation_split holds out the last 20% of the rows, before shuffling.
+    test_loss, test_acc = best.evaluate(x[-8:], y[-8:], verbose=0)
+    np.testing.assert_allclose(test_loss, min(history.history["val_loss"]), rtol=1e-4)
+    best_epoch = int(np.argmin(history.history["val_loss"]))
+    np.testing.assert_allclose(test_acc,
+                               history.history["val_sparse_categorical_accuracy"][best_epoch],
+                               rtol=1e-6)
 
 
 # --- 7. Two outputs, loss_weights and sample_weight ---------------------------
@@ -1031,3 +1034,275 @@ def test_huber_regression_cnn_trains():
     history = model.fit(x, y, epochs=6, batch_size=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert {"root_mean_squared_error", "mae"} <= set(history.history)
+
+
+# --- 20. Optimizers ------------------------------------------------------------
+
+
+def one_step(optimizer, w0, g):
+    """A (1, n) kernel after one ``optimizer.apply`` of gradient ``g``."""
+    layer = layers.Dense(len(w0), use_bias=False)
+    layer.build((None, 1))
+    layer.kernel.assign(np.array([w0], np.float32))
+    optimizer.apply([np.array([g], np.float32)], [layer.kernel])
+    return layer.kernel.numpy()[0]
+
+
+def test_optimizer_first_steps_match_formulas():
+    w0, g = [1.0, -2.0, 0.5], [0.5, -1.0, 2.0]
+    w, gr = np.array(w0), np.array(g)
+    # AdamW: decoupled decay w -= lr * wd * w, then Adam's first step lr * sign-like m/sqrt(v).
+    out = one_step(keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.5), w0, g)
+    m, v = 0.1 * gr, 0.001 * gr ** 2
+    m_hat, v_hat = m / 0.1, v / 0.001
+    expected = w * (1 - 0.1 * 0.5) - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-7)
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    # Lion: w -= lr * sign(beta_1 * m + (1 - beta_1) * g), m = 0 at first.
+    out = one_step(keras.optimizers.Lion(learning_rate=0.01), w0, g)
+    np.testing.assert_allclose(out, w - 0.01 * np.sign(gr), rtol=1e-6)
+    # Adagrad: accumulator starts at 0.1; w -= lr * g / sqrt(acc + g^2).
+    out = one_step(keras.optimizers.Adagrad(learning_rate=0.1), w0, g)
+    np.testing.assert_allclose(out, w - 0.1 * gr / np.sqrt(0.1 + gr ** 2), rtol=1e-4)
+    # SGD with clipnorm: the gradient is rescaled to norm 1.
+    out = one_step(keras.optimizers.SGD(learning_rate=1.0, clipnorm=1.0), w0, g)
+    np.testing.assert_allclose(out, w - gr / np.linalg.norm(gr), rtol=1e-5)
+    # clipvalue clips elementwise.
+    out = one_step(keras.optimizers.SGD(learning_rate=1.0, clipvalue=0.75), w0, g)
+    np.testing.assert_allclose(out, w - np.clip(gr, -0.75, 0.75), rtol=1e-6)
+    # Adamax: m = (1-b1) g, u = |g|; w -= lr / (1 - b1) * m / (u + eps).
+    out = one_step(keras.optimizers.Adamax(learning_rate=0.1), w0, g)
+    np.testing.assert_allclose(out, w - 0.1 * np.sign(gr), rtol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "nadam", "rmsprop", "adagrad",
+                                       "adadelta", "adamax", "lion", "sgd"])
+def test_every_optimizer_string_trains_a_cnn_and_reloads(optimizer, tmp_path):
+    x = images(16, 6, 6, 1)
+    y = separable_labels(x)
+    model = small_classifier(20)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    reloaded = roundtrip(model, tmp_path)
+    assert type(reloaded.optimizer) is type(model.optimizer)
+    # The optimizer's state comes back too: one more step matches.
+    model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    reloaded.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), reloaded.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "fastconv's optimizers reject learning_rate=0.0 (they require > 0, and "
+    "tests/test_optimizers.py pins that); Keras 3 accepts 0, e.g. to freeze a step."))
+def test_a_zero_learning_rate_is_accepted():
+    opt = keras.optimizers.SGD(learning_rate=0.0)
+    assert float(opt.learning_rate) == 0.0
+
+
+@pytest.mark.xfail(strict=True, raises=NotImplementedError, reason=(
+    "keras.callbacks.SwapEMAWeights is not implemented (it raises NotImplementedError), "
+    "although the optimizers now keep the moving averages with use_ema=True."))
+def test_ema_weights_are_swapped_in_for_evaluation():
+    x = images(16, 6, 6, 1)
+    y = separable_labels(x)
+    model = small_classifier(21)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    seen = {}
+
+    class Grab(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            seen["test"] = [w.copy() for w in self.model.get_weights()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen["train"] = [w.copy() for w in self.model.get_weights()]
+
+    model.fit(x, y, epochs=2, batch_size=8, validation_data=(x, y), verbose=0,
+              callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), Grab()])
+    # During evaluation the weights are the EMA ones, then the trained ones come back.
+    assert any(not np.allclose(a, b) for a, b in zip(seen["test"], seen["train"]))
+
+
+# --- 21. BackupAndRestore and ModelCheckpoint ----------------------------------
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("Interrupting!")
+
+
+def test_backup_and_restore_resumes_after_an_interruption(tmp_path):
+    x = images(16, 6, 6, 1)
+    y = separable_labels(x)
+    model = small_classifier(22)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    backup = keras.callbacks.BackupAndRestore(backup_dir=str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="Interrupting"):
+        model.fit(x, y, epochs=5, batch_size=8, callbacks=[backup, InterruptAt(2)], verbose=0)
+    history = model.fit(x, y, epochs=5, batch_size=8, callbacks=[backup], verbose=0)
+    # Two epochs were done before the interruption: training resumes at epoch 2.
+    assert len(history.history["loss"]) == 3
+    assert int(model.optimizer.iterations) == 5 * 2
+
+
+def test_model_checkpoint_best_weights_only(tmp_path):
+    x = images(16, 6, 6, 1)
+    y = separable_labels(x)
+    model = small_classifier(23)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    path = str(tmp_path / "best.weights.h5")
+    cb = keras.callbacks.ModelCheckpoint(path, monitor="val_accuracy", mode="max",
+                                         save_best_only=True, save_weights_only=True)
+    history = model.fit(x, y, epochs=3, batch_size=8, validation_data=(x, y), callbacks=[cb],
+                        verbose=0)
+    fresh = small_classifier(99)
+    fresh.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    fresh.load_weights(path)
+    best = fresh.evaluate(x, y, verbose=0, return_dict=True)["accuracy"]
+    np.testing.assert_allclose(best, max(history.history["val_accuracy"]), rtol=1e-6)
+
+
+# --- 22. Transfer learning: a frozen base with BatchNormalization ---------------
+
+
+def test_fine_tuning_a_frozen_base_keeps_batchnorm_statistics():
+    keras.utils.set_random_seed(24)
+    x = images(24, 8, 8, 3)
+    y = separable_labels(x)
+    base = build_mobilenet()
+    base_model = keras.Model(base.input, base.layers[-2].output, name="base")
+    base_model.trainable = False
+    inputs = keras.Input(shape=(8, 8, 3))
+    h = base_model(inputs, training=False)
+    h = layers.Dropout(0.2)(h)
+    outputs = layers.Dense(2)(h)
+    model = keras.Model(inputs, outputs)
+    assert len(model.trainable_weights) == 2
+    before = [w.copy() for w in base_model.get_weights()]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for a, b in zip(before, base_model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # moving statistics included
+    # Unfreeze and fine-tune with a low learning rate, BN still in inference mode.
+    base_model.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(1e-5),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    bn = [layer for layer in base_model.layers if isinstance(layer, layers.BatchNormalization)]
+    for layer in bn:
+        i = base_model.weights.index(layer.moving_mean)
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), before[i])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, base_model.get_weights()))
+
+
+# --- 23. A convolutional denoising autoencoder --------------------------------
+
+
+def test_conv_autoencoder_with_transpose_convolutions(tmp_path):
+    keras.utils.set_random_seed(25)
+    clean = images(24, 8, 8, 1)
+    noisy = np.clip(clean + 0.2 * np.random.default_rng(25).standard_normal(clean.shape),
+                    0, 1).astype(np.float32)
+    inputs = keras.Input(shape=(8, 8, 1))
+    h = layers.Conv2D(8, 3, activation="relu", padding="same")(inputs)
+    h = layers.MaxPooling2D((2, 2), padding="same")(h)
+    h = layers.Conv2D(8, 3, activation="relu", padding="same")(h)
+    h = layers.BatchNormalization()(h)
+    h = layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(h)
+    h = layers.UpSampling2D(1)(h)
+    outputs = layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h)
+    autoencoder = keras.Model(inputs, outputs)
+    assert autoencoder.output_shape == (None, 8, 8, 1)
+    autoencoder.compile(optimizer="adam", loss="binary_crossentropy")
+    history = autoencoder.fit(noisy, clean, epochs=4, batch_size=8, shuffle=True,
+                              validation_data=(noisy, clean), verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    reloaded = roundtrip(autoencoder, tmp_path)
+    np.testing.assert_allclose(reloaded.predict(noisy, verbose=0),
+                               autoencoder.predict(noisy, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+# --- 24. Several inputs -----------------------------------------------------------
+
+
+def test_image_and_metadata_inputs_by_name(tmp_path):
+    keras.utils.set_random_seed(26)
+    img = keras.Input(shape=(6, 6, 1), name="image")
+    meta = keras.Input(shape=(3,), name="meta")
+    tokens = keras.Input(shape=(5,), dtype="int32", name="tokens")
+    a = layers.Conv2D(4, 3, activation="relu")(img)
+    a = layers.GlobalAveragePooling2D()(a)
+    b = layers.Dense(4, activation="relu")(meta)
+    c = layers.Embedding(10, 4)(tokens)
+    c = layers.GlobalAveragePooling1D()(c)
+    h = layers.concatenate([a, b, c])
+    out = layers.Dense(1, activation="sigmoid", name="out")(h)
+    model = keras.Model(inputs=[img, meta, tokens], outputs=out)
+    x_img = images(20, 6, 6, 1)
+    x_meta = np.random.default_rng(1).random((20, 3)).astype(np.float32)
+    x_tok = np.random.default_rng(2).integers(0, 10, (20, 5)).astype(np.int32)
+    y = (x_meta[:, 0] > 0.5).astype(np.float32)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit({"image": x_img, "meta": x_meta, "tokens": x_tok}, y, epochs=3, batch_size=5,
+              verbose=0)
+    by_name = model.predict({"image": x_img, "meta": x_meta, "tokens": x_tok}, verbose=0)
+    by_order = model.predict([x_img, x_meta, x_tok], verbose=0)
+    np.testing.assert_array_equal(by_name, by_order)
+    reloaded = roundtrip(model, tmp_path)
+    np.testing.assert_allclose(reloaded.predict([x_img, x_meta, x_tok], verbose=0), by_order,
+                               rtol=1e-5, atol=1e-6)
+
+
+# --- 25. Reproducibility and cloning ---------------------------------------------
+
+
+def test_set_random_seed_makes_training_reproducible():
+    x = images(16, 8, 8, 3)
+    y = separable_labels(x, 3)
+
+    def run():
+        keras.utils.set_random_seed(42)
+        model = build_vgg()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(run(), run()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_clone_model_and_model_from_json():
+    model = build_mobilenet()
+    x = images(4)
+    clone = keras.models.clone_model(model)
+    assert [type(a) for a in clone.layers] == [type(b) for b in model.layers]
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    rebuilt = keras.models.model_from_json(model.to_json())
+    assert rebuilt.count_params() == model.count_params()
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_use_ema_leaves_the_moving_average_in_the_weights_after_fit():
+    x = np.ones((4, 1), np.float32)
+    y = np.zeros((4, 1), np.float32)
+    model = keras.Sequential([keras.Input(shape=(1,)),
+                              layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model.compile(optimizer=keras.optimizers.SGD(0.25, use_ema=True, ema_momentum=0.5),
+                  loss="mse")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    # mse gradient 2 * w: w goes 1 -> 0.5 -> 0.25. The average starts at the first
+    # updated value (momentum 0 on the first step): 0.5, then 0.5 * 0.5 + 0.5 * 0.25.
+    np.testing.assert_allclose(model.get_weights()[0], [[0.375]], rtol=1e-6)
