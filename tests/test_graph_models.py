@@ -602,3 +602,33 @@ def test_symbolic_tensor_has_no_truth_value():
 
     with pytest.raises(TypeError, match="truth value"):
         DataDependent()(fastconv.Input((3,)))
+
+
+def test_gradient_tape_records_eager_ops_on_variables_and_recorded_values():
+    w = layers.Dense(2)
+    x = rng().standard_normal((3, 4)).astype(np.float32)
+    w.build(x.shape)
+    with fastconv.GradientTape() as tape:
+        y = w(x)
+        penalty = ops.sum(ops.square(w.kernel))  # an op on a Variable
+        loss = ops.add(ops.mean(ops.square(y)), penalty)  # ops on a layer's output
+    dk, db = tape.gradient(loss, [w.kernel, w.bias])
+    z = x @ w.kernel.numpy() + w.bias.numpy()
+    dz = 2 * z / z.size
+    np.testing.assert_allclose(dk, x.T @ dz + 2 * w.kernel.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(db, dz.sum(0), rtol=1e-5, atol=1e-6)
+    # The gradients are read out, the weights' own gradients left as they were.
+    assert w.kernel._grad_is_zero
+
+
+def test_gradient_tape_mean_of_a_per_sample_loss():
+    dense = layers.Dense(1, use_bias=False)
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    y = np.zeros((2, 1), np.float32)
+    dense.build(x.shape)
+    dense.kernel.assign(np.array([[1.0], [1.0]], np.float32))
+    with fastconv.GradientTape() as tape:
+        loss = ops.mean(losses.mean_squared_error(y, dense(x)))
+    (dk,) = tape.gradient(loss, [dense.kernel])
+    # loss = mean((x @ k)^2) = (3^2 + 7^2) / 2; d/dk = x.T @ (x @ k) = [24, 34].
+    np.testing.assert_allclose(dk[:, 0], [24.0, 34.0], rtol=1e-6)

@@ -351,3 +351,17 @@ def test_get_rejects(bad, error):
 def test_invalid_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_identity_initializer():
+    np.testing.assert_array_equal(init.Identity()((3, 3)), np.eye(3, dtype=np.float32))
+    np.testing.assert_array_equal(init.get("identity")((2, 3), "float64"),
+                                  [[1, 0, 0], [0, 1, 0]])
+    assert init.Identity(gain=2.0)((2, 2)).tolist() == [[2.0, 0.0], [0.0, 2.0]]
+    assert type(init.get("IdentityInitializer")) is init.Identity
+    restored = init.get(init.serialize(init.Identity(gain=0.5)))
+    assert restored.get_config() == {"gain": 0.5}
+    with pytest.raises(ValueError, match="shape"):
+        init.Identity()((3, 3, 1))
+    with pytest.raises(ValueError, match="gain"):
+        init.Identity(gain=float("nan"))

@@ -371,3 +371,19 @@ def test_feature_map_model_from_layer_output():
     w, b = model.layers[0].get_weights()
     np.testing.assert_allclose(features.predict(x, verbose=0), naive_conv2d(x, w, b),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_a_layer_written_with_call_takes_new_input_shapes():
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.s = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+        def call(self, x):
+            return x * self.s
+
+    layer = Scale()
+    layer(np.ones((2, 5, 5, 3), np.float32))
+    out = layer(np.full((1, 2, 3), 2.0, np.float32))
+    np.testing.assert_array_equal(out, np.full((1, 2, 3), 2.0))
+    with pytest.raises(ValueError):
+        layer(np.ones((1, 4), np.float32))  # 4 channels against a weight of 3

@@ -490,3 +490,16 @@ def test_uint8_image_input_is_cast_by_the_first_layer():
     y = model.predict(x, verbose=0)
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
+def test_normalization_mean_and_variance_attributes():
+    layer = layers.Normalization()
+    assert layer.mean is None and layer.variance is None
+    x = np.array([[1.0, 10.0], [3.0, 30.0]], np.float32)
+    layer.adapt(x)
+    np.testing.assert_allclose(layer.mean, [[2.0, 20.0]])
+    np.testing.assert_allclose(layer.variance, [[1.0, 100.0]])
+    fixed = layers.Normalization(axis=-1, mean=[1.0, 2.0], variance=[4.0, 9.0])
+    fixed.build((None, 3, 2))
+    assert fixed.mean.shape == (1, 1, 2)
+    np.testing.assert_allclose(fixed.variance.ravel(), [4.0, 9.0])

@@ -562,3 +562,24 @@ def test_seed_cnn_loss_decreases_on_the_fashion_mnist_sample():
     assert history.history["loss"][1] < history.history["loss"][0]
     assert loss_after < 0.7 * loss_before
     assert acc_after > 0.5
+
+
+def test_a_custom_train_step_compiles_without_a_loss():
+    class Own(models.Model):
+        def train_step(self, data):
+            x, y = data
+            with fastconv.GradientTape() as tape:
+                loss = losses.MeanSquaredError()(y, self(x, training=True))
+            grads = tape.gradient(loss, self.trainable_weights)
+            self.optimizer.apply(grads, self.trainable_weights)
+            return {"loss": loss}
+
+    inputs = layers.Input((3,))
+    model = Own(inputs, layers.Dense(1)(inputs))
+    model.compile(optimizer=optimizers.SGD(0.1))
+    x = np.ones((4, 3), np.float32)
+    history = model.fit(x, np.zeros((4, 1), np.float32), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    # evaluate has no loss to compute without a compiled one.
+    with pytest.raises(RuntimeError, match="compile"):
+        model.evaluate(x, np.zeros((4, 1), np.float32), verbose=0)

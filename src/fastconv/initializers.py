@@ -436,9 +436,42 @@ class Orthogonal(RandomInitializer):
         return {"gain": self.gain, **super().get_config()}
 
 
+class Identity(Initializer):
+    """The identity matrix times ``gain`` (Keras' ``Identity``, alias
+    ``IdentityInitializer``); a non-square shape gets ones on its main
+    diagonal.
+
+    Parameters
+    ----------
+    gain : float
+        Multiplies the identity matrix.
+
+    Raises
+    ------
+    ValueError
+        When called with a shape that is not 2-D.
+    """
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = _check_number(gain, "gain")
+
+    def __call__(self, shape: Sequence[int], dtype: Any = "float32") -> np.ndarray:
+        shape, dtype = _check_shape(shape), _check_float_dtype(dtype)
+        if len(shape) != 2:
+            raise ValueError(
+                "Invalid value for argument `shape`: the Identity initializer makes 2-D "
+                f"matrices only, received shape={shape} of rank {len(shape)}."
+            )
+        return (self.gain * np.eye(*shape)).astype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain}
+
+
 _CLASSES: tuple[type[Initializer], ...] = (
     Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
     GlorotUniform, GlorotNormal, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal,
+    Identity,
 )
 # Every name ``get`` accepts: Keras' class names, their snake_case forms
 # ("GlorotUniform" -> "glorot_uniform") and Keras' aliases.
@@ -446,6 +479,7 @@ _BY_NAME: dict[str, type[Initializer]] = {
     **{cls.__name__: cls for cls in _CLASSES},
     **{re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower(): cls for cls in _CLASSES},
     "zero": Zeros, "one": Ones, "normal": RandomNormal, "uniform": RandomUniform,
+    "IdentityInitializer": Identity,
 }
 
 

@@ -32,10 +32,11 @@ class RemoteMonitor(_Unsupported):
 
 
 class SwapEMAWeights(_Unsupported):
-    """Not supported: fastconv's optimizers keep no moving average of the weights."""
+    """Not supported: the moving averages are not swapped in for evaluation."""
 
-    reason = ("its optimizers keep no exponential moving average of the weights "
-              "(`use_ema` is not supported).")
+    reason = ("the weights' moving averages are not swapped in for evaluation and "
+              "prediction. An optimizer with `use_ema=True` copies them into the weights "
+              "at the end of `fit` (and every `ema_overwrite_frequency` steps).")
 
 
 class OrbaxCheckpoint(_Unsupported):

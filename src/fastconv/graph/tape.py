@@ -9,12 +9,16 @@ training loops written by hand as in TensorFlow::
 
 While a tape is active, each eager call of a layer or model and each loss
 evaluation is recorded with its context (arrays are identified by object
-identity, so the tape keeps them alive). ``gradient`` walks the records
-back from the target.
+identity, so the tape keeps them alive). So is each eager Keras op
+(``ops.mean(loss)``, ``ops.square(w)``) that reads a Variable or a value
+already recorded; ops run inside a recorded layer, model or loss are not
+recorded again. ``gradient`` walks the records back from the target.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,10 +26,28 @@ import numpy as np
 from fastconv.graph.node import SINGLE, flatten
 
 _active: list[GradientTape] = []
+# > 0 while a recorded unit (a layer's, a model's forward) runs: the ops it
+# calls are inside that unit's own backward.
+_paused = [0]
 
 
 def recording() -> bool:
-    return bool(_active)
+    return bool(_active) and not _paused[0]
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Record nothing while the block runs."""
+    _paused[0] += 1
+    try:
+        yield
+    finally:
+        _paused[0] -= 1
+
+
+def recorded(value: Any) -> bool:
+    """Whether ``value`` is the output of a call recorded on an active tape."""
+    return any(id(value) in tape._output_ids for tape in _active)
 
 
 def record(operation: Any, ctx: Any, inputs: list, structure: Any, outputs: Any) -> None:
@@ -36,6 +58,7 @@ def record(operation: Any, ctx: Any, inputs: list, structure: Any, outputs: Any)
     entry = (operation, ctx, list(inputs), structure, flat_out, out_structure)
     for tape in _active:
         tape._entries.append(entry)
+        tape._output_ids.update(id(o) for o in flat_out)
 
 
 class _LossRecord:
@@ -64,6 +87,7 @@ class GradientTape:
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
         self.persistent = bool(persistent)
         self._entries: list = []
+        self._output_ids: set[int] = set()
         self._used = False
 
     def __enter__(self) -> GradientTape:
@@ -96,6 +120,9 @@ class GradientTape:
         for entry in self._entries:
             for v in getattr(entry[0], "weights", []):
                 variables.setdefault(id(v), v)
+            for v in entry[2]:  # Variables read by eager ops
+                if hasattr(v, "accumulate_grad"):
+                    variables.setdefault(id(v), v)
         saved = [(v, v._grad.copy(), v._grad_is_zero) for v in variables.values()]
         for v in variables.values():
             v.zero_grad()
@@ -109,7 +136,11 @@ class GradientTape:
             dx = op.backward(ctx, d, True)
             flat_dx = [dx] if structure_in == SINGLE else flatten(dx)[0]
             for x, g in zip(inputs, flat_dx):
-                if g is not None:
+                if g is None:
+                    continue
+                if hasattr(x, "accumulate_grad"):
+                    x.accumulate_grad(g)
+                else:
                     grads[id(x)] = g if id(x) not in grads else grads[id(x)] + g
         result = []
         for s in flat_sources:
@@ -122,4 +153,5 @@ class GradientTape:
             v._grad_is_zero = was_zero
         if not self.persistent:
             self._entries = []
+            self._output_ids = set()
         return result[0] if structure == SINGLE else result

@@ -330,7 +330,12 @@ class Layer:
     def _accepts_shape(self, input_shape: Any) -> bool:
         """Whether a built layer takes inputs of ``input_shape``: by default
         those compatible with its first input shape (the layers over spatial
-        axes check only the rank and channels, as Keras' InputSpec does)."""
+        axes check only the rank and channels, as Keras' InputSpec does).
+        A layer written with ``call`` takes any shape, as in Keras (which
+        checks only an ``input_spec`` it does not have): its call is traced
+        once per input shape, and a shape its weights do not fit fails there."""
+        if self._defines_call():
+            return True
         return _shapes_compatible(input_shape, self.input_shape)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -470,7 +475,8 @@ class Layer:
         args = unflatten(arrays, structure)
         shapes = [a.shape for a in arrays]
         self.ensure_built(shapes[0] if structure == "single" else shapes)
-        outputs, ctx = self.forward(args, bool(training))
+        with tape_module.paused():
+            outputs, ctx = self.forward(args, bool(training))
         tape_module.record(self, ctx, arrays, structure, outputs)
         return outputs
 

@@ -209,7 +209,8 @@ class Model(Trainer, Layer):
         arrays, structure = self._flat_inputs(inputs)
         plan = self._plan_for(arrays, structure, bool(training))
         record = tape_module.recording()
-        outputs, tape = plan.forward(arrays, bool(training), record=record)
+        with tape_module.paused():
+            outputs, tape = plan.forward(arrays, bool(training), record=record)
         self._last_penalty = plan.last_penalty
         result = unflatten(outputs, plan.function.output_structure)
         if record:

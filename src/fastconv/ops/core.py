@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from fastconv.graph import tape as tape_module
 from fastconv.graph.node import KerasTensor, Node, is_symbolic
 
 __all__ = ["Operation", "cast", "convert_to_tensor", "shape", "stop_gradient"]
@@ -213,6 +214,10 @@ def apply(primitive: Primitive, args: Sequence[Any], static: dict[str, Any] | No
         if not isinstance(value, KerasTensor):
             _check_argument(primitive, i, value)
     if not any(isinstance(a, KerasTensor) for a in args):
+        if tape_module.recording() and primitive.backward is not None:
+            slots = [i for i, a in enumerate(args) if is_variable(a) or tape_module.recorded(a)]
+            if slots:
+                return _apply_on_tape(primitive, args, static, slots)
         result = primitive.forward(*[concrete(a) for a in args], **static)
         return np.asarray(result[0] if primitive.aux else result)
     operation = Operation(primitive, args, static, name)
@@ -220,6 +225,23 @@ def apply(primitive: Primitive, args: Sequence[Any], static: dict[str, Any] | No
     shape, dtype = _infer_output(operation, inputs)
     out = KerasTensor(shape, dtype)
     Node(operation, inputs, ("list", len(inputs)), [out], "single")
+    return out
+
+
+def _apply_on_tape(primitive: Primitive, args: Sequence[Any], static: dict[str, Any],
+                   slots: list[int]) -> np.ndarray:
+    """Run ``primitive`` eagerly and record it on the active GradientTape,
+    its inputs being the arguments at ``slots`` (Variables and values the
+    tape already holds)."""
+    operation = Operation(primitive, args, static)
+    operation._slots = slots
+    operation._constants = {i: a for i, a in enumerate(args) if i not in slots}
+    inputs = [args[i] for i in slots]
+    out, ctx = operation.forward([concrete(a) for a in inputs])
+    out = np.asarray(out)
+    if any(out is a for a in inputs):
+        out = out.view()  # the tape tells values apart by identity
+    tape_module.record(operation, ctx, inputs, ("list", len(inputs)), out)
     return out
 
 

@@ -157,7 +157,11 @@ class Trainer:
                 weighted_metrics, serialize_metric)
 
     def _require_compiled(self, what: str) -> None:
-        if not getattr(self, "compiled", False) or self._loss_spec in (None, "", [], {}):
+        # A model with its own train_step computes its loss itself: Keras lets
+        # it compile with an optimizer alone.
+        own_step = what in ("fit", "train_on_batch") and self._custom_train_step()
+        if not getattr(self, "compiled", False) or (
+                not own_step and self._loss_spec in (None, "", [], {})):
             raise RuntimeError(f"You must call `compile()` with a loss before `{what}()`.")
 
     def _output_names(self, n: int) -> list[str]:

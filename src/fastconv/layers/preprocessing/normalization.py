@@ -119,6 +119,18 @@ class Normalization(Layer):
         return (self.adapt_mean.value.reshape(self._broadcast_shape),
                 self.adapt_variance.value.reshape(self._broadcast_shape))
 
+    @property
+    def mean(self) -> np.ndarray | None:
+        """The mean the layer subtracts, in the inputs' broadcast shape (as
+        Keras' ``Normalization.mean``); None before the layer is built."""
+        return self._statistics()[0].copy() if hasattr(self, "_broadcast_shape") else None
+
+    @property
+    def variance(self) -> np.ndarray | None:
+        """The variance the layer divides by (its square root), in the
+        inputs' broadcast shape; None before the layer is built."""
+        return self._statistics()[1].copy() if hasattr(self, "_broadcast_shape") else None
+
     def _std(self, variance: np.ndarray) -> np.ndarray:
         return np.maximum(np.sqrt(variance), np.asarray(EPSILON, variance.dtype))
 
