@@ -64,8 +64,9 @@ def test_activity_regularizer_on_the_softmax_output_trains_with_correct_gradient
 
 
 def test_penalties_follow_keras_3():
-    # Keras 3 adds activity penalties undivided by the batch size, and counts
-    # the weight penalties of trainable weights only.
+    # Keras 3 (3.15's Layer.__call__) divides each activity penalty by the
+    # output's batch size, and counts the weight penalties of trainable
+    # weights only.
     from fastconv import regularizers
 
     frozen = layers.Dense(2, kernel_regularizer=regularizers.L2(1.0), trainable=False,
@@ -77,8 +78,8 @@ def test_penalties_follow_keras_3():
     x = np.ones((3, 2), np.float32)
     y = np.zeros((3, 2), np.float32)
     # frozen output: 2 per unit; active output: 4 per unit; mse = 16.
-    # activity penalty: sum(4^2 over 3 x 2) = 96; the frozen kernel's 4.0 is ignored.
-    assert model.evaluate(x, y, verbose=0) == pytest.approx(16.0 + 96.0)
+    # activity penalty: sum(4^2 over 3 x 2) / 3 = 32; the frozen kernel's 4.0 is ignored.
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(16.0 + 32.0)
 
 
 def test_reusing_a_model_on_a_new_input_keeps_the_feature_map_idiom():

@@ -954,10 +954,6 @@ def test_regularization_layers_are_identity_in_inference():
     assert 0.05 < np.std(noisy - x) < 0.15
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Keras 3 (layer.py, Layer.__call__) divides each activity penalty by the output's "
-    "batch size; fastconv adds it undivided (tests/test_keras_compat.py pins the "
-    "undivided form, after an older Keras 3), so the loss here is 16.44, not 10.86."))
 def test_activity_regularization_adds_to_the_loss():
     x = np.ones((4, 3), np.float32)
     model = keras.Sequential([keras.Input(shape=(3,)),

@@ -383,8 +383,8 @@ def test_activity_regularization_adds_its_penalty_to_the_loss_and_fit_reports_it
     model.compile(optimizers.SGD(learning_rate=0.01), "mse")
     out = np.array([3.0, -2.5, 0.5])
     mse = np.mean((out - y[:, 0]) ** 2)
-    # Keras 3: l1 * sum|a| + l2 * sum(a^2) over the whole batch, not averaged
-    penalty = 0.1 * (3.0 + 2.5 + 0.5) + 0.2 * (9.0 + 6.25 + 0.25)
+    # Keras 3: l1 * sum|a| + l2 * sum(a^2) over the batch, divided by its size
+    penalty = (0.1 * (3.0 + 2.5 + 0.5) + 0.2 * (9.0 + 6.25 + 0.25)) / 3
     np.testing.assert_allclose(model.predict(x, verbose=0)[:, 0], out)  # identity
     assert model.evaluate(x, y, verbose=0) == pytest.approx(mse + penalty, rel=1e-12)
     # one batch: the loss fit reports is that of the weights before the update
@@ -402,7 +402,7 @@ def test_activity_regularization_gradient_is_the_penalty_gradient():
         layers.ActivityRegularization(l1=0.5, l2=0.25, dtype=F64)])
     model.compile(optimizers.SGD(learning_rate=1.0), "mse")
     a = np.array([3.0, -2.5])
-    da = 2 * a / 2 + 0.5 * np.sign(a) + 2 * 0.25 * a
+    da = 2 * a / 2 + (0.5 * np.sign(a) + 2 * 0.25 * a) / 2  # the penalty over batch 2
     expected = np.ones(2) - x.T @ da
     model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False)
     np.testing.assert_allclose(model.get_weights()[0][:, 0], expected, rtol=1e-12)
@@ -415,7 +415,8 @@ def test_activity_regularization_in_a_nested_model_counts_in_the_loss():
     model = fastconv.Model(inputs, inner(inputs))
     model.compile("sgd", "mse")
     x = np.ones((3, 2), np.float32)
-    assert model.evaluate(x, x, verbose=0) == pytest.approx(6.0)  # mse 0 + sum(1^2) over 3 x 2
+    # mse 0 + sum(1^2) over 3 x 2, divided by the batch size 3
+    assert model.evaluate(x, x, verbose=0) == pytest.approx(2.0)
 
 
 def test_activity_regularization_defaults_add_nothing():

@@ -173,7 +173,7 @@ class Plan:
                 for s, o in zip(step.out_slots, out):
                     values[s] = o
             if step.activity is not None:
-                penalty += step.activity(out)
+                penalty += step.activity(out) / _batch_rows(out)
             if step.inner_penalty is not None:
                 penalty += step.inner_penalty(ctx)
             if timings is not None:
@@ -244,8 +244,9 @@ class Plan:
             if step.output_structure == SINGLE:
                 dy = douts[0]
                 if step.activity is not None:
-                    dy = dy + step.activity.gradient(tape.outputs[i]).astype(dy.dtype,
-                                                                              copy=False)
+                    out = tape.outputs[i]
+                    penalty_grad = step.activity.gradient(out) / _batch_rows(out)
+                    dy = dy + penalty_grad.astype(dy.dtype, copy=False)
             else:
                 outs = tape.outputs[i]
                 dy = unflatten([np.zeros_like(o) if d is None else d
@@ -304,6 +305,13 @@ def _integer_cast(step: Step, slots_floating: list[bool]) -> str | None:
     if all(slots_floating[r] for r in step.in_refs if type(r) is int):
         return None
     return layer.dtype
+
+
+def _batch_rows(output: Any) -> int:
+    """What an activity penalty is divided by, as Keras 3 does: the batch
+    size (its first axis), or 1 for a scalar or an empty batch."""
+    shape = np.shape(output)
+    return shape[0] if shape and shape[0] else 1
 
 
 def _trainable_variable(var: Any) -> bool:

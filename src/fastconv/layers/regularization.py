@@ -338,10 +338,10 @@ class AlphaDropout(_Seeded):
 
 
 class ActivityRegularization(Layer):
-    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x ** 2)`` of its input
-    to the loss, as Keras does (summed over the batch, not divided by its
-    size; in training and in evaluation). Its gradient is added to the
-    gradient flowing back through the layer.
+    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x ** 2)`` of its input,
+    divided by the batch size, to the loss, as Keras 3 does (in training and
+    in evaluation). Its gradient is added to the gradient flowing back
+    through the layer.
 
     Parameters
     ----------
