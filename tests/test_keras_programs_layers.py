@@ -1087,9 +1087,6 @@ def test_every_optimizer_string_trains_a_cnn_and_reloads(optimizer, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fastconv's optimizers reject learning_rate=0.0 (they require > 0, and "
-    "tests/test_optimizers.py pins that); Keras 3 accepts 0, e.g. to freeze a step."))
 def test_a_zero_learning_rate_is_accepted():
     opt = keras.optimizers.SGD(learning_rate=0.0)
     assert float(opt.learning_rate) == 0.0

@@ -205,7 +205,7 @@ class Optimizer:
                 "`learning_rate` constructor argument, hence its learning rate is not "
                 "settable. If you need the learning rate to be settable, you should "
                 "instantiate the optimizer with a float `learning_rate` argument.")
-        self._learning_rate = _check_real(value, "learning_rate", 0.0, low_open=True)
+        self._learning_rate = _check_real(value, "learning_rate", 0.0)
 
     def _learning_rate_at(self, step: int) -> float:
         lr = self._learning_rate
