@@ -335,3 +335,12 @@ def test_non_cpu_device_is_a_type_error():
     meta = torch.empty(2, 3, 6, 6, device="meta")
     with pytest.raises(TypeError, match="CPU"):
         FF.conv2d(meta, w4)
+
+
+def test_input_modified_in_place_before_backward_is_an_error():
+    x = torch.randn(2, 3, 6, 6).to(memory_format=torch.channels_last).requires_grad_()
+    h = x * 1.0
+    y = ft.Conv2d(3, 4, 3)(h)
+    h.add_(1.0)  # h's memory is what the kernels' saved array views
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

@@ -2,7 +2,10 @@
 
 Each forward converts its tensors to the kernels' channels-last arrays
 (:mod:`fastconv.torch._bridge`), calls the op of :mod:`fastconv.ops`, and
-keeps on ``ctx`` the arrays its backward reads; each backward computes only
+keeps on ``ctx`` the arrays its backward reads (and the input through
+``save_for_backward``, so that autograd's version check catches an input
+changed in place between forward and backward: the arrays may share its
+memory); each backward computes only
 the gradients ``ctx.needs_input_grad`` asks for. The arguments arrive
 checked and normalised by :mod:`fastconv.torch.functional`; padding is
 explicit ``(before, after)`` pairs per spatial axis. Backward passes are not
@@ -27,6 +30,7 @@ class ConvFunction(torch.autograd.Function):
         xa, wa = b.to_channels_last(x), b.weight_to_kernel(weight)
         y = ops.conv_nd(xa, wa, b.vector(bias), stride, pads, dilation, groups)
         ctx.arrays = (xa, wa)
+        ctx.save_for_backward(x)
         ctx.geometry = (stride, pads, dilation, groups)
         ctx.has_bias = bias is not None
         return b.from_channels_last(y)
@@ -34,6 +38,7 @@ class ConvFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy):
+        ctx.saved_tensors  # noqa: B018 -- raises if x was modified in place since forward
         xa, wa = ctx.arrays
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
         dx, dw, db = ops.conv_nd_backward(b.to_channels_last(dy), xa, wa, *ctx.geometry,
@@ -59,6 +64,7 @@ class ConvTransposeFunction(torch.autograd.Function):
         if bias is not None:
             y += b.vector(bias)
         ctx.arrays = (xa, wa)
+        ctx.save_for_backward(x)
         ctx.geometry = (stride, pads, dilation, groups)
         ctx.has_bias = bias is not None
         return b.from_channels_last(y)
@@ -66,6 +72,7 @@ class ConvTransposeFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy):
+        ctx.saved_tensors  # noqa: B018 -- raises if x was modified in place since forward
         xa, wa = ctx.arrays
         stride, pads, dilation, groups = ctx.geometry
         need_dx, need_dw, need_db = ctx.needs_input_grad[:3]
@@ -155,6 +162,7 @@ class BatchNormFunction(torch.autograd.Function):
             var_a = variance.detach().to(x.dtype).contiguous().numpy().copy()
             y = ops.batch_norm_inference(xa, mean_a, var_a, gamma, beta, eps, axis)
         ctx.arrays = (xa, mean_a, var_a, gamma)
+        ctx.save_for_backward(x)
         ctx.settings = (eps, axis, training, last)
         ctx.has = (weight is not None, bias is not None)
         out = b.from_channels_last(y) if last else torch.from_numpy(y)
@@ -165,6 +173,7 @@ class BatchNormFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, _dmean, _dvar):
+        ctx.saved_tensors  # noqa: B018 -- raises if x was modified in place since forward
         xa, mean_a, var_a, gamma = ctx.arrays
         eps, axis, training, last = ctx.settings
         dya = b.to_channels_last(dy) if last else dy.detach().contiguous().numpy()
