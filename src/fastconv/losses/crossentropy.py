@@ -146,14 +146,19 @@ class BinaryTargetsLoss(Loss):
 # categorical
 
 
+def class_log_probabilities(p: np.ndarray, from_logits: bool) -> np.ndarray:
+    """Log-probabilities along the last axis: ``log_softmax`` of logits, or the
+    log of probabilities renormalised to sum 1 and clipped to ``[eps, 1 - eps]``.
+    The losses and the metrics of fastconv both read class scores so."""
+    if from_logits:
+        return log_softmax(p)
+    low, high = clip_bounds(p.dtype)
+    return np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
+
+
 def softmax_ce_values(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray:
     """``-sum(t * log(probabilities))`` over the last axis."""
-    if from_logits:
-        log_prob = log_softmax(p)
-    else:
-        low, high = clip_bounds(p.dtype)
-        log_prob = np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
-    return -(t * log_prob).sum(axis=-1)
+    return -(t * class_log_probabilities(p, from_logits)).sum(axis=-1)
 
 
 def softmax_ce_backward(t: np.ndarray, p: np.ndarray, dL: np.ndarray,
@@ -352,6 +357,16 @@ class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
 # binary
 
 
+def binary_ce_elements(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray:
+    """Element-wise binary cross-entropy, before the mean over the last axis;
+    the loss and the metric of fastconv both use it."""
+    if from_logits:
+        return t * softplus(-p) + (1 - t) * softplus(p)
+    low, high = clip_bounds(p.dtype)
+    c = np.clip(p, low, high)
+    return -(t * np.log(c) + (1 - t) * np.log(1 - c))
+
+
 class BinaryCrossentropy(BinaryTargetsLoss):
     """Cross-entropy between 0/1 (or soft) targets and independent outputs.
 
@@ -382,13 +397,7 @@ class BinaryCrossentropy(BinaryTargetsLoss):
         self.axis = check_axis(axis)
 
     def _values(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        if self.from_logits:
-            losses = t * softplus(-p) + (1 - t) * softplus(p)
-        else:
-            low, high = clip_bounds(p.dtype)
-            c = np.clip(p, low, high)
-            losses = -(t * np.log(c) + (1 - t) * np.log(1 - c))
-        return losses.mean(axis=-1)
+        return binary_ce_elements(t, p, self.from_logits).mean(axis=-1)
 
     def _values_backward(self, t: np.ndarray, p: np.ndarray, dL: np.ndarray) -> np.ndarray:
         dL = dL[..., None] / p.dtype.type(p.shape[-1])

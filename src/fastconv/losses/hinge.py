@@ -27,7 +27,7 @@ from fastconv.losses.regression import ElementwiseMean
 __all__ = ["CategoricalHinge", "Hinge", "SquaredHinge"]
 
 
-def _signed(t: np.ndarray) -> np.ndarray:
+def signed_targets(t: np.ndarray) -> np.ndarray:
     """0/1 labels as -1/1 (when every label is 0 or 1), others unchanged."""
     if np.all((t == 0) | (t == 1)):
         return 2 * t - 1
@@ -52,7 +52,7 @@ class Hinge(ElementwiseMean):
 
     def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
         t, p, undo = super()._prepare(y_true, y_pred)
-        return _signed(t), p, undo
+        return signed_targets(t), p, undo
 
     def _elements(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.maximum(1 - t * p, 0)

@@ -32,6 +32,13 @@ import math
 
 import numpy as np
 
+from fastconv.losses.crossentropy import (
+    binary_ce_elements,
+    class_log_probabilities,
+    softmax_ce_values,
+    softplus,
+)
+from fastconv.losses.hinge import signed_targets
 from fastconv.metrics.base import EPSILON, dense_pair, float_pred, numeric, same_rank
 
 __all__ = [
@@ -227,14 +234,10 @@ def mean_squared_logarithmic_error(y_true: object, y_pred: object) -> np.ndarray
                      ).mean(axis=-1)
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-
 def log_cosh(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
     x = p - t
-    return (x + _softplus(x * p.dtype.type(-2)) - p.dtype.type(math.log(2.0))).mean(axis=-1)
+    return (x + softplus(x * p.dtype.type(-2)) - p.dtype.type(math.log(2.0))).mean(axis=-1)
 
 
 def _l2_normalize(x: np.ndarray, axis: int) -> np.ndarray:
@@ -258,18 +261,14 @@ def cosine_similarity(y_true: object, y_pred: object, axis: int = -1) -> np.ndar
 # hinge
 
 
-def _hinge_targets(t: np.ndarray) -> np.ndarray:
-    return 2 * t - 1 if np.isin(t, (0, 1)).all() else t
-
-
 def hinge(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    return np.maximum(1 - _hinge_targets(t) * p, 0).mean(axis=-1)
+    return np.maximum(1 - signed_targets(t) * p, 0).mean(axis=-1)
 
 
 def squared_hinge(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    return np.square(np.maximum(1 - _hinge_targets(t) * p, 0)).mean(axis=-1)
+    return np.square(np.maximum(1 - signed_targets(t) * p, 0)).mean(axis=-1)
 
 
 def categorical_hinge(y_true: object, y_pred: object) -> np.ndarray:
@@ -301,20 +300,7 @@ def binary_crossentropy(y_true: object, y_pred: object, from_logits: bool = Fals
     t, p = dense_pair(y_true, y_pred)
     if label_smoothing:
         t = t * p.dtype.type(1 - label_smoothing) + p.dtype.type(0.5 * label_smoothing)
-    if from_logits:
-        values = t * _softplus(-p) + (1 - t) * _softplus(p)
-    else:
-        c = np.clip(p, p.dtype.type(EPSILON), p.dtype.type(1 - EPSILON))
-        values = -(t * np.log(c) + (1 - t) * np.log(1 - c))
-    return values.mean(axis=-1)
-
-
-def _log_prob(p: np.ndarray, from_logits: bool) -> np.ndarray:
-    if from_logits:
-        shifted = p - p.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    q = p / p.sum(axis=-1, keepdims=True)
-    return np.log(np.clip(q, p.dtype.type(EPSILON), p.dtype.type(1 - EPSILON)))
+    return binary_ce_elements(t, p, from_logits).mean(axis=-1)
 
 
 def categorical_crossentropy(y_true: object, y_pred: object, from_logits: bool = False,
@@ -329,7 +315,7 @@ def categorical_crossentropy(y_true: object, y_pred: object, from_logits: bool =
     if label_smoothing:
         k = p.shape[-1]
         t = t * p.dtype.type(1 - label_smoothing) + p.dtype.type(label_smoothing / k)
-    return -(t * _log_prob(p, from_logits)).sum(axis=-1)
+    return softmax_ce_values(t, p, from_logits)
 
 
 def sparse_categorical_crossentropy(y_true: object, y_pred: object, from_logits: bool = False,
@@ -342,5 +328,5 @@ def sparse_categorical_crossentropy(y_true: object, y_pred: object, from_logits:
     labels = _sparse_labels(y_true, p, ignore_class)
     valid = np.ones(labels.shape, dtype=bool) if ignore_class is None else labels != ignore_class
     safe = np.where(valid, labels, 0)
-    values = -np.take_along_axis(_log_prob(p, from_logits), safe[..., None], axis=-1)[..., 0]
+    values = -np.take_along_axis(class_log_probabilities(p, from_logits), safe[..., None], axis=-1)[..., 0]
     return np.where(valid, values, 0).astype(p.dtype)
