@@ -28,17 +28,16 @@ average them with :class:`~fastconv.metrics.Mean`'s weighting. Formulas
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from fastconv.losses.crossentropy import (
     binary_ce_elements,
     class_log_probabilities,
     softmax_ce_values,
-    softplus,
 )
-from fastconv.losses.hinge import signed_targets
+from fastconv.losses.hinge import categorical_hinge_values, signed_targets
+from fastconv.losses.probabilistic import kl_divergence_values, poisson_elements
+from fastconv.losses.regression import log1p_floor, log_cosh_elements
 from fastconv.metrics.base import EPSILON, dense_pair, float_pred, numeric, same_rank
 
 __all__ = [
@@ -229,15 +228,12 @@ def mean_absolute_percentage_error(y_true: object, y_pred: object) -> np.ndarray
 
 def mean_squared_logarithmic_error(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    eps, one = p.dtype.type(EPSILON), p.dtype.type(1)
-    return np.square(np.log(np.maximum(p, eps) + one) - np.log(np.maximum(t, eps) + one)
-                     ).mean(axis=-1)
+    return np.square(log1p_floor(p) - log1p_floor(t)).mean(axis=-1)
 
 
 def log_cosh(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    x = p - t
-    return (x + softplus(x * p.dtype.type(-2)) - p.dtype.type(math.log(2.0))).mean(axis=-1)
+    return log_cosh_elements(t, p).mean(axis=-1)
 
 
 def _l2_normalize(x: np.ndarray, axis: int) -> np.ndarray:
@@ -273,9 +269,7 @@ def squared_hinge(y_true: object, y_pred: object) -> np.ndarray:
 
 def categorical_hinge(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    pos = (t * p).sum(axis=-1)
-    neg = ((1 - t) * p).max(axis=-1)
-    return np.maximum(neg - pos + 1, 0)
+    return categorical_hinge_values(t, p)
 
 
 # ----------------------------------------------------------------------------
@@ -284,14 +278,12 @@ def categorical_hinge(y_true: object, y_pred: object) -> np.ndarray:
 
 def kl_divergence(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    eps = p.dtype.type(EPSILON)
-    t, p = np.clip(t, eps, 1), np.clip(p, eps, 1)
-    return (t * np.log(t / p)).sum(axis=-1)
+    return kl_divergence_values(t, p)
 
 
 def poisson(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    return (p - t * np.log(p + p.dtype.type(EPSILON))).mean(axis=-1)
+    return poisson_elements(t, p).mean(axis=-1)
 
 
 def binary_crossentropy(y_true: object, y_pred: object, from_logits: bool = False,
