@@ -30,6 +30,7 @@ from fastconv.losses.crossentropy import (
 from fastconv.losses.focal import BinaryFocalCrossentropy, CategoricalFocalCrossentropy
 from fastconv.losses.function import FunctionLoss
 from fastconv.losses.functions import (
+    SHORT_NAMES,
     binary_crossentropy,
     binary_focal_crossentropy,
     categorical_crossentropy,
@@ -124,18 +125,15 @@ _FUNCTIONS: tuple[Callable, ...] = (
     categorical_hinge,
 )
 
-# Keras' function names and aliases (keras.losses.ALL_OBJECTS_DICT), and the
-# Keras 2 names "logcosh" and "kullback_leibler_divergence"; a loss got by
-# one of these is named by it, as Keras' compile names its wrapper.
+# Keras' function names and aliases (keras.losses.ALL_OBJECTS_DICT: the short
+# names metrics share, and "kld"), and the Keras 2 names "logcosh" and
+# "kullback_leibler_divergence"; a loss got by one of these is named by it,
+# as Keras' compile names its wrapper.
 _ALIASES: dict[str, type[Loss]] = {fn.__name__: fn._loss_class for fn in _FUNCTIONS}
+_ALIASES.update({short: _ALIASES[name] for short, name in SHORT_NAMES.items()})
 _ALIASES.update({
-    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
     "kld": KLDivergence, "KLD": KLDivergence,
     "kullback_leibler_divergence": KLDivergence,
-    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-    "mse": MeanSquaredError, "MSE": MeanSquaredError,
-    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
-    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
     "logcosh": LogCosh,
 })
 

@@ -99,17 +99,66 @@ def one_hot(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------
+# targets shared by the plain and the focal cross-entropies
+
+
+class CategoricalTargetsLoss(Loss):
+    """A loss on class scores along ``axis`` with dense (one-hot or soft)
+    targets and Keras' ``label_smoothing`` over the ``K`` classes; the plain
+    and the focal categorical cross-entropies take their targets so."""
+
+    fused_activation = "softmax"
+
+    def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
+        t, p = check_dense_true(y_true, y_pred)
+        t, p, undo = move_last(t, p, self.axis, y_pred.shape)
+        if p.shape[-1] == 1:
+            warnings.warn(
+                f"{type(self).__name__} expects y_pred of shape (N, ..., K) with "
+                f"K > 1 classes, received shape {y_pred.shape}; with one output "
+                "use binary cross-entropy.",
+                UserWarning,
+                stacklevel=4,
+            )
+        if self.label_smoothing:
+            s = p.dtype.type(self.label_smoothing)
+            t = t * (1 - s) + s / p.shape[-1]
+        return t, p, undo
+
+
+class BinaryTargetsLoss(Loss):
+    """A loss on independent outputs with 0/1 (or soft) targets and Keras'
+    ``label_smoothing`` towards 1/2; the plain and the focal binary
+    cross-entropies take their targets so."""
+
+    fused_activation = "sigmoid"
+
+    def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
+        t, p = check_dense_true(y_true, y_pred)
+        t, p, undo = move_last(t, p, self.axis, y_pred.shape)
+        if self.label_smoothing:
+            s = p.dtype.type(self.label_smoothing)
+            t = t * (1 - s) + s / 2
+        return t, p, undo
+
+
+# ----------------------------------------------------------------------------
 # categorical
+
+
+def class_log_probabilities(p: np.ndarray, from_logits: bool) -> np.ndarray:
+    """Log-probabilities along the last axis: ``log_softmax`` of logits, or the
+    log of probabilities renormalised to sum 1 and clipped to ``[eps, 1 - eps]``.
+    The losses and the metrics of fastconv both read class scores so."""
+    if from_logits:
+        return log_softmax(p)
+    low, high = clip_bounds(p.dtype)
+    return np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
 
 
 def softmax_ce_values(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray:
     """``-sum(t * log(probabilities))`` over the last axis."""
-    if from_logits:
-        log_prob = log_softmax(p)
-    else:
-        low, high = clip_bounds(p.dtype)
-        log_prob = np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
-    return -(t * log_prob).sum(axis=-1)
+    return -(t * class_log_probabilities(p, from_logits)).sum(axis=-1)
 
 
 def softmax_ce_backward(t: np.ndarray, p: np.ndarray, dL: np.ndarray,
@@ -126,10 +175,8 @@ def softmax_ce_backward(t: np.ndarray, p: np.ndarray, dL: np.ndarray,
     return (dq - (dq * q).sum(axis=-1, keepdims=True)) / total * dL
 
 
-class _SoftmaxCrossentropy(Loss):
-    """Cross-entropy over the class axis; subclasses turn ``y_true`` into targets."""
-
-    fused_activation = "softmax"
+class _SoftmaxCrossentropy(CategoricalTargetsLoss):
+    """Cross-entropy over the class axis; sparse labels override ``_prepare``."""
 
     def _values(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         return softmax_ce_values(t, p, self.from_logits)
@@ -195,22 +242,6 @@ class CategoricalCrossentropy(_SoftmaxCrossentropy):
         self.from_logits = check_flag(from_logits, "from_logits")
         self.label_smoothing = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
         self.axis = check_axis(axis)
-
-    def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
-        t, p = check_dense_true(y_true, y_pred)
-        t, p, undo = move_last(t, p, self.axis, y_pred.shape)
-        if p.shape[-1] == 1:
-            warnings.warn(
-                f"{type(self).__name__} expects y_pred of shape (N, ..., K) with "
-                f"K > 1 classes, received shape {y_pred.shape}; with one output "
-                "use binary cross-entropy.",
-                UserWarning,
-                stacklevel=4,
-            )
-        if self.label_smoothing:
-            s = p.dtype.type(self.label_smoothing)
-            t = t * (1 - s) + s / p.shape[-1]
-        return t, p, undo
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits,
@@ -326,7 +357,17 @@ class SparseCategoricalCrossentropy(_SoftmaxCrossentropy):
 # binary
 
 
-class BinaryCrossentropy(Loss):
+def binary_ce_elements(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray:
+    """Element-wise binary cross-entropy, before the mean over the last axis;
+    the loss and the metric of fastconv both use it."""
+    if from_logits:
+        return t * softplus(-p) + (1 - t) * softplus(p)
+    low, high = clip_bounds(p.dtype)
+    c = np.clip(p, low, high)
+    return -(t * np.log(c) + (1 - t) * np.log(1 - c))
+
+
+class BinaryCrossentropy(BinaryTargetsLoss):
     """Cross-entropy between 0/1 (or soft) targets and independent outputs.
 
     ``y_true`` and ``y_pred`` have shape ``(N, ..., D)`` (a trailing axis of
@@ -347,8 +388,6 @@ class BinaryCrossentropy(Loss):
     dtype : str or None, default None
     """
 
-    fused_activation = "sigmoid"
-
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
                  axis: int = -1, reduction: str | None = "sum_over_batch_size",
                  name: str = "binary_crossentropy", dtype: Any = None) -> None:
@@ -357,22 +396,8 @@ class BinaryCrossentropy(Loss):
         self.label_smoothing = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
         self.axis = check_axis(axis)
 
-    def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
-        t, p = check_dense_true(y_true, y_pred)
-        t, p, undo = move_last(t, p, self.axis, y_pred.shape)
-        if self.label_smoothing:
-            s = p.dtype.type(self.label_smoothing)
-            t = t * (1 - s) + s / 2
-        return t, p, undo
-
     def _values(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        if self.from_logits:
-            losses = t * softplus(-p) + (1 - t) * softplus(p)
-        else:
-            low, high = clip_bounds(p.dtype)
-            c = np.clip(p, low, high)
-            losses = -(t * np.log(c) + (1 - t) * np.log(1 - c))
-        return losses.mean(axis=-1)
+        return binary_ce_elements(t, p, self.from_logits).mean(axis=-1)
 
     def _values_backward(self, t: np.ndarray, p: np.ndarray, dL: np.ndarray) -> np.ndarray:
         dL = dL[..., None] / p.dtype.type(p.shape[-1])

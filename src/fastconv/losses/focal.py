@@ -18,14 +18,19 @@ Label smoothing changes ``t`` first, as for the plain cross-entropies.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from fastconv._validation import check_flag
-from fastconv.losses.crossentropy import clip_bounds, move_last, sigmoid, softmax
-from fastconv.losses.loss import Loss, check_axis, check_dense_true, check_float
+from fastconv.losses.crossentropy import (
+    BinaryTargetsLoss,
+    CategoricalTargetsLoss,
+    clip_bounds,
+    sigmoid,
+    softmax,
+)
+from fastconv.losses.loss import check_axis, check_float
 
 __all__ = ["BinaryFocalCrossentropy", "CategoricalFocalCrossentropy"]
 
@@ -40,7 +45,7 @@ def _power_grad(base: np.ndarray, gamma: float) -> np.ndarray:
     return np.where(positive, gamma * safe ** (gamma - 1), at_zero).astype(base.dtype)
 
 
-class CategoricalFocalCrossentropy(Loss):
+class CategoricalFocalCrossentropy(CategoricalTargetsLoss):
     """Focal cross-entropy between one-hot (or soft) targets and class scores.
 
     ``y_true`` and ``y_pred`` have shape ``(N, ..., K)``; the per-sample
@@ -62,8 +67,6 @@ class CategoricalFocalCrossentropy(Loss):
     dtype : str or None, default None
     """
 
-    fused_activation = "softmax"
-
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
                  label_smoothing: float = 0.0, axis: int = -1,
                  reduction: str | None = "sum_over_batch_size",
@@ -74,22 +77,6 @@ class CategoricalFocalCrossentropy(Loss):
         self.from_logits = check_flag(from_logits, "from_logits")
         self.label_smoothing = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
         self.axis = check_axis(axis)
-
-    def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
-        t, p = check_dense_true(y_true, y_pred)
-        t, p, undo = move_last(t, p, self.axis, y_pred.shape)
-        if p.shape[-1] == 1:
-            warnings.warn(
-                f"{type(self).__name__} expects y_pred of shape (N, ..., K) with "
-                f"K > 1 classes, received shape {y_pred.shape}; with one output "
-                "use binary cross-entropy.",
-                UserWarning,
-                stacklevel=4,
-            )
-        if self.label_smoothing:
-            s = p.dtype.type(self.label_smoothing)
-            t = t * (1 - s) + s / p.shape[-1]
-        return t, p, undo
 
     def _clipped(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         total = y.sum(axis=-1, keepdims=True)
@@ -150,7 +137,7 @@ class CategoricalFocalCrossentropy(Loss):
                 "alpha": self.alpha, "gamma": self.gamma}
 
 
-class BinaryFocalCrossentropy(Loss):
+class BinaryFocalCrossentropy(BinaryTargetsLoss):
     """Focal cross-entropy between 0/1 (or soft) targets and independent outputs.
 
     ``y_true`` and ``y_pred`` have shape ``(N, ..., D)`` (a trailing axis of
@@ -173,8 +160,6 @@ class BinaryFocalCrossentropy(Loss):
     dtype : str or None, default None
     """
 
-    fused_activation = "sigmoid"
-
     def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25,
                  gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
                  axis: int = -1, reduction: str | None = "sum_over_batch_size",
@@ -186,14 +171,6 @@ class BinaryFocalCrossentropy(Loss):
         self.from_logits = check_flag(from_logits, "from_logits")
         self.label_smoothing = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
         self.axis = check_axis(axis)
-
-    def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
-        t, p = check_dense_true(y_true, y_pred)
-        t, p, undo = move_last(t, p, self.axis, y_pred.shape)
-        if self.label_smoothing:
-            s = p.dtype.type(self.label_smoothing)
-            t = t * (1 - s) + s / 2
-        return t, p, undo
 
     def _terms(self, t: np.ndarray, y: np.ndarray) -> tuple:
         low, high = clip_bounds(y.dtype)

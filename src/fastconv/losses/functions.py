@@ -56,6 +56,22 @@ __all__ = [
 ]
 
 
+# Keras' short names that its losses and its metrics both accept (the two
+# ALL_OBJECTS_DICTs), lower and upper case, each for the name of a function
+# here; fastconv.losses and fastconv.metrics resolve them to their own class.
+SHORT_NAMES: dict[str, str] = {
+    short: name
+    for abbreviation, name in (
+        ("bce", "binary_crossentropy"),
+        ("mse", "mean_squared_error"),
+        ("mae", "mean_absolute_error"),
+        ("mape", "mean_absolute_percentage_error"),
+        ("msle", "mean_squared_logarithmic_error"),
+    )
+    for short in (abbreviation, abbreviation.upper())
+}
+
+
 def _per_sample(cls: type[Loss], name: str, y_true: Any, y_pred: Any, **options: Any
                 ) -> np.ndarray | float:
     from fastconv.graph.node import KerasTensor

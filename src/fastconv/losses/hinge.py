@@ -27,7 +27,7 @@ from fastconv.losses.regression import ElementwiseMean
 __all__ = ["CategoricalHinge", "Hinge", "SquaredHinge"]
 
 
-def _signed(t: np.ndarray) -> np.ndarray:
+def signed_targets(t: np.ndarray) -> np.ndarray:
     """0/1 labels as -1/1 (when every label is 0 or 1), others unchanged."""
     if np.all((t == 0) | (t == 1)):
         return 2 * t - 1
@@ -52,7 +52,7 @@ class Hinge(ElementwiseMean):
 
     def _prepare(self, y_true: object, y_pred: np.ndarray) -> tuple:
         t, p, undo = super()._prepare(y_true, y_pred)
-        return _signed(t), p, undo
+        return signed_targets(t), p, undo
 
     def _elements(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.maximum(1 - t * p, 0)
@@ -84,6 +84,14 @@ class SquaredHinge(Hinge):
         return -2 * t * np.maximum(1 - t * p, 0)
 
 
+def categorical_hinge_values(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``max(max((1 - t) * p) - sum(t * p) + 1, 0)`` over the last axis; the
+    metric of the same name uses it too."""
+    pos = (t * p).sum(axis=-1)
+    neg = ((1 - t) * p).max(axis=-1)
+    return np.maximum(neg - pos + 1, 0)
+
+
 class CategoricalHinge(ElementwiseMean):
     """``L = max(neg - pos + 1, 0)`` with ``pos = sum(y_true * y_pred)`` and
     ``neg = max((1 - y_true) * y_pred)`` over the last axis (one-hot targets).
@@ -100,9 +108,7 @@ class CategoricalHinge(ElementwiseMean):
         Loss.__init__(self, name=name, reduction=reduction, dtype=dtype)
 
     def _values(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        pos = (t * p).sum(axis=-1)
-        neg = ((1 - t) * p).max(axis=-1)
-        return np.maximum(neg - pos + 1, 0)
+        return categorical_hinge_values(t, p)
 
     def _values_backward(self, t: np.ndarray, p: np.ndarray, dL: np.ndarray) -> np.ndarray:
         other = (1 - t) * p

@@ -23,6 +23,24 @@ from fastconv.losses.regression import ElementwiseMean
 __all__ = ["KLDivergence", "Poisson"]
 
 
+# Formulas that the metrics of the same names use too.
+
+
+def _clip_unit(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, x.dtype.type(EPSILON), x.dtype.type(1))
+
+
+def kl_divergence_values(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``sum(t * log(t / p))`` over the last axis, both clipped to ``[eps, 1]``."""
+    tc = _clip_unit(t)
+    return (tc * np.log(tc / _clip_unit(p))).sum(axis=-1)
+
+
+def poisson_elements(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``p - t * log(p + eps)``, before the mean over the last axis."""
+    return p - t * np.log(p + p.dtype.type(EPSILON))
+
+
 class KLDivergence(ElementwiseMean):
     """Kullback-Leibler divergence ``sum(t * log(t / p))`` over the last axis,
     with ``y_true`` and ``y_pred`` clipped to ``[1e-7, 1]``.
@@ -38,17 +56,12 @@ class KLDivergence(ElementwiseMean):
                  name: str = "kl_divergence", dtype: Any = None) -> None:
         Loss.__init__(self, name=name, reduction=reduction, dtype=dtype)
 
-    @staticmethod
-    def _clip(x: np.ndarray) -> np.ndarray:
-        return np.clip(x, x.dtype.type(EPSILON), x.dtype.type(1))
-
     def _values(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        tc = self._clip(t)
-        return (tc * np.log(tc / self._clip(p))).sum(axis=-1)
+        return kl_divergence_values(t, p)
 
     def _values_backward(self, t: np.ndarray, p: np.ndarray, dL: np.ndarray) -> np.ndarray:
         inside = (p >= p.dtype.type(EPSILON)) & (p <= 1)
-        return np.where(inside, -self._clip(t) / self._clip(p), 0) * dL[..., None]
+        return np.where(inside, -_clip_unit(t) / _clip_unit(p), 0) * dL[..., None]
 
 
 class Poisson(ElementwiseMean):
@@ -66,7 +79,7 @@ class Poisson(ElementwiseMean):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def _elements(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return p - t * np.log(p + p.dtype.type(EPSILON))
+        return poisson_elements(t, p)
 
     def _elements_backward(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         return 1 - t / (p + p.dtype.type(EPSILON))

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from fastconv.losses.crossentropy import move_last
+from fastconv.losses.crossentropy import move_last, softplus
 from fastconv.losses.loss import (
     EPSILON,
     Loss,
@@ -49,6 +49,20 @@ __all__ = [
 ]
 
 _REDUCTION = "sum_over_batch_size"
+
+
+# Element formulas that the metrics of the same names use too.
+
+
+def log1p_floor(x: np.ndarray) -> np.ndarray:
+    """``log(max(x, eps) + 1)``, the two terms of the squared logarithmic error."""
+    return np.log(np.maximum(x, x.dtype.type(EPSILON)) + 1)
+
+
+def log_cosh_elements(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``log(cosh(p - t))`` as ``e + softplus(-2 e) - log(2)``, finite for large errors."""
+    e = p - t
+    return e + softplus(-2 * e) - p.dtype.type(np.log(2.0))
 
 
 class ElementwiseMean(Loss):
@@ -154,16 +168,12 @@ class MeanSquaredLogarithmicError(ElementwiseMean):
                  name: str = "mean_squared_logarithmic_error", dtype: Any = None) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
-    @staticmethod
-    def _log1p_floor(x: np.ndarray) -> np.ndarray:
-        return np.log(np.maximum(x, x.dtype.type(EPSILON)) + 1)
-
     def _elements(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return np.square(self._log1p_floor(p) - self._log1p_floor(t))
+        return np.square(log1p_floor(p) - log1p_floor(t))
 
     def _elements_backward(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         eps = p.dtype.type(EPSILON)
-        diff = self._log1p_floor(p) - self._log1p_floor(t)
+        diff = log1p_floor(p) - log1p_floor(t)
         return np.where(p > eps, 2 * diff / (np.maximum(p, eps) + 1), 0)
 
 
@@ -218,10 +228,7 @@ class LogCosh(ElementwiseMean):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def _elements(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        e = p - t
-        x = -2 * e
-        softplus = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-        return e + softplus - p.dtype.type(np.log(2.0))
+        return log_cosh_elements(t, p)
 
     def _elements_backward(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.tanh(p - t)

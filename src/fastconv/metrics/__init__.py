@@ -156,16 +156,11 @@ _ALL_CLASSES: tuple[type[Metric], ...] = (
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
     F1Score, FBetaScore,
 )
-# Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and the aliases.
+# Keras' ALL_OBJECTS_DICT: class names, their snake_case forms, and the short
+# names the losses share ("mae" is the metric of the loss "mae").
 _BY_NAME: dict[str, type[Metric]] = {cls.__name__: cls for cls in _ALL_CLASSES}
 _BY_NAME.update({to_snake_case(cls.__name__): cls for cls in _ALL_CLASSES})
-_BY_NAME.update({
-    "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
-    "mse": MeanSquaredError, "MSE": MeanSquaredError,
-    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
-    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
-})
+_BY_NAME.update({short: _BY_NAME[name] for short, name in losses.functions.SHORT_NAMES.items()})
 # Keras metrics that fastconv does not implement: named in a clear error.
 _NOT_SUPPORTED = ("R2Score", "PrecisionAtRecall", "RecallAtPrecision",
                   "SensitivityAtSpecificity", "SpecificityAtSensitivity",

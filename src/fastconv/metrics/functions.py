@@ -28,10 +28,16 @@ average them with :class:`~fastconv.metrics.Mean`'s weighting. Formulas
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from fastconv.losses.crossentropy import (
+    binary_ce_elements,
+    class_log_probabilities,
+    softmax_ce_values,
+)
+from fastconv.losses.hinge import categorical_hinge_values, signed_targets
+from fastconv.losses.probabilistic import kl_divergence_values, poisson_elements
+from fastconv.losses.regression import log1p_floor, log_cosh_elements
 from fastconv.metrics.base import EPSILON, dense_pair, float_pred, numeric, same_rank
 
 __all__ = [
@@ -222,19 +228,12 @@ def mean_absolute_percentage_error(y_true: object, y_pred: object) -> np.ndarray
 
 def mean_squared_logarithmic_error(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    eps, one = p.dtype.type(EPSILON), p.dtype.type(1)
-    return np.square(np.log(np.maximum(p, eps) + one) - np.log(np.maximum(t, eps) + one)
-                     ).mean(axis=-1)
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    return np.square(log1p_floor(p) - log1p_floor(t)).mean(axis=-1)
 
 
 def log_cosh(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    x = p - t
-    return (x + _softplus(x * p.dtype.type(-2)) - p.dtype.type(math.log(2.0))).mean(axis=-1)
+    return log_cosh_elements(t, p).mean(axis=-1)
 
 
 def _l2_normalize(x: np.ndarray, axis: int) -> np.ndarray:
@@ -258,25 +257,19 @@ def cosine_similarity(y_true: object, y_pred: object, axis: int = -1) -> np.ndar
 # hinge
 
 
-def _hinge_targets(t: np.ndarray) -> np.ndarray:
-    return 2 * t - 1 if np.isin(t, (0, 1)).all() else t
-
-
 def hinge(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    return np.maximum(1 - _hinge_targets(t) * p, 0).mean(axis=-1)
+    return np.maximum(1 - signed_targets(t) * p, 0).mean(axis=-1)
 
 
 def squared_hinge(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    return np.square(np.maximum(1 - _hinge_targets(t) * p, 0)).mean(axis=-1)
+    return np.square(np.maximum(1 - signed_targets(t) * p, 0)).mean(axis=-1)
 
 
 def categorical_hinge(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    pos = (t * p).sum(axis=-1)
-    neg = ((1 - t) * p).max(axis=-1)
-    return np.maximum(neg - pos + 1, 0)
+    return categorical_hinge_values(t, p)
 
 
 # ----------------------------------------------------------------------------
@@ -285,14 +278,12 @@ def categorical_hinge(y_true: object, y_pred: object) -> np.ndarray:
 
 def kl_divergence(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    eps = p.dtype.type(EPSILON)
-    t, p = np.clip(t, eps, 1), np.clip(p, eps, 1)
-    return (t * np.log(t / p)).sum(axis=-1)
+    return kl_divergence_values(t, p)
 
 
 def poisson(y_true: object, y_pred: object) -> np.ndarray:
     t, p = dense_pair(y_true, y_pred)
-    return (p - t * np.log(p + p.dtype.type(EPSILON))).mean(axis=-1)
+    return poisson_elements(t, p).mean(axis=-1)
 
 
 def binary_crossentropy(y_true: object, y_pred: object, from_logits: bool = False,
@@ -301,20 +292,7 @@ def binary_crossentropy(y_true: object, y_pred: object, from_logits: bool = Fals
     t, p = dense_pair(y_true, y_pred)
     if label_smoothing:
         t = t * p.dtype.type(1 - label_smoothing) + p.dtype.type(0.5 * label_smoothing)
-    if from_logits:
-        values = t * _softplus(-p) + (1 - t) * _softplus(p)
-    else:
-        c = np.clip(p, p.dtype.type(EPSILON), p.dtype.type(1 - EPSILON))
-        values = -(t * np.log(c) + (1 - t) * np.log(1 - c))
-    return values.mean(axis=-1)
-
-
-def _log_prob(p: np.ndarray, from_logits: bool) -> np.ndarray:
-    if from_logits:
-        shifted = p - p.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    q = p / p.sum(axis=-1, keepdims=True)
-    return np.log(np.clip(q, p.dtype.type(EPSILON), p.dtype.type(1 - EPSILON)))
+    return binary_ce_elements(t, p, from_logits).mean(axis=-1)
 
 
 def categorical_crossentropy(y_true: object, y_pred: object, from_logits: bool = False,
@@ -329,7 +307,7 @@ def categorical_crossentropy(y_true: object, y_pred: object, from_logits: bool =
     if label_smoothing:
         k = p.shape[-1]
         t = t * p.dtype.type(1 - label_smoothing) + p.dtype.type(label_smoothing / k)
-    return -(t * _log_prob(p, from_logits)).sum(axis=-1)
+    return softmax_ce_values(t, p, from_logits)
 
 
 def sparse_categorical_crossentropy(y_true: object, y_pred: object, from_logits: bool = False,
@@ -342,5 +320,5 @@ def sparse_categorical_crossentropy(y_true: object, y_pred: object, from_logits:
     labels = _sparse_labels(y_true, p, ignore_class)
     valid = np.ones(labels.shape, dtype=bool) if ignore_class is None else labels != ignore_class
     safe = np.where(valid, labels, 0)
-    values = -np.take_along_axis(_log_prob(p, from_logits), safe[..., None], axis=-1)[..., 0]
+    values = -np.take_along_axis(class_log_probabilities(p, from_logits), safe[..., None], axis=-1)[..., 0]
     return np.where(valid, values, 0).astype(p.dtype)

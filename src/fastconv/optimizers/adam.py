@@ -11,7 +11,25 @@ from fastconv._validation import check_flag
 from fastconv.optimizers.base import Optimizer, _check_real
 
 
-class Adam(Optimizer):
+class MomentEstimates(Optimizer):
+    """The first- and second-moment arguments of Adam, Adamax and Nadam
+    (``beta_1``, ``beta_2``, ``epsilon``): their checks and their config keys,
+    which Keras 3 gives all three."""
+
+    def _set_moment_arguments(self, beta_1: float, beta_2: float, epsilon: float,
+                              beta_2_may_be_one: bool = False) -> None:
+        # Adamax's infinity norm is defined for beta_2 = 1 (a norm that never
+        # decays); Adam and Nadam divide by 1 - beta_2**t, which it makes 0.
+        self.beta_1 = _check_real(beta_1, "beta_1", 0.0, 1.0, high_open=True)
+        self.beta_2 = _check_real(beta_2, "beta_2", 0.0, 1.0, high_open=not beta_2_may_be_one)
+        self.epsilon = _check_real(epsilon, "epsilon", 0.0, low_open=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Adam(MomentEstimates):
     """Adam, optionally with the AMSGrad variant.
 
     Keras 3 rule at step ``t = iterations + 1`` (every state array starts at 0)::
@@ -54,9 +72,7 @@ ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
                          use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor,
                          gradient_accumulation_steps, name)
-        self.beta_1 = _check_real(beta_1, "beta_1", 0.0, 1.0, high_open=True)
-        self.beta_2 = _check_real(beta_2, "beta_2", 0.0, 1.0, high_open=True)
-        self.epsilon = _check_real(epsilon, "epsilon", 0.0, low_open=True)
+        self._set_moment_arguments(beta_1, beta_2, epsilon)
         self.amsgrad = check_flag(amsgrad, "amsgrad")
 
     def _slot_names(self) -> tuple[str, ...]:
@@ -94,10 +110,7 @@ ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps
                            threads, **decay)
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-            "epsilon": self.epsilon, "amsgrad": self.amsgrad,
-        }
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from fastconv._kernels import optim as _optim
-from fastconv.optimizers.base import Optimizer, _check_real
+from fastconv.optimizers.adam import MomentEstimates
 
 
-class Adamax(Optimizer):
+class Adamax(MomentEstimates):
     """Adamax: Adam with the infinity norm in place of the second moment.
 
     Keras 3 rule at step ``t = iterations + 1`` (``m`` and ``u`` start at 0)::
@@ -46,9 +46,7 @@ ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
                          use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor,
                          gradient_accumulation_steps, name)
-        self.beta_1 = _check_real(beta_1, "beta_1", 0.0, 1.0, high_open=True)
-        self.beta_2 = _check_real(beta_2, "beta_2", 0.0, 1.0)
-        self.epsilon = _check_real(epsilon, "epsilon", 0.0, low_open=True)
+        self._set_moment_arguments(beta_1, beta_2, epsilon, beta_2_may_be_one=True)
 
     def _slot_names(self) -> tuple[str, ...]:
         return ("momentum", "norm")
@@ -74,7 +72,3 @@ ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps
         _optim.adamax_update(values, grads, self._slot_list("momentum", active),
                              self._slot_list("norm", active), *scalars, f32, isa, threads,
                              **decay)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon}

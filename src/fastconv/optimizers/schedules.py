@@ -100,7 +100,31 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _RateDecay(LearningRateSchedule):
+    """The arguments, checks and config that Keras' exponential and
+    inverse-time decays share, and their progress ``step / decay_steps``
+    (floored with ``staircase``); subclasses apply ``decay_rate`` to it."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool, name: str) -> None:
+        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _real(decay_steps, "decay_steps", positive=True)
+        self.decay_rate = _real(decay_rate, "decay_rate")
+        self.staircase = check_flag(staircase, "staircase")
+        self.name = _name(name)
+        # The arguments as given, so the config keeps ints as ints, as Keras'.
+        self._config = {"initial_learning_rate": initial_learning_rate,
+                        "decay_steps": decay_steps, "decay_rate": decay_rate}
+
+    def _progress(self, step: Any) -> float:
+        p = _step(step) / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+    def get_config(self) -> dict[str, Any]:
+        return {**self._config, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     With ``staircase=True`` the exponent is ``floor(step / decay_steps)``.
@@ -117,22 +141,10 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False, name: str = "ExponentialDecay") -> None:
-        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _real(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _real(decay_rate, "decay_rate")
-        self.staircase = check_flag(staircase, "staircase")
-        self.name = _name(name)
-        self._config = {"initial_learning_rate": initial_learning_rate,
-                        "decay_steps": decay_steps, "decay_rate": decay_rate}
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step: Any) -> float:
-        p = _step(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate * self.decay_rate ** p
-
-    def get_config(self) -> dict[str, Any]:
-        return {**self._config, "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -226,7 +238,7 @@ class PolynomialDecay(LearningRateSchedule):
         return {**self._config, "cycle": self.cycle, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     With ``staircase=True``, ``step / decay_steps`` is floored.
@@ -243,22 +255,10 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
                  staircase: bool = False, name: str = "InverseTimeDecay") -> None:
-        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _real(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _real(decay_rate, "decay_rate")
-        self.staircase = check_flag(staircase, "staircase")
-        self.name = _name(name)
-        self._config = {"initial_learning_rate": initial_learning_rate,
-                        "decay_steps": decay_steps, "decay_rate": decay_rate}
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step: Any) -> float:
-        p = _step(step) / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return self.initial_learning_rate / (1 + self.decay_rate * p)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**self._config, "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
 
 
 class CosineDecay(LearningRateSchedule):
