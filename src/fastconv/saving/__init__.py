@@ -38,7 +38,7 @@ import numpy as np
 import fastconv
 from fastconv import _restore, losses, optimizers
 from fastconv import layers as layers_module
-from fastconv.layers.registry import register_keras_serializable
+from fastconv.layers.registry import register_keras_serializable  # noqa: F401 (public)
 
 FORMAT = "fastconv.model"
 FORMAT_VERSION = 1
@@ -463,7 +463,7 @@ def load_weights(model: Any, filepath: str) -> None:
                         compile_state(model, state, filepath)
         _assign_pairs(pairs)
         return
-    if data.startswith(b"PK") and _keras_archive_config(data, filepath) is not None:
+    if kind == "keras" and _keras_archive_config(data, filepath) is not None:
         from fastconv.saving import _h5, keras_v3
         with _h5.open_h5(_keras_member(data, filepath, "model.weights.h5"), filepath) as f:
             _assign_pairs(keras_v3.read_weights(f, model, filepath))
@@ -540,8 +540,7 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
                          f"format) instead, received filepath={os.fspath(filepath)!r}.")
     if kind == "keras":
         from fastconv.saving import keras_v3
-        payload = keras_v3.keras_archive_bytes(model)
-        _atomic_write(filepath, overwrite, lambda f: f.write(payload))
+        _atomic_write(filepath, overwrite, keras_v3.archive_writer(model))
         return
     spec = json.loads(model.to_json())
     arrays = _weight_arrays(model)
@@ -570,8 +569,8 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
 
 def load_model(filepath: str, compile: bool = True, custom_objects: dict | None = None) -> Any:
     filepath = os.fspath(filepath)
-    kind = _format_of(filepath, MODEL_EXTENSIONS, "model")
     data = _read_file(filepath, "model file")
+    kind = _format_of(filepath, MODEL_EXTENSIONS, "model")
     if kind == "legacy_h5":
         from fastconv.saving import legacy_h5
         return legacy_h5.load_model(data, filepath, compile, custom_objects)

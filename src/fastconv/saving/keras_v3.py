@@ -19,7 +19,6 @@ and Lambda layers (whose config holds Python bytecode) are refused.
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import re
 import zipfile
@@ -427,15 +426,20 @@ def read_optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | No
 # the .keras archive
 
 
-def keras_archive_bytes(model: Any) -> bytes:
-    config = fastconv_to_keras(model)
-    metadata = {"keras_version": KERAS_VERSION,
-                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                "fastconv_version": fastconv.__version__}
+def archive_writer(model: Any) -> Any:
+    """A function writing the model's ``.keras`` archive to an open file
+    (config and weights are taken now; the file is written by the call)."""
+    config = json.dumps(fastconv_to_keras(model))
+    metadata = json.dumps({"keras_version": KERAS_VERSION,
+                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                           "fastconv_version": fastconv.__version__})
     weights = _h5.h5_bytes(lambda f: write_weights(f, model, getattr(model, "compiled", False)))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", weights, zipfile.ZIP_STORED)
-    return buffer.getvalue()
+
+    def write(f: Any) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("metadata.json", metadata)
+            archive.writestr("config.json", config)
+            # Stored, as Keras stores it: float weights hardly compress.
+            archive.writestr("model.weights.h5", weights, zipfile.ZIP_STORED)
+
+    return write
