@@ -249,11 +249,15 @@ def fastconv_to_keras(model: Any) -> dict:
         raise ValueError(f"Model class {spec['class_name']} cannot be saved in Keras' "
                          "format: only Sequential, functional and registered models can.")
     out = _keras_layer(spec)
-    shape = _input_shape(model)
-    if shape is not None:
-        out["build_config"] = {"input_shape": shape}
-    if getattr(model, "compiled", False):
-        out["compile_config"] = _keras_compile_config(model)
+    # As Keras writes them: a functional model rebuilds from its graph
+    # (input_shape None), a Sequential from its input shape.
+    if spec["class_name"] == "Functional":
+        out["registered_name"] = "Functional"
+        out["build_config"] = {"input_shape": None}
+    else:
+        out["build_config"] = {"input_shape": _input_shape(model)}
+    out["compile_config"] = (_keras_compile_config(model) if getattr(model, "compiled", False)
+                             else {})
     return out
 
 
@@ -344,7 +348,10 @@ def write_weights(f: Any, model: Any, with_optimizer: bool) -> None:
         group = f.create_group(path).create_group("vars")
         group.attrs["name"] = layer.name
         for i, w in enumerate(_own_weights(layer)):
-            group.create_dataset(str(i), data=np.asarray(w.value))
+            value = np.asarray(w.value)
+            if type(layer).__name__ == "Normalization" and w.name.endswith("count"):
+                value = value.astype(np.int64)  # Keras' dtype for the sample count
+            group.create_dataset(str(i), data=value)
     if with_optimizer:
         arrays = _optimizer_arrays(model)
         if arrays is not None:
