@@ -23,7 +23,8 @@ import fastconv
 from fastconv import layers, models
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "keras")
-NAMES = sorted(f[:-4] for f in os.listdir(FIXTURES) if f.endswith(".npz"))
+NAMES = sorted(f[:-4] for f in os.listdir(FIXTURES)
+               if f.endswith(".npz") and not f.startswith("keras2_"))
 COMPILED = ("sequential_cnn", "functional_branches", "nested", "conv1d", "conv2d",
             "normalization", "activations")
 
@@ -78,6 +79,22 @@ def test_legacy_h5_predicts_as_keras(name):
     model = models.load_model(fixture(name + ".legacy.h5"))
     assert_close(model.predict(x, verbose=0), expected)
     assert model.compiled == (name in COMPILED)
+
+
+@pytest.mark.parametrize("name", ["keras2_sequential", "keras2_functional"])
+def test_tf_keras_2_h5_predicts_as_keras(name):
+    """Written by tf.keras 2 (Keras 2 configs: batch_input_shape, list-style
+    inbound nodes, BatchNormalization axis lists, "Custom>Adam")."""
+    x, expected = inputs_and_keras_output(name)
+    model = models.load_model(fixture(name + ".h5"))
+    assert_close(model.predict(x, verbose=0), expected)
+    assert model.compiled and type(model.optimizer).__name__ == "Adam"
+    assert model.optimizer.learning_rate == pytest.approx(1e-3)
+    weights_only = models.load_model(fixture(name + ".h5"), compile=False)
+    for w in weights_only.weights:
+        w.value[...] = 0
+    weights_only.load_weights(fixture(name + ".h5"))
+    assert_close(weights_only.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if os.path.exists(fixture(n + ".weights.h5"))])

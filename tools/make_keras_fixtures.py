@@ -13,6 +13,9 @@ Each model NAME becomes ``NAME.keras`` (Keras 3's archive), ``NAME.weights.h5``
 the Keras 2 HDF5 format, and ``NAME.npz`` holding an input batch ``x`` (or
 ``x0``, ``x1``... for several inputs) and Keras' predictions ``y``.
 
+``make-keras2`` writes ``keras2_*.h5`` with tf.keras 2 (``pip install
+tf-keras~=2.21.0`` in the same environment).
+
 The other direction, in two steps::
 
     PYTHONPATH=src python tools/make_keras_fixtures.py write-fastconv /tmp/fc
@@ -170,6 +173,32 @@ def make(keras):
                   indent=1, sort_keys=True)
 
 
+def make_keras2():
+    """Keras 2 full-model HDF5 files, written by tf.keras 2 (package tf-keras,
+    ``pip install tf-keras~=2.21.0`` beside TensorFlow)."""
+    import tf_keras as k2
+
+    L = k2.layers
+    rng = np.random.default_rng(2)
+    seq = k2.Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 3)),
+                         L.BatchNormalization(), L.MaxPooling2D(), L.Flatten(),
+                         L.Dropout(0.2), L.Dense(3, activation="softmax")])
+    inp = k2.Input((8, 8, 3))
+    a = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    b = L.DepthwiseConv2D(3, padding="same")(inp)
+    c = L.Concatenate()([a, b])
+    c = L.AveragePooling2D()(c)
+    out = L.Dense(2)(L.GlobalMaxPooling2D()(c))
+    func = k2.Model(inp, out)
+    for name, model in (("keras2_sequential", seq), ("keras2_functional", func)):
+        x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
+        model.compile(optimizer="adam", loss="mse")
+        model.train_on_batch(x, np.zeros_like(model.predict(x, verbose=0)))
+        base = os.path.join(FIXTURES, name)
+        model.save(base + ".h5", save_format="h5")
+        np.savez(base + ".npz", x=x, y=model.predict(x, verbose=0))
+
+
 def write_fastconv(directory):
     """fastconv side of the reverse check: no Keras here."""
     import fastconv
@@ -204,7 +233,7 @@ def write_fastconv(directory):
         np.savez(base + ".npz", x=xb, y=model.predict(xb, verbose=0))
     # Every Keras fixture, read by fastconv and written again.
     for entry in sorted(os.listdir(FIXTURES)):
-        if not entry.endswith(".npz"):
+        if not entry.endswith(".npz") or entry.startswith("keras2_"):
             continue
         name = entry[:-4]
         model = fastconv.models.load_model(os.path.join(FIXTURES, name + ".keras"))
@@ -255,11 +284,16 @@ def check_fastconv(keras, directory):
 
 
 def main(argv):
-    if len(argv) < 1 or argv[0] not in ("make", "write-fastconv", "check-fastconv"):
+    if len(argv) < 1 or argv[0] not in ("make", "make-keras2", "write-fastconv",
+                                        "check-fastconv"):
         print(__doc__)
         return 2
     if argv[0] == "write-fastconv":
         write_fastconv(argv[1])
+        return 0
+    if argv[0] == "make-keras2":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        make_keras2()
         return 0
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

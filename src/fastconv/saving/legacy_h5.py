@@ -52,9 +52,9 @@ def _upgrade_layer(spec: Any, source: str) -> Any:
         config["layers"] = layers
         if spec.get("class_name") == "Model":
             spec["class_name"] = "Functional"
-    for key in ("batch_input_shape",):
-        if spec.get("class_name") != "InputLayer":
-            config.pop(key, None)
+    if spec.get("class_name") != "InputLayer":
+        config.pop("batch_input_shape", None)
+    _upgrade_config(spec.get("class_name"), config, source)
     nodes = spec.get("inbound_nodes")
     if isinstance(nodes, list) and nodes and isinstance(nodes[0], list):
         upgraded = []
@@ -65,6 +65,21 @@ def _upgrade_layer(spec: Any, source: str) -> Any:
         spec["inbound_nodes"] = upgraded
     spec["config"] = config
     return spec
+
+
+def _upgrade_config(class_name: Any, config: dict, source: str) -> None:
+    """Keras 2 arguments that Keras 3 spells otherwise."""
+    if class_name in ("BatchNormalization", "LayerNormalization") and isinstance(
+            config.get("axis"), list) and len(config["axis"]) == 1:
+        config["axis"] = config["axis"][0]  # Keras 2 saved the axis as a list
+    if class_name in ("DepthwiseConv1D", "DepthwiseConv2D") and config.get("groups") == 1:
+        del config["groups"]  # inherited from Conv in Keras 2, meaningless here
+    if config.get("fused") is not None or config.get("virtual_batch_size") is not None:
+        raise ValueError(f"{source}: {class_name} with fused or virtual_batch_size is not "
+                         "supported.")
+    config.pop("fused", None)
+    config.pop("virtual_batch_size", None)
+    config.pop("adjustment", None)
 
 
 def _legacy_weights(layer: Any) -> list:
@@ -100,8 +115,20 @@ def read_weights(f: Any, model: Any, source: str) -> list[tuple[Any, np.ndarray]
     return pairs
 
 
-def _compile_config(training: dict) -> dict:
+def _compile_config(training: dict, source: str) -> dict:
     optimizer = training.get("optimizer_config")
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
+        # tf.keras 2 names its optimizers "Custom>Adam" and records settings
+        # of its own; the optimizer state is not read from Keras 2 files.
+        class_name = optimizer.get("class_name")
+        if isinstance(class_name, str) and class_name.startswith("Custom>"):
+            class_name = class_name[len("Custom>"):]
+        config = dict(optimizer["config"])
+        if config.pop("is_legacy_optimizer", False):
+            raise ValueError(f"{source}: a legacy (Keras 1-style) optimizer is not "
+                             "supported.")
+        config.pop("jit_compile", None)
+        optimizer = {"class_name": class_name, "config": config}
     return {"optimizer": optimizer, "loss": training.get("loss"),
             "metrics": training.get("metrics"), "loss_weights": training.get("loss_weights")}
 
@@ -126,7 +153,7 @@ def load_model(data: bytes, source: str, compile: bool, custom_objects: dict | N
                 raise ValueError(f"{source}: training_config is not valid JSON: {exc}"
                                  ) from None
             if isinstance(training, dict) and training.get("optimizer_config"):
-                compile_config = keras_v3._plain(_compile_config(training), source,
+                compile_config = keras_v3._plain(_compile_config(training, source), source,
                                                  custom_objects)
                 saving.compile_from_config(model, compile_config, None, custom_objects,
                                            source)
