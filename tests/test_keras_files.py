@@ -180,12 +180,14 @@ def test_keras_loaded_what_fastconv_wrote():
     assert record["keras_version"].startswith("3.")
     # fastconv-built models, and every Keras fixture read and written again
     # by fastconv (whose Keras predictions are those of the .npz).
-    assert set(record["models"]) == {"fc_sequential", "fc_conv_family",
+    assert set(record["models"]) == {"fc_sequential", "fc_conv_family", "fc_rmsprop",
                                      "fc_functional_nested"} | {f"resaved_{n}" for n in NAMES}
     for result in record["models"].values():
         assert result["ok"], result
         assert result["load_model_max_abs_diff"] < 1e-4
     assert record["models"]["fc_sequential"]["optimizer_iterations"] == 1
+    # RMSprop(momentum, centered): iterations, learning rate, 3 slots x 4 weights.
+    assert record["models"]["fc_rmsprop"]["optimizer_variables"] == 14
 
 
 def small_model():
@@ -418,3 +420,30 @@ def test_legacy_h5_with_hostile_config_is_refused(tmp_path):
     shutil.copy(fixture("sequential_cnn.weights.h5"), tmp_path / "weights_only.h5")
     with pytest.raises(ValueError, match="weights_only.h5.*no model_config"):
         models.load_model(tmp_path / "weights_only.h5")
+
+
+@pytest.mark.parametrize("optimizer", [
+    fastconv.optimizers.SGD(0.01, momentum=0.9), fastconv.optimizers.RMSprop(centered=True,
+                                                                              momentum=0.5),
+    fastconv.optimizers.Adagrad(), fastconv.optimizers.Adamax(), fastconv.optimizers.Adam(
+        amsgrad=True)])
+def test_optimizer_state_round_trip_in_keras_layout(optimizer, tmp_path):
+    model, x = small_model()
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, np.ones((4, 2), np.float32), epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    again = models.load_model(tmp_path / "m.keras")
+    state, restored = model.optimizer.get_state(), again.optimizer.get_state()
+    assert set(state) == set(restored)
+    for key, value in state.items():
+        np.testing.assert_allclose(restored[key], value, rtol=1e-7)
+
+
+def test_unmapped_optimizer_state_warns(tmp_path):
+    model, x = small_model()
+    model.compile(optimizer=fastconv.optimizers.Nadam(), loss="mse")
+    model.fit(x, np.ones((4, 2), np.float32), epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match="Nadam is not written"):
+        model.save(tmp_path / "m.keras")
+    again = models.load_model(tmp_path / "m.keras")
+    assert type(again.optimizer).__name__ == "Nadam"

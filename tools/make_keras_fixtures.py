@@ -216,6 +216,9 @@ def write_fastconv(directory):
             L.DepthwiseConv2D(3), L.SeparableConv2D(3, 3), L.LayerNormalization(),
             L.GlobalAveragePooling2D(), L.Dense(2)]), (9, 9, 2), True),
     }
+    models["fc_rmsprop"] = (fastconv.Sequential([
+        fastconv.Input((5, 5, 2)), L.Conv2D(2, 3), L.Flatten(), L.Dense(2)]), (5, 5, 2),
+        fastconv.optimizers.RMSprop(momentum=0.5, centered=True))
     inp = fastconv.Input((6, 6, 2))
     a = L.Conv2D(3, 3, padding="same")(inp)
     b = L.Conv2D(3, 1, padding="same")(inp)
@@ -225,7 +228,7 @@ def write_fastconv(directory):
     for name, (model, shape, train) in models.items():
         xb = rng.standard_normal((2, *shape)).astype("float32")
         if train:
-            model.compile(optimizer="adam", loss="mse")
+            model.compile(optimizer="adam" if train is True else train, loss="mse")
             model.train_on_batch(xb, np.zeros_like(model.predict(xb, verbose=0)))
         base = os.path.join(directory, name)
         model.save(base + ".keras")
@@ -264,9 +267,12 @@ def check_fastconv(keras, directory):
                                              if record["compiled"] else 0)
             record["optimizer_iterations"] = (int(model.optimizer.iterations)
                                               if record["compiled"] else 0)
+            record["optimizer"] = (type(model.optimizer).__name__ if record["compiled"]
+                                   else None)
             fresh = keras.models.clone_model(model)
             if record["compiled"]:
-                fresh.compile(optimizer="adam", loss="mse")
+                fresh.compile(optimizer=type(model.optimizer).from_config(
+                    model.optimizer.get_config()), loss="mse")
                 fresh.optimizer.build(fresh.trainable_variables)
             fresh.load_weights(base + ".weights.h5")
             y2 = fresh.predict(feed, verbose=0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import warnings
 import zipfile
 from typing import Any
 
@@ -312,9 +313,18 @@ def _slot_groups(optimizer: Any) -> list[tuple[str, ...]] | None:
         return [("momentum", "velocity")] + ([("velocity_hat",)] if optimizer.amsgrad else [])
     if name == "SGD":
         return [("momentum",)] if optimizer.momentum else []
-    if name == "Adagrad":
+    if name in ("Adagrad",):
         return [("accumulator",)]
-    return None
+    if name == "RMSprop":
+        return ([("velocity",)] + ([("momentum",)] if optimizer.momentum > 0 else [])
+                + ([("average_gradient",)] if optimizer.centered else []))
+    if name == "Adadelta":
+        return [("accumulated_grad", "accumulated_delta_var")]
+    if name == "Adamax":
+        return [("momentum", "norm")]
+    if name == "Lion":
+        return [("momentum",)]
+    return None  # Nadam keeps a product variable of its own: not mapped
 
 
 def _optimizer_arrays(model: Any) -> list[np.ndarray] | None:
@@ -354,7 +364,11 @@ def write_weights(f: Any, model: Any, with_optimizer: bool) -> None:
             group.create_dataset(str(i), data=value)
     if with_optimizer:
         arrays = _optimizer_arrays(model)
-        if arrays is not None:
+        if arrays is None:
+            warnings.warn(f"The state of optimizer {type(model.optimizer).__name__} is not "
+                          "written to Keras' format (fastconv does not map its Keras "
+                          "variables); the compile settings are.", stacklevel=4)
+        else:
             group = f.create_group("optimizer").create_group("vars")
             group.attrs["name"] = model.optimizer.name
             for i, a in enumerate(arrays):
@@ -400,7 +414,12 @@ def read_optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | No
     """fastconv's optimizer state from ``optimizer/vars``, or None."""
     group = _vars_group(f, "optimizer")
     groups = _slot_groups(model.optimizer)
-    if group is None or groups is None or not len(group.keys()):
+    if group is None or not len(group.keys()):
+        return None
+    if groups is None:
+        warnings.warn(f"{source}: the state of optimizer {type(model.optimizer).__name__} is "
+                      "not read (fastconv does not map its Keras variables); training "
+                      "restarts its moments.", stacklevel=4)
         return None
     trained = model.trainable_weights
     has_lr = isinstance(model.optimizer._learning_rate, (int, float))
