@@ -447,3 +447,21 @@ def test_unmapped_optimizer_state_warns(tmp_path):
         model.save(tmp_path / "m.keras")
     again = models.load_model(tmp_path / "m.keras")
     assert type(again.optimizer).__name__ == "Nadam"
+
+
+def test_subclassed_model_is_refused_for_keras_format(tmp_path):
+    @fastconv.saving.register_keras_serializable("KerasFilesTest")
+    class Net(fastconv.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Net()
+    model(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match="Net cannot be saved in Keras' format.*fastconv"):
+        model.save(tmp_path / "net.keras")
+    assert not os.listdir(tmp_path)
+    model.save(tmp_path / "net.fastconv")

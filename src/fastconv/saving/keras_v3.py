@@ -245,10 +245,12 @@ def _input_shape(model: Any) -> Any:
 def fastconv_to_keras(model: Any) -> dict:
     """The Keras 3 ``config.json`` of a fastconv model."""
     spec = json.loads(model.to_json())
-    if spec["class_name"] not in ("Sequential", "Functional") and not spec.get(
-            "registered_name"):
+    if spec["class_name"] not in ("Sequential", "Functional"):
+        # Keras finds a subclassed model's weights by its attribute names,
+        # which fastconv does not track.
         raise ValueError(f"Model class {spec['class_name']} cannot be saved in Keras' "
-                         "format: only Sequential, functional and registered models can.")
+                         "format: only Sequential and functional models can; save it as "
+                         ".fastconv instead.")
     out = _keras_layer(spec)
     # As Keras writes them: a functional model rebuilds from its graph
     # (input_shape None), a Sequential from its input shape.
