@@ -137,7 +137,7 @@ def _npz(path, inputs, y):
 # The fixtures stay small: every model as .keras, a few also in the other
 # formats (HDF5 files carry some 20 KB of structure each).
 WEIGHTS_H5 = ("sequential_cnn", "functional_branches")
-LEGACY_H5 = ("sequential_cnn", "functional_branches", "nested", "merges")
+LEGACY_H5 = ("sequential_cnn", "functional_branches")
 
 
 def make(keras):
