@@ -121,7 +121,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     writestr = zipfile.ZipFile.writestr
 
     def failing(self, name, data, *args, **kwargs):
-        if name == "weights.npz":
+        if name in ("weights.npz", "model.weights.h5"):
             raise OSError("disk full")
         return writestr(self, name, data, *args, **kwargs)
 

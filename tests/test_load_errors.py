@@ -40,7 +40,7 @@ def small_model() -> models.Sequential:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     fastconv.backend.clear_session()
-    path = tmp_path_factory.mktemp("saved") / "model.keras"
+    path = tmp_path_factory.mktemp("saved") / "model.fastconv"
     small_model().save(path)
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
@@ -72,7 +72,7 @@ def test_random_damage_of_a_model_file_raises_value_error(saved, tmp_path):
     path, _ = saved
     good = path.read_bytes()
     rng = np.random.default_rng(1234)
-    target = tmp_path / "damaged.keras"
+    target = tmp_path / "damaged.fastconv"
     for _ in range(200):
         data = bytearray(good)
         if rng.random() < 0.3:
@@ -107,7 +107,7 @@ def spec_of(saved) -> dict:
 def with_config(saved, tmp_path, config) -> object:
     members = dict(saved[1])
     members["config.json"] = config if isinstance(config, bytes) else json.dumps(config)
-    return write_archive(tmp_path / "crafted.keras", members)
+    return write_archive(tmp_path / "crafted.fastconv", members)
 
 
 def crafted_configs(spec: dict) -> dict[str, object]:
@@ -132,7 +132,7 @@ def crafted_configs(spec: dict) -> dict[str, object]:
 def test_crafted_configs_raise_value_error(saved, tmp_path, case):
     config = crafted_configs(spec_of(saved))[case]
     path = with_config(saved, tmp_path, config)
-    with pytest.raises(ValueError, match="crafted.keras"):
+    with pytest.raises(ValueError, match="crafted.fastconv"):
         models.load_model(path)
     if isinstance(config, dict) and case != "optimizer a list":  # no compile settings there
         with pytest.raises(ValueError, match="JSON string"):
@@ -143,15 +143,15 @@ def test_crafted_archives_raise_value_error(saved, tmp_path):
     _, members = saved
     # zipfile cannot write the "encrypted" flag: set it in the local and
     # central headers of a written archive.
-    data = bytearray(write_archive(tmp_path / "plain.keras", members).read_bytes())
+    data = bytearray(write_archive(tmp_path / "plain.fastconv", members).read_bytes())
     for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
         start = data.find(signature)
         while start >= 0:
             data[start + flag_offset] |= 0x1
             start = data.find(signature, start + 1)
-    encrypted = tmp_path / "encrypted.keras"
+    encrypted = tmp_path / "encrypted.fastconv"
     encrypted.write_bytes(bytes(data))
-    bzip2 = write_archive(tmp_path / "bzip2.keras", members, zipfile.ZIP_BZIP2)
+    bzip2 = write_archive(tmp_path / "bzip2.fastconv", members, zipfile.ZIP_BZIP2)
     for path, message in ((encrypted, "encrypted"), (bzip2, "compression method 12")):
         with pytest.raises(ValueError, match=message):
             models.load_model(path)
@@ -169,9 +169,9 @@ def test_a_lying_npy_header_is_refused_before_allocation(saved, tmp_path):
         inner = io.BytesIO()
         with zipfile.ZipFile(inner, "w") as archive:
             archive.writestr("weight_0000.npy", lie)
-        path = write_archive(tmp_path / "lying.keras",
+        path = write_archive(tmp_path / "lying.fastconv",
                              {**members, "weights.npz": inner.getvalue()})
-        with pytest.raises(ValueError, match=r"lying.keras.*declares shape \((10000000000000|5),\)"):
+        with pytest.raises(ValueError, match=r"lying.fastconv.*declares shape \((10000000000000|5),\)"):
             models.load_model(path)
 
 
@@ -188,7 +188,7 @@ def peak_bytes_of(load, path) -> int:
 def test_a_zip_bomb_is_not_expanded_into_memory(saved, tmp_path):
     _, members = saved
     # 64 MiB of zeros deflate to 64 KB: weights.npz that is no .npz at all.
-    path = write_archive(tmp_path / "bomb.keras",
+    path = write_archive(tmp_path / "bomb.fastconv",
                          {"config.json": members["config.json"],
                           "weights.npz": bytes(64 * 2**20)}, zipfile.ZIP_DEFLATED)
     assert path.stat().st_size < 2**20
@@ -212,7 +212,7 @@ def test_non_float_weights_are_refused(saved, tmp_path, stored):
     model = small_model()
     weights = {f"weight_{i:04d}": w for i, w in enumerate(model.get_weights())}
     weights["weight_0000"] = stored
-    path = write_archive(tmp_path / "typed.keras", {**saved[1], "weights.npz": npz(**weights)})
+    path = write_archive(tmp_path / "typed.fastconv", {**saved[1], "weights.npz": npz(**weights)})
     with pytest.raises(ValueError, match=re.escape(f"conv2d/kernel is stored as {stored.dtype}")):
         models.load_model(path)
     (tmp_path / "typed.npz").write_bytes(npz(**weights))
@@ -233,7 +233,7 @@ def test_float64_weights_are_cast_to_the_layers_float32(saved, tmp_path):
 
 def test_old_files_with_a_deflated_weights_member_still_load(saved, tmp_path):
     path, members = saved
-    old = write_archive(tmp_path / "old.keras", members, zipfile.ZIP_DEFLATED)
+    old = write_archive(tmp_path / "old.fastconv", members, zipfile.ZIP_DEFLATED)
     original, loaded = models.load_model(path), models.load_model(old)
     assert all(np.array_equal(a, b)
                for a, b in zip(original.get_weights(), loaded.get_weights()))
@@ -241,6 +241,6 @@ def test_old_files_with_a_deflated_weights_member_still_load(saved, tmp_path):
 
 def test_file_system_errors_stay_os_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
-        models.load_model(tmp_path / "missing.keras")
+        models.load_model(tmp_path / "missing.fastconv")
     with pytest.raises(IsADirectoryError):
         models.load_model(tmp_path)

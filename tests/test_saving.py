@@ -399,9 +399,11 @@ def test_load_weights_rejects_bad_files(tmp_path):
     (tmp_path / "truncated.npz").write_bytes(payload[:len(payload) // 2])
     (tmp_path / "garbage.npz").write_bytes(b"garbage bytes" * 10)
     np.save(tmp_path / "single.npy", np.zeros(3))
-    for name in ("truncated.npz", "garbage.npz", "single.npy"):
+    for name in ("truncated.npz", "garbage.npz"):
         with pytest.raises(ValueError, match="not a readable .npz"):
             model.load_weights(tmp_path / name)
+    with pytest.raises(ValueError, match="the extension decides the format"):
+        model.load_weights(tmp_path / "single.npy")
     with pytest.raises(FileNotFoundError):
         model.load_weights(tmp_path / "missing.npz")
 

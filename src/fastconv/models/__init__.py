@@ -12,8 +12,20 @@ from fastconv.models.sequential import Sequential
 
 
 def load_model(filepath: str, custom_objects: dict | None = None, compile: bool = True) -> Model:
-    """Load a model saved by ``model.save`` (reads JSON and .npz; never executes
-    code). Classes resolve through fastconv's registry and ``custom_objects``."""
+    """Load a model file; its extension names the format:
+
+    - ``.keras``: Keras 3's archive, written by Keras or by fastconv (a
+      fastconv archive written under this name before is read by content);
+    - ``.fastconv`` / ``.zip``: fastconv's own archive;
+    - ``.h5`` / ``.hdf5``: Keras 2 / tf.keras full-model HDF5 files.
+
+    Architecture, weights, compile settings and (for ``.keras`` and
+    fastconv's files) the optimizer state are restored. Loading never
+    imports a module or runs code a file names: classes resolve only through
+    fastconv's registry and ``custom_objects``; Lambda layers (Python
+    bytecode) and foreign modules are refused with a ValueError naming the
+    file. Keras' HDF5 formats need h5py (``pip install "fastconv[keras-files]"``).
+    """
     from fastconv import saving
     return saving.load_model(filepath, compile=compile, custom_objects=custom_objects)
 

@@ -299,17 +299,30 @@ class Model(Trainer, Layer):
 
     def save(self, filepath: str, overwrite: bool = True) -> None:
         """Save architecture, weights, compile settings and optimizer state to one
-        file (a zip of JSON and .npz; never pickle). The write is atomic."""
+        file, in the format its extension names (the write is atomic; never pickle):
+
+        - ``.keras``: Keras 3's archive (config.json, metadata.json,
+          model.weights.h5), which ``keras.models.load_model`` reads; needs h5py
+          (``pip install "fastconv[keras-files]"``).
+        - ``.fastconv`` (or ``.zip``): fastconv's own zip of JSON and .npz.
+
+        Any other extension is a ValueError (``.h5``, Keras 2's format, is read
+        by ``load_model`` but not written)."""
         from fastconv import saving
         saving.save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
-        """Save the weights alone to an .npz file (atomic write)."""
+        """Save the weights alone (atomic write): ``.weights.h5`` as Keras 3's
+        ``save_weights`` (with a compiled model's optimizer state, as Keras;
+        needs h5py), ``.npz`` as fastconv's arrays. Other extensions are a
+        ValueError."""
         from fastconv import saving
         saving.save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath: str) -> None:
-        """Load weights saved by ``save_weights`` (or ``save``) into this model."""
+        """Load weights into this model from a ``.weights.h5`` (Keras 3), ``.npz``,
+        or a whole-model file (``.keras``, ``.fastconv``, legacy ``.h5``). Every
+        weight is checked (count, shape, dtype) before any is assigned."""
         from fastconv import saving
         saving.load_weights(self, filepath)
 

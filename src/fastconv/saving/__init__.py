@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 import fastconv
-from fastconv import layers as layers_module
 from fastconv import _restore, losses, optimizers
-from fastconv.layers.registry import register_keras_serializable  # noqa: F401  (public)
+from fastconv import layers as layers_module
+from fastconv.layers.registry import register_keras_serializable  # noqa: F401 (public)
 
 FORMAT = "fastconv.model"
 FORMAT_VERSION = 1
@@ -407,16 +407,67 @@ def _read_file(filepath: str, what: str) -> bytes:
         return f.read()
 
 
+# The extension decides the format of a file.
+MODEL_EXTENSIONS = {".keras": "keras", ".fastconv": "fastconv", ".zip": "fastconv",
+                    ".h5": "legacy_h5", ".hdf5": "legacy_h5"}
+WEIGHTS_EXTENSIONS = {".weights.h5": "keras", ".npz": "npz"}
+
+
+def _format_of(filepath: str, table: dict[str, str], what: str) -> str:
+    name = os.path.basename(os.fspath(filepath)).lower()
+    for ext in sorted(table, key=len, reverse=True):
+        if name.endswith(ext):
+            return table[ext]
+    raise ValueError(f"Invalid value for argument `filepath`: the {what} file name must end "
+                     f"in one of {sorted(table)} (the extension decides the format), "
+                     f"received filepath={os.fspath(filepath)!r}.")
+
+
+def _assign_pairs(pairs: list) -> None:
+    values = [_to_layer_dtype(value, var.dtype) for var, value in pairs]
+    for (var, _), value in zip(pairs, values):
+        var.value[...] = value
+
+
 def save_weights(model: Any, filepath: str, overwrite: bool = True) -> None:
     model._require_built("save_weights")
-    payload = _npz_bytes(_weight_arrays(model))
+    kind = _format_of(filepath, WEIGHTS_EXTENSIONS, "weights")
+    if kind == "keras":
+        from fastconv.saving import _h5, keras_v3
+        # As Keras' save_weights: a compiled model's optimizer state too.
+        payload = _h5.h5_bytes(lambda f: keras_v3.write_weights(
+            f, model, getattr(model, "compiled", False)))
+    else:
+        payload = _npz_bytes(_weight_arrays(model))
     _atomic_write(filepath, overwrite, lambda f: f.write(payload))
 
 
 def load_weights(model: Any, filepath: str) -> None:
     model._require_built("load_weights")
     filepath = os.fspath(filepath)
+    try:
+        kind = "weights_" + _format_of(filepath, WEIGHTS_EXTENSIONS, "weights")
+    except ValueError:
+        kind = _format_of(filepath, MODEL_EXTENSIONS, "weights or model")
     data = _read_file(filepath, "weights file")
+    if kind in ("weights_keras", "legacy_h5"):
+        from fastconv.saving import _h5, keras_v3, legacy_h5
+        with _h5.open_h5(data, filepath) as f:
+            if "model_weights" in f or "layer_names" in f.attrs:
+                pairs = legacy_h5.read_weights(f, model, filepath)
+            else:
+                pairs = keras_v3.read_weights(f, model, filepath)
+                if getattr(model, "compiled", False):
+                    state = keras_v3.read_optimizer_state(f, model, filepath)
+                    if state:
+                        compile_state(model, state, filepath)
+        _assign_pairs(pairs)
+        return
+    if kind == "keras" and _keras_archive_config(data, filepath) is not None:
+        from fastconv.saving import _h5, keras_v3
+        with _h5.open_h5(_keras_member(data, filepath, "model.weights.h5"), filepath) as f:
+            _assign_pairs(keras_v3.read_weights(f, model, filepath))
+        return
     if data.startswith(b"PK") and _model_archive(data, filepath, check=False) is not None:
         with _open_model_archive(data, filepath) as (_, arrays):
             _assign_weights(model, arrays)
@@ -482,6 +533,15 @@ def _open_model_archive(data: bytes, filepath: str) -> Iterator[tuple[dict, _Sto
 
 def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
     model._require_built("save")
+    kind = _format_of(filepath, MODEL_EXTENSIONS, "model")
+    if kind == "legacy_h5":
+        raise ValueError(f"Invalid value for argument `filepath`: fastconv reads but does not "
+                         f"write Keras 2's legacy HDF5 model files; save as .keras (Keras 3's "
+                         f"format) instead, received filepath={os.fspath(filepath)!r}.")
+    if kind == "keras":
+        from fastconv.saving import keras_v3
+        _atomic_write(filepath, overwrite, keras_v3.archive_writer(model))
+        return
     spec = json.loads(model.to_json())
     arrays = _weight_arrays(model)
     if getattr(model, "compiled", False):
@@ -510,14 +570,45 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
 def load_model(filepath: str, compile: bool = True, custom_objects: dict | None = None) -> Any:
     filepath = os.fspath(filepath)
     data = _read_file(filepath, "model file")
+    kind = _format_of(filepath, MODEL_EXTENSIONS, "model")
+    if kind == "legacy_h5":
+        from fastconv.saving import legacy_h5
+        return legacy_h5.load_model(data, filepath, compile, custom_objects)
+    # A .keras file fastconv wrote before it wrote Keras' format is read by
+    # its content.
+    if kind == "keras":
+        spec = _keras_archive_config(data, filepath)
+        if spec is not None:
+            return _load_keras_archive(data, spec, filepath, compile, custom_objects)
     with _open_model_archive(data, filepath) as (spec, arrays):
         with _restore.restoring(_StoredShapes(arrays)):
             model = model_from_config(spec, custom_objects, filepath)
         _assign_weights(model, arrays)
         state = {k.split("/", 1)[1]: arrays.read(k) for k in arrays.headers
                  if k.startswith("optimizer/")}
-    compile_config = spec.get("compile_config")
-    if compile and compile_config:
+    if compile:
+        compile_from_config(model, spec.get("compile_config"), state, custom_objects, filepath)
+    return model
+
+
+def compile_state(model: Any, state: dict, filepath: str) -> None:
+    """Give the compiled model's optimizer a stored state."""
+    state = dict(state)
+    try:
+        if "__learning_rate__" in state:
+            model.optimizer.learning_rate = state.pop("__learning_rate__")
+        model.optimizer.set_state(state)
+        model.optimizer.check_state_for([v.value for v in model.trainable_weights])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{filepath}: the optimizer state does not fit the model's "
+                         f"optimizer: {exc!r}") from None
+
+
+def compile_from_config(model: Any, compile_config: Any, state: dict | Any,
+                        custom_objects: dict | None, filepath: str) -> None:
+    """Compile ``model`` as ``compile_config`` says and give its optimizer
+    ``state`` (a dict, or a callable taking the compiled model)."""
+    if compile_config:
         try:
             optimizer, loss = compile_config["optimizer"], compile_config["loss"]
             metrics = compile_config["metrics"]
@@ -527,10 +618,87 @@ def load_model(filepath: str, compile: bool = True, custom_objects: dict | None 
                           loss=_compiled_loss(loss, custom_objects),
                           metrics=_with_custom_objects(metrics, custom_objects),
                           loss_weights=compile_config.get("loss_weights"))
+            if callable(state):
+                state = state(model)
             if state:
-                model.optimizer.set_state(state)
-                model.optimizer.check_state_for([v.value for v in model.trainable_weights])
+                compile_state(model, state, filepath)
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise ValueError(f"{filepath}: the compile settings or optimizer state are "
                              f"malformed: {exc!r}") from None
+
+
+# ----------------------------------------------------------------------------
+# Keras 3's .keras archive
+
+
+def _keras_archive_config(data: bytes, filepath: str) -> dict | None:
+    """The config of a Keras 3 archive (config.json and model.weights.h5);
+    None for a fastconv archive."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+    except _DECODE_ERRORS as exc:
+        raise ValueError(f"{filepath} is not a .keras model file (a zip archive) or is "
+                         f"corrupt: {exc}") from None
+    if "config.json" not in names:
+        raise ValueError(f"{filepath} is not a .keras model file: it holds no config.json.")
+    if "weights.npz" in names and "model.weights.h5" not in names:
+        return None
+    spec = parse_json(_read_member(archive, "config.json", filepath).getvalue(), filepath)
+    if spec.get("format") == FORMAT:
+        return None
+    if "model.weights.h5" not in names:
+        raise ValueError(f"{filepath} is not a .keras model file: it holds no "
+                         "model.weights.h5.")
+    return spec
+
+
+def _keras_member(data: bytes, filepath: str, name: str) -> bytes:
+    with _content_errors(filepath, f"is a corrupt .keras archive ({name})"):
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        _checked_members(archive)
+        return archive.read(name)
+
+
+class _H5Shapes:
+    """As _StoredShapes, for the datasets of a Keras weights file."""
+
+    def __init__(self, f: Any, source: str) -> None:
+        from fastconv.saving import _h5
+        self.source = source
+        self.free: dict[tuple, int] = {}
+        module = _h5.h5py()
+        layers = f.get("layers")
+
+        def visit(_: str, node: Any) -> None:
+            if isinstance(node, module.Dataset):
+                shape = tuple(node.shape)
+                self.free[shape] = self.free.get(shape, 0) + 1
+        if isinstance(layers, module.Group):
+            layers.visititems(visit)
+
+    def next_weight(self, shape: tuple, dtype: np.dtype, name: str) -> np.ndarray:
+        if not self.free.get(shape):
+            raise ValueError(f"{self.source}: the config asks for weight {name} of "
+                             f"shape {shape}, which the file does not hold; the file belongs "
+                             "to another architecture.")
+        self.free[shape] -= 1
+        return np.zeros(shape, dtype)
+
+
+def _load_keras_archive(data: bytes, spec: dict, filepath: str, compile: bool,
+                        custom_objects: dict | None) -> Any:
+    from fastconv.saving import _h5, keras_v3
+
+    fc_spec = keras_v3.keras_to_fastconv(spec, filepath, custom_objects)
+    weights = _keras_member(data, filepath, "model.weights.h5")
+    with _h5.open_h5(weights, filepath) as f:
+        with _restore.restoring(_H5Shapes(f, filepath)):
+            model = model_from_config(fc_spec, custom_objects, filepath)
+        _assign_pairs(keras_v3.read_weights(f, model, filepath))
+        if compile:
+            compile_from_config(
+                model, fc_spec.get("compile_config"),
+                lambda m: keras_v3.read_optimizer_state(f, m, filepath), custom_objects,
+                filepath)
     return model

@@ -1,0 +1,160 @@
+"""Keras 2 / tf.keras full-model HDF5 files (``model.save("m.h5")``), read only.
+
+The file's attribute ``model_config`` holds the architecture as JSON (Keras 2
+or Keras 3 style configs), ``training_config`` the compile settings, and the
+group ``model_weights`` one group per top-level layer, whose attribute
+``weight_names`` lists its datasets in the order of the layer's trainable,
+then non-trainable, weights (a nested model's weights all in one group).
+Classes resolve as for ``.keras`` files: fastconv's registry only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from fastconv.saving import _h5, keras_v3
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _keras2_tensor(ref: Any, source: str) -> dict:
+    if not isinstance(ref, list) or len(ref) < 3 or not isinstance(ref[0], str):
+        raise ValueError(f"{source}: malformed inbound node {ref!r} in the model config.")
+    return {"class_name": "__keras_tensor__",
+            "config": {"keras_history": [ref[0], int(ref[1]), int(ref[2])]}}
+
+
+def _upgrade_layer(spec: Any, source: str) -> Any:
+    """A Keras 2 layer entry in Keras 3's form."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        return spec
+    spec = dict(spec)
+    config = dict(spec["config"])
+    if spec.get("class_name") == "InputLayer" and "batch_input_shape" in config:
+        config["batch_shape"] = config.pop("batch_input_shape")
+    if spec.get("class_name") in ("Sequential", "Functional", "Model"):
+        layers = [_upgrade_layer(s, source) for s in config.get("layers", [])]
+        first = layers[0] if layers else None
+        if (spec.get("class_name") == "Sequential" and isinstance(first, dict)
+                and first.get("class_name") != "InputLayer"
+                and "batch_input_shape" in first.get("config", {})):
+            first_config = dict(first["config"])
+            layers.insert(0, {"class_name": "InputLayer", "config": {
+                "batch_shape": first_config.pop("batch_input_shape"),
+                "dtype": first_config.get("dtype", "float32"),
+                "name": f"{first_config.get('name', 'input')}_input"}})
+            layers[1] = {**first, "config": first_config}
+        config["layers"] = layers
+        if spec.get("class_name") == "Model":
+            spec["class_name"] = "Functional"
+    if spec.get("class_name") != "InputLayer":
+        config.pop("batch_input_shape", None)
+    _upgrade_config(spec.get("class_name"), config, source)
+    nodes = spec.get("inbound_nodes")
+    if isinstance(nodes, list) and nodes and isinstance(nodes[0], list):
+        upgraded = []
+        for node in nodes:
+            tensors = [_keras2_tensor(ref, source) for ref in node]
+            upgraded.append({"args": [tensors[0] if len(tensors) == 1 else tensors],
+                             "kwargs": {}})
+        spec["inbound_nodes"] = upgraded
+    spec["config"] = config
+    return spec
+
+
+def _upgrade_config(class_name: Any, config: dict, source: str) -> None:
+    """Keras 2 arguments that Keras 3 spells otherwise."""
+    if class_name in ("BatchNormalization", "LayerNormalization") and isinstance(
+            config.get("axis"), list) and len(config["axis"]) == 1:
+        config["axis"] = config["axis"][0]  # Keras 2 saved the axis as a list
+    if class_name in ("DepthwiseConv1D", "DepthwiseConv2D") and config.get("groups") == 1:
+        del config["groups"]  # inherited from Conv in Keras 2, meaningless here
+    if config.get("fused") is not None or config.get("virtual_batch_size") is not None:
+        raise ValueError(f"{source}: {class_name} with fused or virtual_batch_size is not "
+                         "supported.")
+    config.pop("fused", None)
+    config.pop("virtual_batch_size", None)
+    config.pop("adjustment", None)
+
+
+def _legacy_weights(layer: Any) -> list:
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def read_weights(f: Any, model: Any, source: str) -> list[tuple[Any, np.ndarray]]:
+    """(variable, value) for the model's weights from ``model_weights`` (or
+    the file's root, as Keras 2's ``save_weights`` wrote it)."""
+    module = _h5.h5py()
+    root = f.get("model_weights", f)
+    if not isinstance(root, module.Group) or "layer_names" not in root.attrs:
+        raise ValueError(f"{source} is not a Keras 2 weights file: no layer_names attribute.")
+    names = [_text(n) for n in root.attrs["layer_names"]]
+    pairs = []
+    for layer in model.layers:
+        weights = _legacy_weights(layer)
+        if not weights and layer.name not in names:
+            continue
+        if layer.name not in names:
+            raise ValueError(f"{source} holds no weights for layer '{layer.name}'; the file "
+                             "belongs to another architecture.")
+        group = root[layer.name]
+        weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
+        if len(weight_names) != len(weights):
+            raise ValueError(f"{source}: layer '{layer.name}' has {len(weights)} weights in "
+                             f"the model but {len(weight_names)} in the file.")
+        for w, name in zip(weights, weight_names):
+            if name not in group:
+                raise ValueError(f"{source}: weight {name} of layer '{layer.name}' is missing.")
+            pairs.append((w, _h5.read_dataset(group[name], source, f"weight {name}",
+                                              tuple(w.shape))))
+    return pairs
+
+
+def _compile_config(training: dict, source: str) -> dict:
+    optimizer = training.get("optimizer_config")
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
+        # tf.keras 2 names its optimizers "Custom>Adam" and records settings
+        # of its own; the optimizer state is not read from Keras 2 files.
+        class_name = optimizer.get("class_name")
+        if isinstance(class_name, str) and class_name.startswith("Custom>"):
+            class_name = class_name[len("Custom>"):]
+        config = dict(optimizer["config"])
+        if config.pop("is_legacy_optimizer", False):
+            raise ValueError(f"{source}: a legacy (Keras 1-style) optimizer is not "
+                             "supported.")
+        config.pop("jit_compile", None)
+        optimizer = {"class_name": class_name, "config": config}
+    return {"optimizer": optimizer, "loss": training.get("loss"),
+            "metrics": training.get("metrics"), "loss_weights": training.get("loss_weights")}
+
+
+def load_model(data: bytes, source: str, compile: bool, custom_objects: dict | None) -> Any:
+    from fastconv import saving
+
+    with _h5.open_h5(data, source) as f:
+        if "model_config" not in f.attrs:
+            raise ValueError(f"{source} is not a Keras full-model HDF5 file: it has no "
+                             "model_config attribute (a weights-only file loads with "
+                             "model.load_weights).")
+        spec = saving.parse_json(_text(f.attrs["model_config"]), source)
+        spec = _upgrade_layer(spec, source)
+        fc_spec = keras_v3.keras_to_fastconv(spec, source, custom_objects)
+        model = saving.model_from_config(fc_spec, custom_objects, source)
+        saving._assign_pairs(read_weights(f, model, source))
+        if compile and "training_config" in f.attrs:
+            try:
+                training = json.loads(_text(f.attrs["training_config"]))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{source}: training_config is not valid JSON: {exc}"
+                                 ) from None
+            if isinstance(training, dict) and training.get("optimizer_config"):
+                compile_config = keras_v3._plain(_compile_config(training, source), source,
+                                                 custom_objects)
+                saving.compile_from_config(model, compile_config, None, custom_objects,
+                                           source)
+    return model
