@@ -439,14 +439,28 @@ def test_optimizer_state_round_trip_in_keras_layout(optimizer, tmp_path):
         np.testing.assert_allclose(restored[key], value, rtol=1e-7)
 
 
-def test_unmapped_optimizer_state_warns(tmp_path):
+def test_nadam_state_in_keras_order(tmp_path):
+    # Keras 3.15's Nadam variables (read off keras.optimizers.Nadam after a
+    # step): iteration, learning_rate, then momentum and velocity per weight,
+    # then its running product.
     model, x = small_model()
     model.compile(optimizer=fastconv.optimizers.Nadam(), loss="mse")
-    model.fit(x, np.ones((4, 2), np.float32), epochs=1, verbose=0)
-    with pytest.warns(UserWarning, match="Nadam is not written"):
-        model.save(tmp_path / "m.keras")
+    model.fit(x, np.ones((4, 2), np.float32), epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    state = model.optimizer.get_state()
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
+            group = f["optimizer/vars"]
+            n = len(model.trainable_weights)
+            assert len(group) == 2 + 2 * n + 1
+            np.testing.assert_array_equal(group["2"][()], state["momentum_0"])
+            np.testing.assert_array_equal(group["3"][()], state["velocity_0"])
+            assert group[str(2 + 2 * n)][()] == pytest.approx(float(state["u_product"]))
     again = models.load_model(tmp_path / "m.keras")
-    assert type(again.optimizer).__name__ == "Nadam"
+    loaded = again.optimizer.get_state()
+    assert sorted(loaded) == sorted(state)
+    for key in state:
+        np.testing.assert_allclose(loaded[key], state[key], rtol=1e-7)
 
 
 def test_subclassed_model_is_refused_for_keras_format(tmp_path):

@@ -324,9 +324,11 @@ def _slot_groups(optimizer: Any) -> list[tuple[str, ...]] | None:
         return [("accumulated_grad", "accumulated_delta_var")]
     if name == "Adamax":
         return [("momentum", "norm")]
-    if name == "Lion":
+    if name in ("Lion",):
         return [("momentum",)]
-    return None  # Nadam keeps a product variable of its own: not mapped
+    if name == "Nadam":  # and its running product, a scalar after the slots
+        return [("momentum", "velocity")]
+    return None
 
 
 def _optimizer_arrays(model: Any) -> list[np.ndarray] | None:
@@ -348,6 +350,9 @@ def _optimizer_arrays(model: Any) -> list[np.ndarray] | None:
                 if key not in state:  # never trained: Keras' zeros
                     state[key] = np.zeros(model.trainable_weights[i].shape, np.float32)
                 arrays.append(np.asarray(state[key]))
+    # Scalars of the rule (Nadam's u_product), created by Keras after the slots.
+    for name in optimizer._scalar_names():
+        arrays.append(np.asarray(state.get(name, 1.0), dtype=np.float32))
     return arrays
 
 
@@ -425,7 +430,8 @@ def read_optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | No
         return None
     trained = model.trainable_weights
     has_lr = isinstance(model.optimizer._learning_rate, (int, float))
-    expected = 1 + has_lr + sum(len(g) for g in groups) * len(trained)
+    scalars = model.optimizer._scalar_names()
+    expected = 1 + has_lr + sum(len(g) for g in groups) * len(trained) + len(scalars)
     if len(group.keys()) != expected:
         raise ValueError(f"{source}: the optimizer state holds {len(group.keys())} variables "
                          f"but a {type(model.optimizer).__name__} of this model has {expected}.")
@@ -447,6 +453,12 @@ def read_optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | No
                                      f"{values[k].shape} but weight {w.name} has {w.shape}.")
                 state[f"{slot}_{i}"] = np.asarray(values[k], dtype=np.float32)
                 k += 1
+    for name in scalars:
+        if values[k].shape != ():
+            raise ValueError(f"{source}: optimizer variable {k} ({name}) has shape "
+                             f"{values[k].shape}, expected a scalar.")
+        state[name] = np.asarray(values[k], dtype=np.float32)
+        k += 1
     return state
 
 
