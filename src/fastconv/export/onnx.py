@@ -91,12 +91,17 @@ class _Builder:
         self.nodes: list = []
         self.initializers: list = []
         self.counter = 0
+        self.reserved: set[str] = set()
         self.values: dict[int, _Value] = {}
         self.transposed: dict[tuple[str, tuple], str] = {}
 
     def fresh(self, base: str) -> str:
-        self.counter += 1
-        return f"{base}_{self.counter}"
+        """A new value name, never one of the graph's input or output names."""
+        while True:
+            self.counter += 1
+            name = f"{base}_{self.counter}"
+            if name not in self.reserved:
+                return name
 
     def const(self, array: Any, base: str, dtype: Any = None) -> str:
         arr = np.asarray(array, dtype=self.dtype if dtype is None else dtype)
@@ -557,7 +562,7 @@ def _walk(b: _Builder, function: Any, inputs: list[_Value]) -> list[_Value]:
     for node in function.nodes:
         layer = node.operation
         if not isinstance(layer, Layer):
-            raise ValueError(
+            raise TypeError(
                 f"The operation '{getattr(layer, 'name', '?')}' of class "
                 f"{type(layer).__name__} cannot be exported to ONNX: only layers are "
                 "exported (wrap Keras ops in a layer).")
@@ -615,6 +620,8 @@ def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET) -> Any:
                          f"'{model.name}' is {dtype}.")
     b = _Builder(onnx, dtype)
     input_names = list(model.input_names)
+    output_names = list(model.output_names)
+    b.reserved.update(input_names + output_names)
     inputs = [_Value(name, _identity(len(t.shape)))
               for name, t in zip(input_names, function.inputs)]
     for t in function.inputs:
@@ -622,7 +629,6 @@ def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET) -> Any:
             raise ValueError(f"Input '{t.name}' of model '{model.name}' is {t.dtype}; only "
                              f"{dtype.name} inputs are exported.")
     outs = _walk(b, function, inputs)
-    output_names = list(model.output_names)
     taken = set(input_names)
     for i, (name, value, t) in enumerate(zip(output_names, outs, function.outputs)):
         if name in taken:
