@@ -59,7 +59,8 @@ def check_export(model: fastconv.Model, tmp_path, seed: int = 0, opset: int | No
     session = _session(path)
     rng = np.random.default_rng(seed + 1)
     for n in batches:
-        xs = [rng.standard_normal((n, *t.shape[1:])).astype("float32") for t in model.inputs]
+        shapes = [(n, *i.shape[1:]) for i in session.get_inputs()]
+        xs = [rng.standard_normal(shape).astype("float32") for shape in shapes]
         feed = {i.name: x for i, x in zip(session.get_inputs(), xs)}
         got = session.run(None, feed)
         expected = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
@@ -354,7 +355,8 @@ def test_unsupported_layer_names_layer_and_class(tmp_path):
     model = seq((5,), L.Dense(4), L.Lambda(lambda x: x * 2, name="doubler"))
     path = os.path.join(tmp_path, "m.onnx")
     with pytest.raises(ValueError, match=r"Layer 'doubler' of class Lambda cannot be "
-                                         r"exported to ONNX"):
+                                         r"exported to ONNX: its `call` uses the Keras "
+                                         r"op 'multiply(_[0-9]+)?'"):
         export_onnx(model, path, verbose=False)
     assert not os.path.exists(path)
     model = seq((4, 4, 2), L.UpSampling2D(2, interpolation="bilinear", name="smooth"))
@@ -415,3 +417,66 @@ def test_missing_onnx_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     with pytest.raises(ImportError, match="pip install onnx onnxruntime"):
         export_onnx(seed_cnn(), os.path.join(tmp_path, "m.onnx"))
+
+
+# ----------------------------------------------------------------------------
+# subclassed models, custom layers, unknown spatial sizes
+
+
+class _Block(L.Layer):
+    """A custom layer whose `call` wires other layers (traced for export)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = L.Conv2D(3, 3, padding="same")
+        self.norm = L.BatchNormalization()
+
+    def call(self, x, training=None):
+        return self.norm(self.conv(x), training=training)
+
+
+class _Subclassed(fastconv.Model):
+    def __init__(self):
+        super().__init__()
+        self.block = _Block()
+        self.pool = L.GlobalAveragePooling2D()
+        self.head = L.Dense(2)
+
+    def call(self, x, training=None):
+        return self.head(self.pool(self.block(x)))
+
+
+def test_subclassed_model_and_custom_layer(tmp_path):
+    model = _Subclassed()
+    model.build((None, 6, 6, 2))
+    proto = check_export(model, tmp_path)
+    assert [i.name for i in proto.graph.input] == ["input_0"]
+    inputs = L.Input((6, 6, 2))
+    check_export(fastconv.Model(inputs, L.Flatten()(_Block()(inputs))), tmp_path)
+
+
+def test_unknown_spatial_sizes(tmp_path):
+    model = seq((None, None, 3), L.Conv2D(4, 3, padding="same", strides=2),
+                L.MaxPooling2D(3, strides=2, padding="same"),
+                L.AveragePooling2D(padding="same"), L.GlobalAveragePooling2D())
+    _randomize(model)
+    path = os.path.join(tmp_path, "m.onnx")
+    export_onnx(model, path, verbose=False)
+    session = _session(path)
+    rng = np.random.default_rng(0)
+    for shape in [(2, 7, 9, 3), (1, 8, 5, 3)]:
+        x = rng.standard_normal(shape).astype("float32")
+        assert_close(session.run(None, {session.get_inputs()[0].name: x})[0],
+                     model.predict(x, verbose=0))
+    dilated = seq((None, None, 3), L.Conv2D(4, 3, padding="same", dilation_rate=2,
+                                            name="wide"))
+    with pytest.raises(ValueError, match="'wide' of class Conv2D.*known spatial sizes"):
+        export_onnx(dilated, path, verbose=False)
+
+
+def test_keras_op_in_graph_is_refused(tmp_path):
+    inputs = L.Input((4,))
+    model = fastconv.Model(inputs, L.Dense(2)(inputs) * 2.0)
+    with pytest.raises(ValueError,
+                       match="'multiply(_[0-9]+)?', which cannot be exported to ONNX"):
+        export_onnx(model, os.path.join(tmp_path, "m.onnx"), verbose=False)

@@ -448,8 +448,18 @@ def _emitter(layer: Any) -> Any:
 # the graph walk
 
 
-def _walk(b: _Builder, function: Any, inputs: list[_Value]) -> list[_Value]:
-    """Emit ``function``'s nodes with its inputs bound to ``inputs``."""
+def _refused_op(operation: Any, owner: Any) -> ValueError:
+    op = f"the Keras op '{getattr(operation, 'name', type(operation).__name__)}'"
+    if owner is not None:
+        return _unsupported(owner, f"its `call` uses {op}, which has no ONNX mapping "
+                                   "(only calls of layers are exported)")
+    return ValueError(f"The model's graph uses {op}, which cannot be exported to ONNX: "
+                      "only layers are exported (wrap the op in a layer's `call` of layers).")
+
+
+def _walk(b: _Builder, function: Any, inputs: list[_Value], owner: Any = None) -> list[_Value]:
+    """Emit ``function``'s nodes with its inputs bound to ``inputs`` (``owner``:
+    the layer whose traced `call` this graph is)."""
     from fastconv.layers.base import Layer
     from fastconv.layers.merging import _Merge
     from fastconv.models.model import Model
@@ -458,10 +468,7 @@ def _walk(b: _Builder, function: Any, inputs: list[_Value]) -> list[_Value]:
     for node in function.nodes:
         layer = node.operation
         if not isinstance(layer, Layer):
-            raise TypeError(
-                f"The operation '{getattr(layer, 'name', '?')}' of class "
-                f"{type(layer).__name__} cannot be exported to ONNX: only layers are "
-                "exported (wrap Keras ops in a layer).")
+            raise _refused_op(layer, owner)
         tensors = node.input_tensors
         try:
             xs = [env[id(t)] for t in tensors]
@@ -469,12 +476,14 @@ def _walk(b: _Builder, function: Any, inputs: list[_Value]) -> list[_Value]:
             raise ValueError(f"Layer '{layer.name}' reads a tensor the exported graph "
                              "does not compute.") from None
         shapes = [t.shape for t in tensors]
-        if isinstance(layer, Model):
-            sub = getattr(layer, "_function", None)
-            if sub is None:
-                raise _unsupported(layer, "a subclassed model (its own `call`) has no "
-                                          "graph to export; build it functionally")
+        sub = getattr(layer, "_function", None) if isinstance(layer, Model) else None
+        if sub is not None:
             outs = _walk(b, sub, xs)
+        elif layer._defines_call():
+            # A subclassed model or layer: its `call` traced (batch unknown).
+            traced = layer._trace_spec(shapes[0] if node.structure == "single"
+                                       else list(shapes), False)
+            outs = _walk(b, traced, xs, layer)
         elif type(layer).__name__ in _IDENTITY_AT_INFERENCE:
             outs = xs[:1]
         elif isinstance(layer, _Merge):
@@ -501,22 +510,29 @@ def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET) -> Any:
     ``onnx.checker``). See ``export_onnx``."""
     onnx = _import_onnx()
     function = getattr(model, "_function", None)
-    if function is None:
-        if getattr(model, "built", False) is False:
-            raise ValueError(
-                f"The model '{model.name}' has not been built yet, so it cannot be exported: "
-                "give the first layer an `input_shape`, start with `fastconv.Input(shape)`, "
-                "or call `build(input_shape)` / `fit` first.")
-        raise ValueError(f"The model '{model.name}' of class {type(model).__name__} defines "
-                         "its own `call` and has no graph to export; build it as a "
-                         "Sequential or functional model.")
+    shape = getattr(model, "_build_input_shape", None) or getattr(model, "input_shape", None)
+    if function is None and model._defines_call() and model.built and shape is not None:
+        # A subclassed model: its `call` traced for the shape it was built for.
+        shapes = ([(None, *s[1:]) for s in shape] if isinstance(shape, list)
+                  else (None, *tuple(shape)[1:]))
+        function = model._trace_spec(shapes, False)
+        owner = model
+        input_names = [t.name or f"input_{i}" for i, t in enumerate(function.inputs)]
+        output_names = [f"output_{i}" for i in range(len(function.outputs))]
+    elif function is None:
+        raise ValueError(
+            f"The model '{model.name}' has not been built yet, so it cannot be exported: "
+            "give the first layer an `input_shape`, start with `fastconv.Input(shape)`, "
+            "or call `build(input_shape)` / `fit` first.")
+    else:
+        owner = None
+        input_names = list(model.input_names)
+        output_names = list(model.output_names)
     dtype = np.dtype(model._dtype())
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"Only float32 and float64 models are exported, model "
                          f"'{model.name}' is {dtype}.")
     b = _Builder(onnx, dtype)
-    input_names = list(model.input_names)
-    output_names = list(model.output_names)
     b.reserved.update(input_names + output_names)
     inputs = [_Value(name, _identity(len(t.shape)))
               for name, t in zip(input_names, function.inputs)]
@@ -524,7 +540,7 @@ def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET) -> Any:
         if np.dtype(t.dtype) != dtype:
             raise ValueError(f"Input '{t.name}' of model '{model.name}' is {t.dtype}; only "
                              f"{dtype.name} inputs are exported.")
-    outs = _walk(b, function, inputs)
+    outs = _walk(b, function, inputs, owner)
     taken = set(input_names)
     for i, (name, value, t) in enumerate(zip(output_names, outs, function.outputs)):
         if name in taken:
