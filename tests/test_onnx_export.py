@@ -244,6 +244,7 @@ def test_padding_cropping_upsampling(tmp_path):
     check_export(seq((5, 4, 2), L.ZeroPadding2D(((1, 2), (0, 1))), L.Conv2D(3, 2),
                      L.Cropping2D(((1, 0), (1, 1))), L.UpSampling2D((2, 3)),
                      L.ZeroPadding2D(1), L.Cropping2D(1)), tmp_path)
+    check_export(seq((4, 5, 2), L.UpSampling2D((2, 3), interpolation="bilinear")), tmp_path)
     check_export(seq((6, 2), L.ZeroPadding1D(2), L.Cropping1D((1, 2)), L.UpSampling1D(2)),
                  tmp_path)
     check_export(seq((3, 2, 2, 1), L.ZeroPadding3D(1), L.UpSampling3D(2),
@@ -359,9 +360,18 @@ def test_unsupported_layer_names_layer_and_class(tmp_path):
                                          r"op 'multiply(_[0-9]+)?'"):
         export_onnx(model, path, verbose=False)
     assert not os.path.exists(path)
-    model = seq((4, 4, 2), L.UpSampling2D(2, interpolation="bilinear", name="smooth"))
-    with pytest.raises(ValueError, match="'smooth' of class UpSampling2D.*nearest"):
+    model = seq((4, 4, 4), L.GroupNormalization(groups=2, name="groups"))
+    with pytest.raises(ValueError, match="'groups' of class GroupNormalization cannot be "
+                                         "exported to ONNX: it has no ONNX mapping"):
         export_onnx(model, path, verbose=False)
+    a, b = L.Input((3,)), L.Input((3,))
+    model = fastconv.Model([a, b], L.Dot(axes=1, name="dotty")([a, b]))
+    with pytest.raises(ValueError, match="'dotty' of class Dot.*no ONNX mapping"):
+        export_onnx(model, path, verbose=False)
+    model = seq((4, 3), L.LayerNormalization(axis=1, name="middle"))
+    with pytest.raises(ValueError, match="'middle' of class LayerNormalization.*trailing"):
+        export_onnx(model, path, verbose=False)
+    assert not os.path.exists(path)
 
 
 def test_unbuilt_model(tmp_path):

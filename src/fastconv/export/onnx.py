@@ -352,17 +352,19 @@ def _emit_cropping(b: _Builder, layer: Any, x: _Value, shape: tuple) -> _Value:
 
 def _emit_upsampling(b: _Builder, layer: Any, x: _Value, shape: tuple) -> _Value:
     ndim = len(shape)
-    if layer.interpolation != "nearest":
-        raise _unsupported(layer, f"only interpolation='nearest' is exported, received "
-                                  f"interpolation={layer.interpolation!r}")
     first = 2 if layer.data_format == "channels_first" else 1
     scales = [1.0] * ndim
     for k, s in enumerate(layer.size):
         scales[x.perm.index(first + k)] = float(s)
-    # Repeating each element: nearest with asymmetric coordinates and floor.
+    if layer.interpolation == "bilinear":
+        # Keras resizes images with half-pixel centres, without antialiasing.
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    else:
+        # Repeating each element: nearest with asymmetric coordinates and floor.
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                 "nearest_mode": "floor"}
     y = b.op("Resize", [x.name, "", b.const(scales, "scales", np.float32)], "upsample",
-             mode="nearest", coordinate_transformation_mode="asymmetric",
-             nearest_mode="floor")
+             **attrs)
     return _Value(y, x.perm)
 
 
