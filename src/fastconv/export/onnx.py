@@ -450,6 +450,43 @@ def _emitter(layer: Any) -> Any:
 # the graph walk
 
 
+_BINARY_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
+               "power": "Pow", "maximum": "Max", "minimum": "Min"}
+_UNARY_OPS = {"negative": "Neg", "abs": "Abs", "sqrt": "Sqrt", "exp": "Exp", "log": "Log",
+              "tanh": "Tanh", "sign": "Sign", "floor": "Floor", "ceil": "Ceil",
+              "round": "Round", "stop_gradient": "Identity"}
+
+
+def _emit_keras_op(b: _Builder, node: Any, env: dict) -> _Value | None:
+    """The elementwise Keras ops (``x + y``, ``ops.exp(x)``, ...) of a graph;
+    None for any other op."""
+    from fastconv.graph.node import KerasTensor
+
+    operation = node.operation
+    name = getattr(getattr(operation, "primitive", None), "name", None)
+    if name not in _BINARY_OPS and name not in _UNARY_OPS and name != "square":
+        return None
+    if getattr(operation, "static", None):
+        return None
+    args = operation._arguments(node.inputs)
+    tensors = [a for a in args if isinstance(a, KerasTensor)]
+    constants = [np.asarray(getattr(a, "value", a)) for a in args
+                 if not isinstance(a, KerasTensor)]
+    # Scalars broadcast in any layout; arrays and mixed ranks need fastconv's own.
+    first = env[id(tensors[0])]
+    keep = (all(c.ndim == 0 for c in constants)
+            and all(len(t.shape) == len(tensors[0].shape) for t in tensors))
+    perm = first.perm if keep else _identity(len(node.outputs[0].shape))
+    names = [b.as_perm(env[id(a)], perm if keep else _identity(len(a.shape)))
+             if isinstance(a, KerasTensor) else b.const(getattr(a, "value", a), "constant")
+             for a in args]
+    if name == "square":
+        return _Value(b.op("Mul", [names[0], names[0]], "square"), perm)
+    if name in _UNARY_OPS:
+        return _Value(b.op(_UNARY_OPS[name], names[:1], name), perm)
+    return _Value(b.op(_BINARY_OPS[name], names[:2], name), perm)
+
+
 def _refused_op(operation: Any, owner: Any) -> ValueError:
     op = f"the Keras op '{getattr(operation, 'name', type(operation).__name__)}'"
     if owner is not None:
@@ -470,7 +507,11 @@ def _walk(b: _Builder, function: Any, inputs: list[_Value], owner: Any = None) -
     for node in function.nodes:
         layer = node.operation
         if not isinstance(layer, Layer):
-            raise _refused_op(layer, owner)
+            value = _emit_keras_op(b, node, env)
+            if value is None:
+                raise _refused_op(layer, owner)
+            env[id(node.outputs[0])] = value
+            continue
         tensors = node.input_tensors
         try:
             xs = [env[id(t)] for t in tensors]
