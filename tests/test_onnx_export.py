@@ -375,6 +375,20 @@ def test_unsupported_layer_names_layer_and_class(tmp_path):
     assert not os.path.exists(path)
 
 
+class _ScaledDense(L.Dense):
+    """A subclass computing something else in `forward`."""
+
+    def forward(self, x, training=False):
+        y, ctx = super().forward(x, training)
+        return 2 * y, ctx
+
+
+def test_subclass_of_a_layer_is_refused(tmp_path):
+    model = seq((3,), _ScaledDense(2, name="scaled"))
+    with pytest.raises(ValueError, match="'scaled' of class _ScaledDense cannot be exported"):
+        export_onnx(model, os.path.join(tmp_path, "m.onnx"), verbose=False)
+
+
 def test_unbuilt_model(tmp_path):
     with pytest.raises(ValueError, match="not been built"):
         export_onnx(fastconv.Sequential([L.Dense(2)]), os.path.join(tmp_path, "m.onnx"))

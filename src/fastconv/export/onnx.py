@@ -440,8 +440,7 @@ def _emitter(layer: Any) -> Any:
         (L.Rescaling, _emit_rescaling),
     ]
     for classes, emit in table:
-        if type(layer) in (classes if isinstance(classes, tuple) else (classes,)) or \
-                isinstance(layer, classes):
+        if isinstance(layer, classes):
             return emit
     return None
 
@@ -527,6 +526,11 @@ def _walk(b: _Builder, function: Any, inputs: list[_Value], owner: Any = None) -
             traced = layer._trace_spec(shapes[0] if node.structure == "single"
                                        else list(shapes), False)
             outs = _walk(b, traced, xs, layer)
+        elif not type(layer).__module__.startswith("fastconv."):
+            # A subclass of a fastconv layer may compute anything in `forward`:
+            # exporting its base class's mapping could be silently wrong.
+            raise _unsupported(layer, "it is not one of fastconv's layers and defines no "
+                                      "`call` of layers and Keras ops to trace")
         elif type(layer).__name__ in _IDENTITY_AT_INFERENCE:
             outs = xs[:1]
         elif isinstance(layer, _Merge):
