@@ -2,7 +2,9 @@
 
 The walk visits the model's call nodes in order (``Function.nodes``) and
 emits ONNX nodes for each layer with the ``onnx`` package's helper API;
-nested models are walked in place. The model's inputs and outputs keep
+nested models are walked in place, and a subclassed model or custom layer
+through the graph its ``call`` is traced into (its layer calls and
+elementwise Keras ops). The model's inputs and outputs keep
 fastconv's layouts exactly (channels-last ``(N, H, W, C)``), while the
 convolutions, poolings and batch normalizations run channels-first as ONNX
 defines them. Each ONNX value therefore carries a permutation ``perm`` of
@@ -40,6 +42,7 @@ _IDENTITY_AT_INFERENCE = (
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
     "RandomBrightness",
 )
+
 
 def _import_onnx() -> Any:
     try:
@@ -89,7 +92,6 @@ class _Builder:
         self.initializers: list = []
         self.counter = 0
         self.reserved: set[str] = set()
-        self.values: dict[int, _Value] = {}
         self.transposed: dict[tuple[str, tuple], str] = {}
 
     def fresh(self, base: str) -> str:
