@@ -389,6 +389,12 @@ def test_subclass_of_a_layer_is_refused(tmp_path):
         export_onnx(model, os.path.join(tmp_path, "m.onnx"), verbose=False)
 
 
+def test_float64_model_is_refused(tmp_path):
+    model = fastconv.Sequential([L.Input((3,), dtype="float64"), L.Dense(2, dtype="float64")])
+    with pytest.raises(ValueError, match="Only float32 models"):
+        export_onnx(model, os.path.join(tmp_path, "m.onnx"), verbose=False)
+
+
 def test_unbuilt_model(tmp_path):
     with pytest.raises(ValueError, match="not been built"):
         export_onnx(fastconv.Sequential([L.Dense(2)]), os.path.join(tmp_path, "m.onnx"))

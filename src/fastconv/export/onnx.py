@@ -578,8 +578,9 @@ def build_onnx_model(model: Any, opset: int = DEFAULT_OPSET) -> Any:
         input_names = list(model.input_names)
         output_names = list(model.output_names)
     dtype = np.dtype(model._dtype())
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"Only float32 and float64 models are exported, model "
+    if dtype != np.float32:
+        # As in Keras; ONNX Runtime has no float64 convolutions either.
+        raise ValueError(f"Only float32 models are exported to ONNX, model "
                          f"'{model.name}' is {dtype}.")
     b = _Builder(onnx, dtype)
     b.reserved.update(input_names + output_names)
