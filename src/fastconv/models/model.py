@@ -326,6 +326,23 @@ class Model(Trainer, Layer):
         from fastconv import saving
         saving.load_weights(self, filepath)
 
+    def export(self, filepath: str, format: str = "tf_saved_model", verbose: bool | None = None,
+               input_signature: Any = None, **kwargs: Any) -> None:
+        """Export the inference pass as an artifact, as Keras' ``export``.
+
+        fastconv writes ``format="onnx"`` only (``fastconv.export.export_onnx``;
+        ``opset_version=`` picks the opset); the other formats Keras names
+        need TensorFlow, OpenVINO or PyTorch and raise ``ValueError``."""
+        formats = ("tf_saved_model", "onnx", "openvino", "litert", "torch")
+        if format not in formats:
+            raise ValueError(f"Unrecognized format={format}. Supported formats are: "
+                             f"{list(formats)}.")
+        if format != "onnx":
+            raise ValueError(f"Invalid value for argument `format`: fastconv exports "
+                             f"format='onnx' only, received format={format!r}.")
+        from fastconv.export import export_onnx
+        export_onnx(self, filepath, verbose, input_signature=input_signature, **kwargs)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
