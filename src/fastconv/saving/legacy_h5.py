@@ -1,4 +1,5 @@
-"""Keras 2 / tf.keras full-model HDF5 files (``model.save("m.h5")``), read only.
+"""Keras 2 / tf.keras full-model HDF5 files (``model.save("m.h5")``), read and
+written as Keras 3 writes them (its legacy format).
 
 The file's attribute ``model_config`` holds the architecture as JSON (Keras 2
 or Keras 3 style configs), ``training_config`` the compile settings, and the
@@ -6,16 +7,34 @@ group ``model_weights`` one group per top-level layer, whose attribute
 ``weight_names`` lists its datasets in the order of the layer's trainable,
 then non-trainable, weights (a nested model's weights all in one group).
 Classes resolve as for ``.keras`` files: fastconv's registry only.
+
+Writing follows Keras 3's ``save_model_to_hdf5``: the root attributes
+``keras_version``, ``backend``, ``model_config`` (layer entries in Keras'
+legacy form, ``{"class_name", "config"}`` without ``module``) and, for a
+compiled model, ``training_config``; ``model_weights`` as above plus an empty
+``top_level_model_weights`` group; ``optimizer_weights`` with the optimizer's
+variables in Keras' order.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
 
 from fastconv.saving import _h5, keras_v3
+
+# Recorded as the file's backend: Keras' loader reads the attribute but
+# nothing depends on its value.
+BACKEND = "fastconv"
+
+LEGACY_WARNING = (
+    "You are saving your model as an HDF5 file via `model.save()` or "
+    "`fastconv.saving.save_model(model)`. This file format is considered legacy. We "
+    "recommend using instead the native Keras format, e.g. `model.save('my_model.keras')` "
+    "or `fastconv.saving.save_model(model, 'my_model.keras')`.")
 
 
 def _text(value: Any) -> str:
@@ -158,3 +177,134 @@ def load_model(data: bytes, source: str, compile: bool, custom_objects: dict | N
                 saving.compile_from_config(model, compile_config, None, custom_objects,
                                            source)
     return model
+
+
+# ----------------------------------------------------------------------------
+# writing
+
+
+def _legacy_layer(spec: dict) -> dict:
+    """A layer entry of Keras 3's ``config.json`` in the legacy form Keras
+    writes to ``.h5`` files: no ``module``, ``registered_name`` or
+    ``build_config`` at the layer level (nested objects such as initializers
+    and dtype policies keep theirs); a Sequential records
+    ``build_input_shape``."""
+    out = {"class_name": spec["class_name"], "config": dict(spec["config"])}
+    config = out["config"]
+    if "layers" in config:
+        config["layers"] = [_legacy_layer(s) for s in config["layers"]]
+        if spec["class_name"] == "Sequential":
+            shape = (spec.get("build_config") or {}).get("input_shape")
+            if shape is not None:
+                config["build_input_shape"] = shape
+    for extra in ("name", "inbound_nodes"):
+        if extra in spec:
+            out[extra] = spec[extra]
+    return out
+
+
+def model_config(model: Any) -> dict:
+    """``{"class_name", "config"}`` of the model as Keras' legacy writer
+    records it in ``model_config``."""
+    return _legacy_layer(keras_v3.fastconv_to_keras(model))
+
+
+def training_config(model: Any) -> dict:
+    """The ``training_config`` attribute of a compiled model: the compile
+    arguments, and the optimizer as ``optimizer_config``."""
+    from fastconv import optimizers
+
+    compiled = model._compile_config
+    optimizer = optimizers.serialize(model.optimizer)
+    return {"loss": compiled.get("loss"), "loss_weights": compiled.get("loss_weights"),
+            "metrics": compiled.get("metrics"),
+            "weighted_metrics": compiled.get("weighted_metrics"),
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+            "optimizer_config": {"class_name": optimizer["class_name"],
+                                 "config": optimizer["config"]}}
+
+
+def _weight_paths(model: Any, prefix: str = "") -> dict[int, str]:
+    """Keras' path of every variable: a Sequential builds its layers under
+    its own name, a functional model under none."""
+    if type(model).__name__ == "Sequential":
+        prefix = f"{prefix}{model.name}/"
+    paths = {}
+    for layer in model.layers:
+        if keras_v3._is_model(layer):
+            paths.update(_weight_paths(layer, prefix))
+        else:
+            for w in layer.weights:
+                paths[id(w)] = prefix + w.path
+    return paths
+
+
+def _string_list(values: list[str]) -> Any:
+    # As Keras' save_attributes_to_hdf5_group: an empty list is stored as
+    # an empty float array.
+    return [v.encode("utf8") for v in values] if values else np.asarray([])
+
+
+def _write_datasets(group: Any, names: list[str], values: list[np.ndarray]) -> None:
+    group.attrs["weight_names"] = _string_list(names)
+    for name, value in zip(names, values):
+        group.create_dataset(name, data=value)
+
+
+def _weight_value(layer: Any, w: Any) -> np.ndarray:
+    value = np.asarray(w.value)
+    if type(layer).__name__ == "Normalization" and w.name.endswith("count"):
+        value = value.astype(np.int64)  # Keras' dtype for the sample count
+    return value
+
+
+def write_model(f: Any, model: Any) -> None:
+    """Fill the open HDF5 file ``f`` as Keras 3's ``save_model_to_hdf5``
+    does (configs are taken now, so a later change does not reach them)."""
+    f.attrs["keras_version"] = keras_v3.KERAS_VERSION
+    f.attrs["backend"] = BACKEND
+    f.attrs["model_config"] = json.dumps(model_config(model)).encode("utf8")
+    compiled = getattr(model, "compiled", False)
+    if compiled:
+        f.attrs["training_config"] = json.dumps(training_config(model)).encode("utf8")
+    root = f.create_group("model_weights")
+    root.attrs["layer_names"] = _string_list([layer.name for layer in model.layers])
+    root.attrs["backend"] = BACKEND.encode("utf8")
+    root.attrs["keras_version"] = keras_v3.KERAS_VERSION.encode("utf8")
+    paths = _weight_paths(model)
+    # Sorted by name, as Keras creates them (no group name is a prefix
+    # issue for HDF5's ordering).
+    for layer in sorted(model.layers, key=lambda layer: layer.name):
+        weights = _legacy_weights(layer)
+        _write_datasets(root.create_group(layer.name), [paths[id(w)] for w in weights],
+                        [_weight_value(layer, w) for w in weights])
+    # A model's own variables (none in fastconv: every weight belongs to a layer).
+    _write_datasets(root.create_group("top_level_model_weights"), [], [])
+    if compiled:
+        _write_optimizer(f, model)
+
+
+def _optimizer_names(model: Any) -> list[str]:
+    """Keras' paths of the optimizer's variables, in the order of
+    ``keras_v3._optimizer_arrays``."""
+    optimizer = model.optimizer
+    prefix = optimizer.name
+    names = [f"{prefix}/iteration"]
+    if isinstance(optimizer._learning_rate, (int, float)):
+        names.append(f"{prefix}/learning_rate")
+    paths = _weight_paths(model)
+    for group in keras_v3._slot_groups(optimizer):
+        for w in model.trainable_weights:
+            base = paths[id(w)].replace("/", "_")
+            names.extend(f"{prefix}/{base}_{slot}" for slot in group)
+    return names
+
+
+def _write_optimizer(f: Any, model: Any) -> None:
+    arrays = keras_v3._optimizer_arrays(model)
+    if arrays is None:
+        warnings.warn(f"The state of optimizer {type(model.optimizer).__name__} is not "
+                      "written to the .h5 file (fastconv does not map its Keras variables); "
+                      "the compile settings are.", stacklevel=7)
+        return
+    _write_datasets(f.create_group("optimizer_weights"), _optimizer_names(model), arrays)
