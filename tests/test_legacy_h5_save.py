@@ -317,3 +317,17 @@ def test_subclassed_model_is_refused(tmp_path):
     with pytest.raises(ValueError), pytest.warns(UserWarning):
         model.save(tmp_path / "m.h5")
     assert not os.listdir(tmp_path)
+
+
+def test_keras_loaded_the_legacy_h5_files_fastconv_wrote():
+    """tools/make_keras_fixtures.py check-fastconv: keras.models.load_model
+    read every legacy .h5 file fastconv wrote, predicted the same and, for a
+    compiled model, restored the optimizer state (one training step)."""
+    with open(fixture("fastconv_written_check.json")) as f:
+        record = json.load(f)
+    assert record["keras_version"].startswith("3.")
+    for name, result in record["models"].items():
+        assert "legacy_h5_error" not in result, (name, result)
+        assert result["legacy_h5_max_abs_diff"] < 1e-4, name
+        assert result["legacy_h5_compiled"] == result["compiled"], name
+        assert result["legacy_h5_optimizer_iterations"] == result["optimizer_iterations"], name
