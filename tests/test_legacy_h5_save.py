@@ -331,3 +331,27 @@ def test_keras_loaded_the_legacy_h5_files_fastconv_wrote():
         assert result["legacy_h5_max_abs_diff"] < 1e-4, name
         assert result["legacy_h5_compiled"] == result["compiled"], name
         assert result["legacy_h5_optimizer_iterations"] == result["optimizer_iterations"], name
+
+
+def test_load_weights_into_another_architecture_is_refused(tmp_path):
+    model, _ = sequential_cnn()
+    save_quietly(model, tmp_path / "m.h5")
+    other, _ = functional_branches()  # three layers with weights, as the file
+    with pytest.raises(ValueError, match=r"m\.h5: layer 'conv2d.*' has 2 weights in the model "
+                                         r"but layer 'batch_normalization.*' has 4"):
+        other.load_weights(tmp_path / "m.h5")
+    small = fastconv.Sequential([fastconv.Input((3,)), layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"m\.h5: layer count mismatch: the model has 1"):
+        small.load_weights(tmp_path / "m.h5")
+
+
+def test_optimizer_state_that_does_not_fit_is_skipped_with_warning(tmp_path):
+    model, x = trained(sequential_cnn)
+    save_quietly(model, tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        group = f["optimizer_weights"]
+        del group[str(group.attrs["weight_names"][-1])]
+    with pytest.warns(UserWarning, match="freshly initialized optimizer"):
+        again = models.load_model(tmp_path / "m.h5")
+    assert int(again.optimizer.get_state().get("iterations", 0)) == 0
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
