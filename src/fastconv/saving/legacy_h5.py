@@ -183,7 +183,7 @@ def _optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | None:
         warnings.warn(f"{source}: the saved state of optimizer {type(optimizer).__name__} "
                       "does not fit this model's optimizer (or fastconv does not map its "
                       "Keras variables); training starts with a freshly initialized "
-                      "optimizer.", stacklevel=6)
+                      "optimizer.", stacklevel=7)
         return None
     values = [_h5.read_dataset(group[n], source, f"optimizer variable {n}") for n in names]
     state: dict[str, Any] = {"iterations": np.asarray(int(values[0]), dtype=np.int64)}
