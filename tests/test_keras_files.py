@@ -247,7 +247,6 @@ def test_fastconv_format_keeps_its_extension(tmp_path):
 @pytest.mark.parametrize("call, path, match", [
     ("save", "m.bin", "must end in one of"),
     ("save", "m", "must end in one of"),
-    ("save", "m.h5", "does not write Keras 2's legacy HDF5"),
     ("save_weights", "w.h5", r"\.weights\.h5"),
     ("save_weights", "w.keras", "must end in one of"),
 ])

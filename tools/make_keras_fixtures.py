@@ -22,8 +22,8 @@ The other direction, in two steps::
     /tmp/tfvenv/bin/python tools/make_keras_fixtures.py check-fastconv /tmp/fc
 
 The first (fastconv, no Keras) saves each fastconv-built fixture model as
-``.keras`` and ``.weights.h5`` with its input and prediction; the second
-loads them with ``keras.models.load_model`` / ``load_weights``, compares
+``.keras``, ``.weights.h5`` and legacy ``.h5`` with its input and prediction;
+the second loads them with ``keras.models.load_model`` / ``load_weights``, compares
 Keras' predictions and writes the outcome to
 ``tests/fixtures/keras/fastconv_written_check.json``.
 """
@@ -199,6 +199,28 @@ def make_keras2():
         np.savez(base + ".npz", x=x, y=model.predict(x, verbose=0))
 
 
+def _save_legacy_h5(model, path):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the format is legacy: known
+        model.save(path)
+
+
+def _check_legacy_h5(keras, path, feed, expected, record):
+    """Keras' load_model of the legacy .h5 file fastconv wrote."""
+    try:
+        model = keras.models.load_model(path)
+        y = model.predict(feed, verbose=0)
+        record["legacy_h5_max_abs_diff"] = float(np.max(np.abs(y - expected)))
+        record["legacy_h5_compiled"] = bool(getattr(model, "compiled", False))
+        record["legacy_h5_optimizer_iterations"] = (
+            int(model.optimizer.iterations) if record["legacy_h5_compiled"] else 0)
+        return record["legacy_h5_max_abs_diff"] < 1e-4
+    except Exception as exc:  # noqa: BLE001 (the outcome is the record)
+        record["legacy_h5_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return False
+
+
 def write_fastconv(directory):
     """fastconv side of the reverse check: no Keras here."""
     import fastconv
@@ -233,6 +255,7 @@ def write_fastconv(directory):
         base = os.path.join(directory, name)
         model.save(base + ".keras")
         model.save_weights(base + ".weights.h5")
+        _save_legacy_h5(model, base + ".h5")
         np.savez(base + ".npz", x=xb, y=model.predict(xb, verbose=0))
     # Every Keras fixture, read by fastconv and written again.
     for entry in sorted(os.listdir(FIXTURES)):
@@ -244,6 +267,7 @@ def write_fastconv(directory):
         base = os.path.join(directory, "resaved_" + name)
         model.save(base + ".keras")
         model.save_weights(base + ".weights.h5")
+        _save_legacy_h5(model, base + ".h5")
         np.savez(base + ".npz", **data)
 
 
@@ -279,6 +303,9 @@ def check_fastconv(keras, directory):
             record["load_weights_max_abs_diff"] = float(np.max(np.abs(y2 - data["y"])))
             record["ok"] = (record["load_model_max_abs_diff"] < 1e-4
                             and record["load_weights_max_abs_diff"] < 1e-4)
+            if os.path.exists(base + ".h5"):
+                record["ok"] = (_check_legacy_h5(keras, base + ".h5", feed, data["y"], record)
+                                and record["ok"])
         except Exception as exc:  # noqa: BLE001 (the outcome is the record)
             record["ok"] = False
             record["error"] = f"{type(exc).__name__}: {exc}"[:500]

@@ -28,6 +28,7 @@ import struct
 import tempfile
 import time
 import tokenize
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -431,6 +432,11 @@ def _assign_pairs(pairs: list) -> None:
 
 def save_weights(model: Any, filepath: str, overwrite: bool = True) -> None:
     model._require_built("save_weights")
+    name = os.path.basename(os.fspath(filepath)).lower()
+    if name.endswith((".h5", ".hdf5")) and not name.endswith(".weights.h5"):
+        # Keras 3 writes weights to .weights.h5 only, with this message.
+        raise ValueError("The filename must end in `.weights.h5`. "
+                         f"Received: filepath={os.fspath(filepath)}")
     kind = _format_of(filepath, WEIGHTS_EXTENSIONS, "weights")
     if kind == "keras":
         from fastconv.saving import _h5, keras_v3
@@ -535,9 +541,11 @@ def save_model(model: Any, filepath: str, overwrite: bool = True) -> None:
     model._require_built("save")
     kind = _format_of(filepath, MODEL_EXTENSIONS, "model")
     if kind == "legacy_h5":
-        raise ValueError(f"Invalid value for argument `filepath`: fastconv reads but does not "
-                         f"write Keras 2's legacy HDF5 model files; save as .keras (Keras 3's "
-                         f"format) instead, received filepath={os.fspath(filepath)!r}.")
+        from fastconv.saving import _h5, legacy_h5
+        warnings.warn(legacy_h5.LEGACY_WARNING, UserWarning, stacklevel=3)
+        payload = _h5.h5_bytes(lambda f: legacy_h5.write_model(f, model))
+        _atomic_write(filepath, overwrite, lambda f: f.write(payload))
+        return
     if kind == "keras":
         from fastconv.saving import keras_v3
         _atomic_write(filepath, overwrite, keras_v3.archive_writer(model))
