@@ -177,8 +177,9 @@ def _optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | None:
     slots = keras_v3._slot_groups(optimizer)
     trained = model.trainable_weights
     has_lr = isinstance(optimizer._learning_rate, (int, float))
+    scalars = optimizer._scalar_names()
     expected = (None if slots is None
-                else 1 + has_lr + sum(len(g) for g in slots) * len(trained))
+                else 1 + has_lr + sum(len(g) for g in slots) * len(trained) + len(scalars))
     if expected is None or len(names) != expected or not all(n in group for n in names):
         warnings.warn(f"{source}: the saved state of optimizer {type(optimizer).__name__} "
                       "does not fit this model's optimizer (or fastconv does not map its "
@@ -200,6 +201,12 @@ def _optimizer_state(f: Any, model: Any, source: str) -> dict[str, Any] | None:
                                      f"{tuple(w.shape)}.")
                 state[f"{slot}_{i}"] = np.asarray(values[k], dtype=np.float32)
                 k += 1
+    for name in scalars:
+        if values[k].shape != ():
+            raise ValueError(f"{source}: optimizer variable {names[k]} ({name}) has shape "
+                             f"{values[k].shape}, expected a scalar.")
+        state[name] = np.asarray(values[k], dtype=np.float32)
+        k += 1
     return state
 
 
@@ -355,6 +362,9 @@ def _optimizer_names(model: Any) -> list[str]:
         for w in model.trainable_weights:
             base = paths[id(w)].replace("/", "_")
             names.extend(f"{prefix}/{base}_{slot}" for slot in group)
+    # The rule's scalars (Nadam's running product): unnamed Keras variables.
+    names.extend(f"{prefix}/variable" if i == 0 else f"{prefix}/variable_{i}"
+                 for i, _ in enumerate(optimizer._scalar_names()))
     return names
 
 
