@@ -304,10 +304,11 @@ class Model(Trainer, Layer):
         - ``.keras``: Keras 3's archive (config.json, metadata.json,
           model.weights.h5), which ``keras.models.load_model`` reads; needs h5py
           (``pip install "fastconv[keras-files]"``).
+        - ``.h5`` / ``.hdf5``: Keras' legacy HDF5 file, as Keras 3 writes it
+          (with its warning that the format is legacy); needs h5py.
         - ``.fastconv`` (or ``.zip``): fastconv's own zip of JSON and .npz.
 
-        Any other extension is a ValueError (``.h5``, Keras 2's format, is read
-        by ``load_model`` but not written)."""
+        Any other extension is a ValueError."""
         from fastconv import saving
         saving.save_model(self, filepath, overwrite)
 
