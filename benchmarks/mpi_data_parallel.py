@@ -7,7 +7,7 @@ count and each reduction (``exact``, ``allreduce``) and prints, per training
 step of the seed CNN (Conv2D(32, 3, relu) -> MaxPool -> Conv2D(64, 3, relu) ->
 MaxPool -> Flatten -> Dense(10), 28x28x1 inputs, RMSprop) at the global
 batch: the wall time, the compute time (forward, loss, backward and update
-on the rank's groups), the communication time (the collectives) and the
+on the rank's chunks), the communication time (the collectives) and the
 bytes a rank receives. A plain single-process ``fit`` (no strategy) is the
 baseline. The first step (weights broadcast, warm-up) is not counted.
 On a machine with fewer cores than ranks the ranks share cores, so compute

@@ -14,8 +14,22 @@ import pytest
 import fastconv
 from fastconv import layers, models
 from fastconv.testing import check_gradients
+from fastconv.runtime import random as _random
 
 F64 = "float64"
+
+
+def uniform_draws(seed, low, high, n):
+    """The per-image uniform numbers a layer seeded with ``seed`` draws for
+    a batch of ``n`` (by batch chunks, fastconv.runtime.random)."""
+    return _random.LayerDraws(np.random.default_rng(seed), n).per_row(
+        lambda g, shape: g.uniform(low, high, shape), (n,))
+
+
+def batch_draws(seed, draw):
+    """The numbers drawn once per batch by a layer seeded with ``seed``."""
+    return _random.LayerDraws(np.random.default_rng(seed), 1).whole(
+        lambda g: np.asarray(draw(g)))
 
 
 def ramp(h: int, w: int, c: int = 1, n: int = 1) -> np.ndarray:
@@ -260,7 +274,7 @@ def test_rotation_samples_the_keras_rotation_matrix():
     layer = layers.RandomRotation(0.1, seed=3, fill_mode="constant", fill_value=-1.0)
     x = ramp(7, 9)
     y = layer(x, training=True)[0, :, :, 0]
-    angle = np.deg2rad(np.random.default_rng(3).uniform(-36.0, 36.0, 1)[0])
+    angle = np.deg2rad(uniform_draws(3, -36.0, 36.0, 1)[0])
     cx, cy = 4.0, 3.0
     for i in range(7):
         for j in range(9):
@@ -290,7 +304,7 @@ def test_flip_modes():
         same = np.all(y == x, axis=(1, 2, 3))
         turned = np.all(y == flipped, axis=(1, 2, 3))
         assert np.all(same | turned) and same.any() and turned.any()
-        expected = np.random.default_rng(5).uniform(0, 1, 16) <= 0.5
+        expected = uniform_draws(5, 0, 1, 16) <= 0.5
         np.testing.assert_array_equal(turned & ~same, expected & ~same)
 
 
@@ -298,8 +312,8 @@ def test_random_crop_training_window_and_inference_resize():
     x = ramp(6, 7, n=3)
     layer = layers.RandomCrop(3, 4, seed=2)
     y = layer(x, training=True)
-    rng = np.random.default_rng(2)
-    top, left = int(rng.uniform(0, 4)), int(rng.uniform(0, 4))
+    window = batch_draws(2, lambda g: (g.uniform(0, 4), g.uniform(0, 4)))
+    top, left = int(window[0]), int(window[1])
     np.testing.assert_array_equal(y, x[:, top:top + 3, left:left + 4])  # one window per batch
     # Inference: the centered window of aspect 3:4, crop_h = min(6, int(7 * 3 / 4)) = 5
     # rows from int((6 - 5) / 2) = 0, crop_w = min(7, int(6 * 4 / 3)) = 7 columns,
@@ -315,11 +329,11 @@ def test_contrast_and_brightness_follow_keras_formulas():
     x = np.random.default_rng(0).uniform(50, 200, (3, 4, 5, 2)).astype(np.float32)
     contrast = layers.RandomContrast(0.5, seed=4)
     y = contrast(x, training=True)
-    f = np.random.default_rng(4).uniform(0.5, 1.5, 3)[:, None, None, None]
+    f = uniform_draws(4, 0.5, 1.5, 3)[:, None, None, None]
     mean = x.mean(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(y, np.clip((x - mean) * f + mean, 0, 255), rtol=1e-5)
     bright = layers.RandomBrightness((-0.2, 0.4), value_range=(0, 255), seed=6)
-    delta = np.random.default_rng(6).uniform(-0.2, 0.4, 3)[:, None, None, None] * 255
+    delta = uniform_draws(6, -0.2, 0.4, 3)[:, None, None, None] * 255
     np.testing.assert_allclose(bright(x, training=True), np.clip(x + delta, 0, 255),
                                rtol=1e-5)
     assert layers.RandomBrightness(0.3).factor == (-0.3, 0.3)

@@ -111,12 +111,15 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                     floating[:, :, :, ::1] dw, floating[::1] db,
-                    geom, int isa, int n_threads, const floating[::1] dx_bias=None):
+                    geom, int isa, int n_threads, const floating[::1] dx_bias=None,
+                    int weight_chunks=WEIGHT_GRAD_CHUNKS):
     """Gradients of conv2d_forward into dx (N, H, W, C_in), dw (KH, KW, C_in, C_out)
     and db (C_out,); a None output is not computed. N >= 1. Arrays of a 3-D
     ``geom`` come with depth merged, as for conv2d_forward. With ``dx_bias``
     (C_in,), dx is the input gradient plus it (a transposed convolution's
     output). A strided input gradient goes by stride phases (DataPhases).
+    The weight gradients are summed over ``min(N, weight_chunks)`` chunks
+    (1 when this batch is one chunk of a larger one, fastconv.runtime.batch).
     """
     cdef fc_conv_geom g = conv_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
@@ -131,7 +134,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef floating *db_parts_p = NULL
     cdef int64_t dx_rows = g.n * g.d * g.h
     cdef int64_t w_len = g.kd * g.kh * g.kw * g.c_in * g.c_out
-    cdef int64_t n_chunks = min(g.n, WEIGHT_GRAD_CHUNKS)
+    cdef int64_t n_chunks = min(g.n, max(weight_chunks, 1))
     cdef bint weights = dwp != NULL or dbp != NULL
     cdef bint flip = False
     cdef fc_conv_geom gt

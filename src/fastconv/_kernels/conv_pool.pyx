@@ -121,13 +121,16 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
                                const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                                floating[:, :, :, ::1] dx, floating[:, :, :, ::1] dw,
                                floating[::1] db, floating[:, :, :, :, ::1] scratch,
-                               conv_geom, pool_geom, int isa, int n_threads):
+                               conv_geom, pool_geom, int isa, int n_threads,
+                               int weight_chunks=WEIGHT_GRAD_CHUNKS):
     """Gradients of conv2d_max_pool2d_forward into dx (N, H, W, C_in),
     dw (KH, KW, C_in, C_out) and db (C_out,) (a None output is not computed),
     from dy and argmax (N, POH, POW, C_out); relu_y, the pooled output of a
     rectified forward pass or None, masks dy where it is not > 0.
     scratch: (n_threads, G, OH, OW, C_out) with G = group_size(conv_geom).
-    1 <= n_threads <= N, and no more threads than weight-gradient chunks."""
+    The weight gradients are summed over ``min(N, weight_chunks)`` chunks,
+    as conv2d_backward's. 1 <= n_threads <= N, and no more threads than
+    weight-gradient chunks."""
     cdef fc_conv_geom g = conv_geometry(conv_geom)
     cdef fc_pool_geom pg = pool_geometry(pool_geom)
     cdef int64_t images = g.n
@@ -137,7 +140,7 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     cdef int64_t plane = g.oh * g.ow * g.c_out
     cdef int64_t pooled = pg.oh * pg.ow * pg.c
     cdef int64_t w_len = g.kh * g.kw * g.c_in * g.c_out
-    cdef int64_t n_chunks = min(images, WEIGHT_GRAD_CHUNKS)
+    cdef int64_t n_chunks = min(images, max(weight_chunks, 1))
     cdef const floating *dyp = &dy[0, 0, 0, 0]
     cdef const int32_t *ap = &argmax[0, 0, 0, 0]
     cdef const floating *xp = &x[0, 0, 0, 0]

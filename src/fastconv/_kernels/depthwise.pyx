@@ -62,9 +62,11 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] w,
 
 def depthwise_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                        const floating[:, ::1] w, floating[:, :, :, ::1] dx,
-                       floating[:, ::1] dw, floating[::1] db, geom, int isa, int n_threads):
+                       floating[:, ::1] dw, floating[::1] db, geom, int isa, int n_threads,
+                       int weight_chunks=WEIGHT_GRAD_CHUNKS):
     """Gradients of depthwise_forward into dx, dw and db; a None output is
-    not computed. N >= 1."""
+    not computed. N >= 1. The weight gradients are summed over
+    ``min(N, weight_chunks)`` chunks, as conv2d_backward's."""
     cdef fc_conv_geom g = conv_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
     cdef const floating *xp = &x[0, 0, 0, 0]
@@ -77,7 +79,7 @@ def depthwise_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, 
     cdef floating *db_parts_p = NULL
     cdef int64_t dx_rows = g.n * g.d * g.h
     cdef int64_t w_len = g.kd * g.kh * g.kw * g.c_out
-    cdef int64_t n_chunks = min(g.n, WEIGHT_GRAD_CHUNKS)
+    cdef int64_t n_chunks = min(g.n, max(weight_chunks, 1))
     cdef bint weights = dwp != NULL or dbp != NULL
     cdef int t_dx, c, t_dw, t_db
 

@@ -3,29 +3,30 @@
 How a step is shared out
 ------------------------
 Every rank iterates the same global batches (the shuffling generator is
-broadcast from rank 0 when ``fit`` begins). A global batch of ``n`` rows is
-cut into ``G = min(n, groups)`` (16 by default) contiguous gradient groups, group ``j``
-holding rows ``[n * j // G, n * (j + 1) // G)``. Rank ``r`` of ``k`` owns the
-groups ``[G * r // k, G * (r + 1) // k)``: it runs forward, loss and backward
-on each of them alone, and scales each group's weight gradient by its share
-of the batch (``n_j / n``; the loss is a mean over the batch).
+broadcast from rank 0 when ``fit`` begins). The engine sums every weight
+gradient over fixed chunks of a batch (``fastconv.runtime.batch``): a batch
+of ``n`` rows has ``G = min(n, 16)`` chunks, chunk ``j`` holding rows
+``[n * j // G, n * (j + 1) // G)``. Rank ``r`` of ``k`` owns the chunks
+``[G * r // k, G * (r + 1) // k)`` and runs forward, loss and backward on
+each of them alone, inside ``batch.chunk_of(n, j)``: its kernels then sum
+the chunk as the whole batch's kernels would, and its loss divides by ``n``.
 
 The weight gradient of the step is ``g_0 + g_1 + ... + g_{G-1}``, added in
-group order. With ``reduction="exact"`` the parameters are cut into one
-slice per rank: rank ``d`` receives slice ``d`` of every group's gradient
-(``Alltoallv``), adds them in group order and sends its sum to every rank
-(``Allgatherv``), so the bits depend neither on the number of ranks nor on the MPI library: k ranks give
-the weights of one process running the same strategy, for any k (k need not
-divide anything; a rank with no group only listens). With
-``reduction="allreduce"`` each rank adds its own groups and one
+chunk order, as on one process. With ``reduction="exact"`` the parameters
+are cut into one slice per rank: rank ``d`` receives slice ``d`` of every
+chunk's gradient (``Alltoallv``), adds them in chunk order and sends its sum
+to every rank (``Allgatherv``). So the bits depend neither on the number of
+ranks nor on the MPI library: k ranks give the weights of a plain ``fit`` on
+one process, for any k (a rank with no chunk only listens). With
+``reduction="allreduce"`` each rank adds its own chunks and one
 ``Allreduce`` adds the ranks' sums in an order the MPI library chooses.
 
-Random layers draw, for group ``j`` of a step, from a generator seeded by
-``(key, j)``, the key drawn once per step from the layer's own generator (or
-fastconv's process-wide one), so a group's dropout mask does not depend on
-which rank runs it.
+Random layers draw by chunks too (``fastconv.runtime.random``): the keys of
+a step are taken once, in the order a plain forward pass takes them, and
+replayed for each chunk, so a chunk's dropout mask does not depend on which
+rank runs it.
 
-The losses, per-output losses and outputs of the groups are gathered too, so
+The losses, per-output losses and outputs of the chunks are gathered too, so
 every rank updates its metrics with the whole batch and logs global values.
 """
 
@@ -41,11 +42,9 @@ import numpy as np
 
 from fastconv.distribute import _scope
 from fastconv.graph.executor import zero_gradients
+from fastconv.runtime import batch as _batch
 from fastconv.runtime import random as _random
 from fastconv.training import data_adapters
-
-GROUPS = 16
-"""The default number of gradient groups of a global batch."""
 
 _REDUCTIONS = ("exact", "allreduce")
 
@@ -59,30 +58,13 @@ def _mpi() -> Any:
     return MPI
 
 
-def group_bounds(n: int, groups: int = GROUPS) -> list[tuple[int, int]]:
-    """The rows ``[begin, end)`` of each gradient group of a batch of ``n`` rows."""
-    g = min(n, groups)
-    return [(n * j // g, n * (j + 1) // g) for j in range(g)]
-
-
-def owned_groups(n_groups: int, rank: int, size: int) -> range:
-    """The groups rank ``rank`` of ``size`` computes: a contiguous block."""
-    return range(n_groups * rank // size, n_groups * (rank + 1) // size)
+def owned_chunks(n_chunks: int, rank: int, size: int) -> range:
+    """The chunks rank ``rank`` of ``size`` computes: a contiguous block."""
+    return range(n_chunks * rank // size, n_chunks * (rank + 1) // size)
 
 
 def _offsets(counts: list[int]) -> list[int]:
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
-
-
-def _check_reductions(model: Any) -> None:
-    """The groups' shares of a step (n_j / n) are right for a mean over the
-    batch only."""
-    for loss in model._compiled.losses:
-        reduction = getattr(loss, "reduction", "sum_over_batch_size")
-        if loss is not None and reduction not in ("sum_over_batch_size", "mean"):
-            raise ValueError(f"MPIDataParallel supports losses with "
-                             f"reduction='sum_over_batch_size' only, received "
-                             f"{type(loss).__name__} with reduction={reduction!r}.")
 
 
 def _walk_layers(model: Any) -> list:
@@ -115,16 +97,11 @@ class MPIDataParallel:
     ----------
     reduction : {"exact", "allreduce"}
         How the ranks' gradients are combined. ``"exact"`` (the default)
-        adds the gradients of the groups in group order (each rank one
-        slice of the parameters, then an allgather of the sums), so any number of ranks gives the same bits as one process;
+        adds the gradients of the batch chunks in chunk order (each rank
+        one slice of the parameters, then an allgather of the sums), so any
+        number of ranks gives the bits of a plain ``fit`` on one process;
         ``"allreduce"`` sends a rank's sum through one ``MPI_Allreduce``,
         whose order of addition belongs to the MPI library.
-    groups : int
-        Gradient groups a global batch is cut into (16; fewer when the
-        batch has fewer rows). The bits depend on it and not on the number
-        of ranks; more ranks than groups leave some ranks idle, and each
-        group is one forward and backward call, so smaller groups cost more
-        per row.
     comm : mpi4py communicator, optional
         ``MPI.COMM_WORLD`` by default.
     abort_on_error : bool
@@ -134,13 +111,17 @@ class MPIDataParallel:
 
     Notes
     -----
-    The gradient groups make the distributed step a different sum than a
-    plain ``fit`` on one process (which backpropagates the whole batch at
-    once): the last bits differ from it, not between numbers of ranks.
-    Not supported, with a clear error: a model's own ``train_step``, layers
-    whose forward pass updates state (``BatchNormalization``'s moving
-    statistics), weights of several dtypes, the ``BackupAndRestore``
-    callback. ``evaluate`` and ``predict`` assume the ranks hold the same
+    A batch has at most 16 chunks, so at most 16 ranks share its work; more
+    ranks only listen. Each chunk is one forward and backward call, so a
+    rank running several chunks pays the per-call cost of each.
+    Bitwise equal to one process needs, besides ``reduction="exact"``: each
+    weight used by one layer call per step (a layer shared by two calls
+    adds its two gradients per chunk, not per batch). Not supported, with a
+    clear error: a model's own ``train_step``, layers whose forward pass
+    updates state (``BatchNormalization``'s moving statistics), losses that
+    divide by a count of the whole batch other than its rows (a mask, or
+    ``reduction="mean_with_sample_weight"``), weights of several dtypes,
+    the ``BackupAndRestore`` callback. ``evaluate`` and ``predict`` assume the ranks hold the same
     weights (as after ``fit``, or a model loaded from one file). A rank that
     raises inside a step makes every rank raise the same ``RuntimeError``;
     one that raises elsewhere, uncaught, ends the job through ``MPI_Abort``;
@@ -148,15 +129,11 @@ class MPIDataParallel:
     that hangs without failing is not detected.
     """
 
-    def __init__(self, reduction: str = "exact", groups: int = GROUPS, comm: Any = None,
+    def __init__(self, reduction: str = "exact", comm: Any = None,
                  abort_on_error: bool = True) -> None:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Invalid value for argument `reduction`: expected one of "
                              f"{_REDUCTIONS}, received reduction={reduction!r}.")
-        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-            raise ValueError(f"Invalid value for argument `groups`: expected a positive int, "
-                             f"received groups={groups!r}.")
-        self.groups = int(groups)
         if not isinstance(abort_on_error, bool):
             raise TypeError(f"Invalid value for argument `abort_on_error`: expected a bool, "
                             f"received abort_on_error={abort_on_error!r}.")
@@ -231,18 +208,17 @@ class MPIDataParallel:
             raise ValueError("MPIDataParallel does not support the BackupAndRestore "
                              "callback: every rank would write the same backup. Use "
                              "ModelCheckpoint (written by rank 0) to keep the weights.")
-        signature = (what, batch_size, self.reduction, self.groups,
+        signature = (what, batch_size, self.reduction,
                      type(model.optimizer).__name__
                      if getattr(model, "optimizer", None) is not None else None)
         got = self.comm.allgather(signature)
         for r, s in enumerate(got):
             if s != got[0]:
                 raise ValueError(f"fastconv.distribute: rank {r} called {s[0]} with "
-                                 f"batch_size={s[1]}, reduction={s[2]!r}, groups={s[3]}, "
-                                 f"optimizer {s[4]} where rank 0 has batch_size={got[0][1]}, "
-                                 f"reduction={got[0][2]!r}, groups={got[0][3]}, optimizer "
-                                 f"{got[0][4]}: every rank must run the same program on the "
-                                 "same data.")
+                                 f"batch_size={s[1]}, reduction={s[2]!r}, optimizer {s[3]} "
+                                 f"where rank 0 has batch_size={got[0][1]}, reduction="
+                                 f"{got[0][2]!r}, optimizer {got[0][3]}: every rank must run "
+                                 "the same program on the same data.")
         if what == "fit":
             state = self.comm.bcast(_random.generator().bit_generator.state, root=0)
             _random.generator().bit_generator.state = state
@@ -264,9 +240,9 @@ class MPIDataParallel:
         for layer in _walk_layers(model):
             if hasattr(layer, "moving_mean"):
                 raise ValueError(f"MPIDataParallel does not support layer '{layer.name}' "
-                                 f"({type(layer).__name__}): its forward pass updates "
-                                 "moving statistics, which the gradient groups of a step "
-                                 "would each update on a different rank.")
+                                 f"({type(layer).__name__}): its forward pass updates moving "
+                                 "statistics, which the chunks of a step would each "
+                                 "update on a different rank.")
         signature = (n_rows, [(v.name, tuple(v.value.shape), str(v.value.dtype))
                               for v in weights])
         got = self.comm.allgather(signature)
@@ -284,35 +260,6 @@ class MPIDataParallel:
             self.comm.Bcast(value, root=0)
             v.value[...] = value
         self._fresh = False
-
-    # -- random layers -------------------------------------------------------
-
-    def _step_keys(self, model: Any) -> tuple[int | None, list]:
-        """A key per random layer for this step: from its own generator when
-        seeded; from the process-wide one (then shared by the unseeded
-        layers) only if some layer draws from it, so a model without them
-        leaves the shuffling's stream as a plain fit does."""
-        random_layers = [layer for layer in _walk_layers(model) if hasattr(layer, "_rng")]
-        seeded = [layer for layer in random_layers if layer._rng is not None]
-        global_key = (int(_random.generator().integers(2**63))
-                      if len(seeded) < len(random_layers) else None)
-        return global_key, [(layer, int(layer._rng.integers(2**63))) for layer in seeded]
-
-    @contextlib.contextmanager
-    def _group_random(self, keys: tuple[int, list], j: int) -> Iterator[None]:
-        global_key, layer_keys = keys
-        saved_global = _random._generator
-        saved = [(layer, layer._rng) for layer, _ in layer_keys]
-        if global_key is not None:
-            _random._generator = np.random.default_rng([global_key, j])
-        for layer, key in layer_keys:
-            layer._rng = np.random.default_rng([key, j])
-        try:
-            yield
-        finally:
-            _random._generator = saved_global
-            for layer, rng in saved:
-                layer._rng = rng
 
     # -- gathering -----------------------------------------------------------
 
@@ -338,42 +285,45 @@ class MPIDataParallel:
         n = len(data_adapters.leaves(x)[0])
         if self._fresh:
             self._sync_model(model, n)
-        bounds = group_bounds(n, self.groups)
-        mine = owned_groups(len(bounds), self.rank, self.size)
-        keys = self._step_keys(model)
+        bounds = _batch.chunk_bounds(n)
+        mine = owned_chunks(len(bounds), self.rank, self.size)
+        keys = _random.KeyRecord()
         variables = model.trainable_weights
         dtype = variables[0].value.dtype if variables else np.dtype(np.float32)
         n_params = sum(v.value.size for v in variables)
         parts = np.empty((len(mine), n_params), dtype=dtype)
         records, outputs = [], []
         ok, message = True, ""
+        regularization = 0.0
         t0 = time.perf_counter()
         try:
+            regularization = float(model.regularization_loss())
             for slot, j in enumerate(mine):
-                b, e = bounds[j]
-                rows = slice(b, e)
-                xj, yj = data_adapters.take_rows(x, rows), data_adapters.take_rows(y, rows)
-                swj = data_adapters.take_rows(sample_weight, rows)
-                with self._group_random(keys, j):
+                xj, yj, swj = self._chunk(bounds[j], x, y, sample_weight)
+                with _batch.chunk_of(n, j), keys.replay():
                     out_j, state = model.compute_forward(xj, training=True)
-                model._last_penalty = state[1].penalty
-                loss_j = float(model.compute_loss(xj, yj, out_j, swj))
-                per_output = [float(v) for v in model._last_output_losses]
-                _check_reductions(model)
-                plan, tape = state
-                zero_gradients(model._all_variables())
-                d_outputs, pre = model._output_gradients(
-                    plan, model._targets(yj, len(out_j)), out_j,
-                    model._sample_weights(swj, len(out_j)))
-                plan.backward(tape, d_outputs, preactivation=pre)
-                share = dtype.type((e - b) / n)
+                    model._last_penalty = state[1].penalty
+                    # Each chunk's loss is its share of the batch's mean; the
+                    # weights' penalties count once per step.
+                    loss_j = float(model.compute_loss(xj, yj, out_j, swj)) - regularization
+                    per_output = [float(v) for v in model._last_output_losses]
+                    plan, tape = state
+                    zero_gradients(model._all_variables())
+                    d_outputs, pre = model._output_gradients(
+                        plan, model._targets(yj, len(out_j)), out_j,
+                        model._sample_weights(swj, len(out_j)))
+                    plan.backward(tape, d_outputs, preactivation=pre)
                 offset = 0
                 for v in variables:
-                    grad = parts[slot, offset:offset + v.value.size]
-                    np.multiply(v.grad.reshape(-1), share, out=grad)
+                    parts[slot, offset:offset + v.value.size] = v.grad.reshape(-1)
                     offset += v.value.size
-                records.append([(e - b) / n, loss_j, *per_output])
+                records.append([loss_j, *per_output])
                 outputs.append(out_j)
+            if not mine:
+                # The random layers' generators advance as on the other ranks.
+                xj = data_adapters.take_rows(x, slice(*bounds[0]))
+                with _batch.chunk_of(n, 0), keys.replay():
+                    model.compute_forward(xj, training=True)
         except Exception as err:  # noqa: BLE001 - every rank must hear of it, or the others wait
             ok, message = False, f"{type(err).__name__}: {err}"
             failure = err
@@ -384,8 +334,8 @@ class MPIDataParallel:
             if not ok:
                 raise err from failure
             raise
-        records = np.asarray([rec for per_rank in gathered for rec in per_rank])
-        counts = [len(owned_groups(len(bounds), r, self.size)) for r in range(self.size)]
+        records = [rec for per_rank in gathered for rec in per_rank]
+        counts = [len(owned_chunks(len(bounds), r, self.size)) for r in range(self.size)]
         total = self._combine(parts, counts, n_params, dtype)
         offset = 0
         for v in variables:
@@ -396,10 +346,23 @@ class MPIDataParallel:
         model.apply_gradients()
         self.timings["compute"] += time.perf_counter() - t0
         self.timings["steps"] += 1
-        loss = self._weighted(records[:, 1], records[:, 0])
-        model._last_output_losses = [self._weighted(records[:, 2 + k], records[:, 0])
-                                     for k in range(records.shape[1] - 2)]
-        return loss, self._gather_outputs(outputs, bounds, counts)
+        loss, model._last_output_losses = self._summed(records)
+        return loss + regularization, self._gather_outputs(outputs, bounds, counts)
+
+    @staticmethod
+    def _chunk(rows: tuple[int, int], x: Any, y: Any, sample_weight: Any) -> tuple:
+        part = slice(*rows)
+        return (data_adapters.take_rows(x, part), data_adapters.take_rows(y, part),
+                data_adapters.take_rows(sample_weight, part))
+
+    @staticmethod
+    def _summed(records: list) -> tuple[float, list]:
+        """The batch's loss and per-output losses: the chunks' shares added
+        in chunk order."""
+        totals = [0.0] * (len(records[0]) if records else 1)
+        for rec in records:
+            totals = [t + v for t, v in zip(totals, rec)]
+        return totals[0], totals[1:]
 
     def _combine(self, parts: np.ndarray, counts: list[int], n_params: int,
                  dtype: np.dtype) -> np.ndarray:
@@ -422,12 +385,12 @@ class MPIDataParallel:
 
     def _exact_sum(self, parts: np.ndarray, counts: list[int], n_params: int,
                    dtype: np.dtype) -> np.ndarray:
-        """The groups' gradients added in group order, as a reduce-scatter
-        then an allgather: rank d receives every group's slice d of the
-        parameters (``Alltoallv``), adds the slices in group order and
+        """The chunks' gradients added in chunk order, as a reduce-scatter
+        then an allgather: rank d receives every chunk's slice d of the
+        parameters (``Alltoallv``), adds the slices in chunk order and
         sends its sum to all (``Allgatherv``). Each element is the same sum
         in the same order as on one process, for about the bytes of an
-        allreduce when there are as many ranks as groups."""
+        allreduce when there are as many ranks as chunks."""
         k = self.size
         if k == 1:
             total = parts[0].copy()
@@ -444,7 +407,7 @@ class MPIDataParallel:
         recv = np.empty(sum(recv_counts), dtype=dtype)
         self.comm.Alltoallv([send, (send_counts, _offsets(send_counts))],
                             [recv, (recv_counts, _offsets(recv_counts))])
-        rows = recv.reshape(sum(counts), width)  # rank order is group order
+        rows = recv.reshape(sum(counts), width)  # rank order is chunk order
         mine = rows[0].copy()
         for g in rows[1:]:
             mine += g
@@ -455,21 +418,14 @@ class MPIDataParallel:
         self.timings["bytes"] += (recv.size - own + n_params - width) * dtype.itemsize
         return total
 
-    @staticmethod
-    def _weighted(values: np.ndarray, shares: np.ndarray) -> float:
-        total = 0.0
-        for v, s in zip(values.tolist(), shares.tolist()):
-            total += s * v
-        return total
-
     def _gather_outputs(self, outputs: list, bounds: list, counts: list[int]) -> list:
-        """The whole batch's outputs on every rank, from each rank's groups."""
+        """The whole batch's outputs on every rank, from each rank's chunks."""
         n_out = len(outputs[0]) if outputs else None
         n_out = self.comm.allreduce(n_out or 0, op=self.MPI.MAX)
-        group_counts = []
+        row_counts = []
         start = 0
         for c in counts:
-            group_counts.append(sum(e - b for b, e in bounds[start:start + c]))
+            row_counts.append(sum(e - b for b, e in bounds[start:start + c]))
             start += c
         shapes = self.comm.allgather([(o.shape[1:], o.dtype.str) for o in outputs[0]]
                                      if outputs else None)
@@ -478,57 +434,57 @@ class MPIDataParallel:
         for k in range(n_out):
             local = (np.concatenate([o[k] for o in outputs]) if outputs else
                      np.empty((0, *shapes[k][0]), dtype=np.dtype(shapes[k][1])))
-            full.append(self._gather_rows(local, group_counts))
+            full.append(self._gather_rows(local, row_counts))
         return full
 
     # -- evaluate / predict ----------------------------------------------------
 
     def test_batch(self, model: Any, x: Any, y: Any, sample_weight: Any) -> tuple[float, list]:
-        """The loss and outputs of one evaluation batch, sharded like a training step."""
+        """The loss and outputs of one evaluation batch, shared out like a
+        training step."""
         n = len(data_adapters.leaves(x)[0])
-        bounds = group_bounds(n, self.groups)
-        mine = owned_groups(len(bounds), self.rank, self.size)
+        bounds = _batch.chunk_bounds(n)
+        mine = owned_chunks(len(bounds), self.rank, self.size)
         records, outputs = [], []
         ok, message = True, ""
+        regularization = 0.0
         try:
+            regularization = float(model.regularization_loss())
             for j in mine:
-                b, e = bounds[j]
-                rows = slice(b, e)
-                xj, yj = data_adapters.take_rows(x, rows), data_adapters.take_rows(y, rows)
-                swj = data_adapters.take_rows(sample_weight, rows)
-                loss_j, out_j = model._local_test_batch(xj, yj, swj)
-                records.append([(e - b) / n, loss_j,
+                xj, yj, swj = self._chunk(bounds[j], x, y, sample_weight)
+                with _batch.chunk_of(n, j):
+                    loss_j, out_j = model._local_test_batch(xj, yj, swj)
+                records.append([loss_j - regularization,
                                 *[float(v) for v in model._last_output_losses]])
                 outputs.append(out_j)
         except Exception as err:  # noqa: BLE001 - reported to every rank by _agree
             ok, message = False, f"{type(err).__name__}: {err}"
         gathered = self._agree(ok, message, records)
-        records = np.asarray([rec for per_rank in gathered for rec in per_rank])
-        counts = [len(owned_groups(len(bounds), r, self.size)) for r in range(self.size)]
-        model._last_output_losses = [self._weighted(records[:, 2 + k], records[:, 0])
-                                     for k in range(records.shape[1] - 2)]
-        return (self._weighted(records[:, 1], records[:, 0]),
-                self._gather_outputs(outputs, bounds, counts))
+        records = [rec for per_rank in gathered for rec in per_rank]
+        counts = [len(owned_chunks(len(bounds), r, self.size)) for r in range(self.size)]
+        loss, model._last_output_losses = self._summed(records)
+        return loss + regularization, self._gather_outputs(outputs, bounds, counts)
 
     def predict_batch(self, model: Any, x: Any) -> tuple[list, Any]:
-        """The outputs of one batch, sharded by gradient groups as a training
-        step (each group run alone, so any number of ranks gives the same
-        bits); returns them and the plan (for the output structure)."""
+        """The outputs of one batch, shared out by chunks as a training step
+        (each chunk run alone, so any number of ranks gives the same bits);
+        returns them and the plan (for the output structure)."""
         n = len(data_adapters.leaves(x)[0])
-        bounds = group_bounds(n, self.groups)
-        mine = owned_groups(len(bounds), self.rank, self.size)
+        bounds = _batch.chunk_bounds(n)
+        mine = owned_chunks(len(bounds), self.rank, self.size)
         ok, message, outputs, plan = True, "", [], None
         try:
             for j in mine:
-                b, e = bounds[j]
-                arrays, structure = model._flat_inputs(data_adapters.take_rows(x, slice(b, e)))
+                arrays, structure = model._flat_inputs(
+                    data_adapters.take_rows(x, slice(*bounds[j])))
                 plan = model._plan_for(arrays, structure, False)
-                outputs.append(plan.forward(arrays, False)[0])
-            if plan is None:  # a rank with no group: the plan of one row gives the structure
+                with _batch.chunk_of(n, j):
+                    outputs.append(plan.forward(arrays, False)[0])
+            if plan is None:  # a rank with no chunk: the plan of one row gives the structure
                 arrays, structure = model._flat_inputs(data_adapters.take_rows(x, slice(0, 1)))
                 plan = model._plan_for(arrays, structure, False)
         except Exception as err:  # noqa: BLE001 - reported to every rank by _agree
             ok, message = False, f"{type(err).__name__}: {err}"
         self._agree(ok, message)
-        counts = [len(owned_groups(len(bounds), r, self.size)) for r in range(self.size)]
+        counts = [len(owned_chunks(len(bounds), r, self.size)) for r in range(self.size)]
         return self._gather_outputs(outputs, bounds, counts), plan

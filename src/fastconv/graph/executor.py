@@ -33,6 +33,7 @@ import numpy as np
 from fastconv.graph import node as node_module
 from fastconv.graph.function import Function
 from fastconv.graph.node import SINGLE, KerasTensor, unflatten
+from fastconv.runtime import batch as _batch
 
 _trainable_version = [0]
 
@@ -309,9 +310,10 @@ def _integer_cast(step: Step, slots_floating: list[bool]) -> str | None:
 
 def _batch_rows(output: Any) -> int:
     """What an activity penalty is divided by, as Keras 3 does: the batch
-    size (its first axis), or 1 for a scalar or an empty batch."""
+    size (its first axis; the whole batch's when these rows are one chunk
+    of it), or 1 for a scalar or an empty batch."""
     shape = np.shape(output)
-    return shape[0] if shape and shape[0] else 1
+    return _batch.global_rows(shape[0]) if shape and shape[0] else 1
 
 
 def _trainable_variable(var: Any) -> bool:

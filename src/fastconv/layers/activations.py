@@ -25,6 +25,7 @@ from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
 from fastconv.layers.backend import kernels
 from fastconv.layers.base import Layer, Shape
+from fastconv.runtime import batch as _batch
 
 
 def _is_number(value: Any) -> bool:
@@ -311,8 +312,8 @@ class PReLU(Layer):
         if self.trainable:
             # d/d(alpha) = min(x, 0), summed over the batch and the shared axes.
             g = dy * np.minimum(x, 0)
-            axes = (0, *(self.shared_axes or ()))
-            self.alpha.accumulate_grad(np.sum(g, axis=axes, keepdims=True)[0])
+            self.alpha.accumulate_grad(
+                _batch.sum_rows(g, tuple(self.shared_axes or ()), keepdims=True))
         if not need_dx:
             return None
         return np.where(x > 0, dy, np.where(x < 0, self.alpha.value * dy, 0)).astype(

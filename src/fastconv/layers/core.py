@@ -112,27 +112,6 @@ class _WithActivation(Layer):
         return dy if activation_done else self.activation.backward(dy, z, y)
 
 
-def _chunked_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``x @ w`` one batch chunk at a time. BLAS may round a row differently
-    with another number of rows, so each chunk gets the call it would get
-    on its own (``fastconv.runtime.batch``)."""
-    ranges = _batch.row_ranges(len(x)) if x.ndim > 1 else [(0, len(x))]
-    if len(ranges) == 1:
-        return x @ w
-    out = np.empty((*x.shape[:-1], w.shape[-1]), dtype=np.result_type(x, w))
-    for b, e in ranges:
-        np.matmul(x[b:e], w, out=out[b:e])
-    return out
-
-
-def _fold(parts: list) -> np.ndarray:
-    """``parts[0] + parts[1] + ...`` in that order: the chunks' sums."""
-    total = parts[0].copy()
-    for p in parts[1:]:
-        total += p
-    return total
-
-
 class Dense(_WithActivation, KernelBiasLayer):
     """Fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
 
@@ -170,7 +149,7 @@ class Dense(_WithActivation, KernelBiasLayer):
         return 2.0 * rows * self.kernel.shape[0] * self.units
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
-        z = _chunked_matmul(x, self.kernel.value)
+        z = _batch.matmul(x, self.kernel.value)
         if self.use_bias:
             z += self.bias.value
         y = self.activation.forward(z)
@@ -196,10 +175,10 @@ class Dense(_WithActivation, KernelBiasLayer):
             ranges = _batch.row_ranges(len(x))
             parts = [(x[b:e].reshape(-1, x.shape[-1]), dz[b:e].reshape(-1, self.units))
                      for b, e in ranges]
-            self.kernel.accumulate_grad(_fold([xc.T @ dzc for xc, dzc in parts]))
+            self.kernel.accumulate_grad(_batch.fold([xc.T @ dzc for xc, dzc in parts]))
             if self.use_bias:
-                self.bias.accumulate_grad(_fold([dzc.sum(axis=0) for _, dzc in parts]))
-        return _chunked_matmul(dz, self.kernel.value.T) if need_dx else None
+                self.bias.accumulate_grad(_batch.fold([dzc.sum(axis=0) for _, dzc in parts]))
+        return _batch.matmul(dz, self.kernel.value.T) if need_dx else None
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -308,8 +287,8 @@ class Dropout(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:
             return x, None
-        rng = self._rng or _random.generator()
-        keep = rng.random(self._noise_shape(x.shape), dtype=np.float32) >= self.rate
+        draws = _random.LayerDraws(self._rng, len(x))
+        keep = _random.uniform_mask(draws, self._noise_shape(x.shape), self.noise_shape) >= self.rate
         mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
         return x * mask, mask
 

@@ -18,6 +18,7 @@ from fastconv import constraints as constraints_module
 from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
 from fastconv.layers.base import Layer, Shape
+from fastconv.runtime import batch as _batch
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -143,8 +144,22 @@ class Embedding(Layer):
         """Scatter-add ``dy`` (..., output_dim) into the rows ``idx`` (...)
         read; indices carry no gradient, so nothing is returned."""
         if self.trainable and self.embeddings.is_trainable():
-            self.embeddings.accumulate_grad(
-                scatter_rows(idx.ravel(), dy.reshape(-1, self.output_dim), self.input_dim))
+            self.embeddings.accumulate_grad(self._scatter_by_chunks(idx, dy))
+
+    def _scatter_by_chunks(self, idx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """The embeddings' gradient summed by batch chunks
+        (fastconv.runtime.batch): each chunk scattered alone, the chunks'
+        sums added in chunk order on the rows some chunk read."""
+        ranges = _batch.row_ranges(len(idx)) if idx.ndim else [(0, 1)]
+        if len(ranges) == 1:
+            return scatter_rows(idx.ravel(), dy.reshape(-1, self.output_dim), self.input_dim)
+        read = np.unique(idx)
+        parts = [scatter_rows(np.searchsorted(read, idx[b:e].ravel()),
+                              dy[b:e].reshape(-1, self.output_dim), len(read))
+                 for b, e in ranges]
+        out = np.zeros((self.input_dim, self.output_dim), dy.dtype)
+        out[read] = _batch.fold(parts)
+        return out
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

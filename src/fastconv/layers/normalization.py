@@ -36,6 +36,7 @@ from fastconv import constraints as constraints_module
 from fastconv import initializers as initializers_module
 from fastconv import regularizers as regularizers_module
 from fastconv.layers.base import Layer, Shape
+from fastconv.runtime import batch as _batch
 
 
 def _is_int(value: Any) -> bool:
@@ -137,8 +138,10 @@ class _ScaleCenterLayer(Layer):
     def _accumulate(self, weight: Any, grad: np.ndarray, axes: tuple[int, ...],
                     shape: tuple) -> None:
         if weight is not None and self.trainable:
-            weight.accumulate_grad(np.sum(grad, axis=axes).reshape(shape).astype(
-                weight.dtype, copy=False))
+            # A sum over the batch axis goes by its chunks (fastconv.runtime.batch).
+            total = (_batch.sum_rows(grad, tuple(a for a in axes if a != 0)) if 0 in axes
+                     else np.sum(grad, axis=axes))
+            weight.accumulate_grad(total.reshape(shape).astype(weight.dtype, copy=False))
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -4,8 +4,9 @@ GaussianDropout, AlphaDropout and ActivityRegularization.
 The random layers act only in training and are the identity at inference.
 Each draws from its own generator when given a ``seed`` (the same seed gives
 the same noise, whatever the global seed), else from fastconv's process-wide
-generator (``fastconv.utils.set_random_seed``); the draws are NumPy's, made
-on one thread, so they do not depend on ``set_num_threads``. The forward
+generator (``fastconv.utils.set_random_seed``); the draws are made by batch
+chunks on one thread (``fastconv.runtime.random``), so they depend neither on
+``set_num_threads`` nor on how a batch is shared among MPI ranks. The forward
 pass returns the mask or noise factor as its context and the backward pass
 multiplies by it: the gradient is exact for the noise drawn.
 
@@ -73,8 +74,13 @@ class _Seeded(Layer):
         if self.seed is not None:
             self._rng = np.random.default_rng(self.seed)
 
-    def _generator(self) -> np.random.Generator:
-        return self._rng or _random.generator()
+    def _draws(self, x: np.ndarray) -> _random.LayerDraws:
+        return _random.LayerDraws(self._rng, len(x))
+
+    def _normal(self, x: np.ndarray) -> np.ndarray:
+        """Standard normal numbers of x's shape and dtype, by batch chunks."""
+        return self._draws(x).per_row(
+            lambda g, shape: g.standard_normal(shape, dtype=x.dtype), x.shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
@@ -217,7 +223,7 @@ class GaussianNoise(_Seeded):
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, None]:
         if not training or self.stddev == 0:
             return x, None
-        noise = self._generator().standard_normal(x.shape, dtype=x.dtype)
+        noise = self._normal(x)
         noise *= x.dtype.type(self.stddev)
         return x + noise, None
 
@@ -248,7 +254,7 @@ class GaussianDropout(_Seeded):
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:
             return x, None
-        factor = self._generator().standard_normal(x.shape, dtype=x.dtype)
+        factor = self._normal(x)
         factor *= x.dtype.type(math.sqrt(self.rate / (1.0 - self.rate)))
         factor += 1
         return x * factor, factor
@@ -317,7 +323,8 @@ class AlphaDropout(_Seeded):
         if not training or self.rate == 0:
             return x, None
         alpha_p, a, b = self._coefficients()
-        kept = self._generator().random(self._mask_shape(x.shape), dtype=np.float32) >= self.rate
+        kept = _random.uniform_mask(self._draws(x), self._mask_shape(x.shape),
+                                    self.noise_shape) >= self.rate
         # a * (x * kept + alpha' * (1 - kept)) + b, with the slope a * kept kept for backward
         slope = kept.astype(x.dtype) * x.dtype.type(a)
         offset = np.where(kept, x.dtype.type(b), x.dtype.type(a * alpha_p + b))

@@ -46,6 +46,7 @@ import numpy as np
 
 from fastconv import _registry
 from fastconv._validation import FLOAT_DTYPES
+from fastconv.runtime import batch as _batch
 
 # keras.backend.epsilon(): the clip of probabilities away from 0 and 1.
 EPSILON = 1e-7
@@ -193,6 +194,10 @@ def _weights_for(dtype: np.dtype, sample_weight: np.ndarray | None,
     if mask is None:
         return sample_weight
     if reduction in ("mean", "sum_over_batch_size"):
+        if _batch.in_chunk():
+            raise ValueError("A masked loss with reduction='sum_over_batch_size' divides by "
+                             "the whole batch's count of unmasked entries, which one chunk "
+                             "of the batch does not know (fastconv.distribute).")
         # Masked-out entries get weight 0 and the others total / valid, so
         # the mean over all entries is the mean over the valid ones.
         valid = mask.sum()
@@ -231,9 +236,16 @@ def _scale(shape: tuple, weights: np.ndarray | None, reduction: str | None) -> f
         return None
     if reduction == "sum":
         return 1.0
-    divisor = float(weights.sum()) if (
-        reduction == "mean_with_sample_weight" and weights is not None) else float(
-        np.prod(shape))
+    if reduction == "mean_with_sample_weight" and weights is not None:
+        if _batch.in_chunk():
+            raise ValueError("A loss with reduction='mean_with_sample_weight' divides by the "
+                             "sum of the whole batch's weights, which one chunk of the batch "
+                             "does not know (fastconv.distribute); use "
+                             "reduction='sum_over_batch_size'.")
+        divisor = float(weights.sum())
+    else:
+        # The mean over the whole batch, also when these rows are one chunk of it.
+        divisor = float(np.prod(shape[1:])) * _batch.global_rows(shape[0])
     return 1.0 / divisor if divisor else 0.0  # divide_no_nan
 
 

@@ -39,6 +39,7 @@ from fastconv import _validation as v
 from fastconv import _validation_nd as vnd
 from fastconv._kernels import conv as _conv
 from fastconv._kernels import depthwise as _depthwise
+from fastconv.runtime import batch as _batch
 from fastconv.runtime import settings as _settings
 
 __all__ = ["conv_nd", "conv_nd_backward", "conv_transpose_nd", "conv_transpose_nd_backward"]
@@ -91,14 +92,17 @@ def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray,
 def _backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, dx: np.ndarray | None,
               dw: np.ndarray | None, db: np.ndarray | None, g: v.ConvGeometry) -> None:
     isa, threads = _settings.isa_code(), _settings.threads_for(g.n * g.d * g.h)
+    chunks = _batch.weight_chunks(g.n)
     if g.groups == 1:
         _conv.conv2d_backward(_y4(dy, g), _x4(x, g), _w4(w, g),
                               None if dx is None else _x4(dx, g),
-                              None if dw is None else _w4(dw, g), db, g, isa, threads)
+                              None if dw is None else _w4(dw, g), db, g, isa, threads,
+                              weight_chunks=chunks)
     elif _depthwise_case(g):
         _depthwise.depthwise_backward(
             _y4(dy, g), _x4(x, g), w.reshape(-1, g.c_out), None if dx is None else _x4(dx, g),
-            None if dw is None else dw.reshape(-1, g.c_out), db, g, isa, threads)
+            None if dw is None else dw.reshape(-1, g.c_out), db, g, isa, threads,
+            weight_chunks=chunks)
     else:
         gg, c_in, c_out = _group_views(g)
         for k in range(g.groups):
@@ -110,7 +114,8 @@ def _backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, dx: np.ndarray | Non
                                   _x4(np.ascontiguousarray(x[..., cin]), gg),
                                   _w4(np.ascontiguousarray(w[..., cout]), gg),
                                   None if dxk is None else _x4(dxk, gg),
-                                  None if dwk is None else _w4(dwk, gg), dbk, gg, isa, threads)
+                                  None if dwk is None else _w4(dwk, gg), dbk, gg, isa, threads,
+                                  weight_chunks=chunks)
             if dx is not None:
                 dx[..., cin] = dxk
             if dw is not None:
@@ -208,8 +213,8 @@ def conv_nd_backward(
 
 
 def _bias_gradient(dy: np.ndarray) -> np.ndarray:
-    """The sum of dy over every axis but the channels, in one fixed order."""
-    return np.add.reduce(dy.reshape(-1, dy.shape[-1]), axis=0)
+    """The sum of dy over every axis but the channels, by batch chunks."""
+    return _batch.sum_rows(dy, tuple(range(1, dy.ndim - 1)))
 
 
 def conv_transpose_nd(
@@ -291,6 +296,7 @@ def conv_transpose_nd_backward(
                              _settings.threads_for(g.n * g.od * g.oh))
     if need_dw:
         _conv.conv2d_backward(_y4(x, g), _x4(dy, g), _w4(w, g), None, _w4(dw, g), None, g,
-                              isa, _settings.threads_for(g.n * g.d * g.h))
+                              isa, _settings.threads_for(g.n * g.d * g.h),
+                              weight_chunks=_batch.weight_chunks(g.n))
     db = _bias_gradient(dy) if need_db else None
     return dx, dw, db

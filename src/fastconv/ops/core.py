@@ -34,6 +34,7 @@ import numpy as np
 
 from fastconv.graph import tape as tape_module
 from fastconv.graph.node import KerasTensor, Node, is_symbolic
+from fastconv.runtime import batch as _batch
 
 __all__ = ["Operation", "cast", "convert_to_tensor", "shape", "stop_gradient"]
 
@@ -185,7 +186,10 @@ def fit_gradient(grad: Any, x: Any) -> np.ndarray | None:
         lead = grad.ndim - x.ndim
         axes = tuple(range(lead)) + tuple(
             lead + i for i, n in enumerate(x.shape) if n == 1 and grad.shape[lead + i] != 1)
-        grad = np.sum(grad, axis=axes).reshape(x.shape)
+        # A sum over the leading (batch) axis goes by its chunks, as a weight
+        # gradient does (fastconv.runtime.batch).
+        grad = (_batch.sum_rows(grad, axes[1:]) if axes[:1] == (0,) and grad.ndim
+                else np.sum(grad, axis=axes)).reshape(x.shape)
     grad = grad.astype(x.dtype, copy=False)
     # Broadcast views are read-only; a gradient may be added into later.
     return grad if grad.flags.writeable else grad.copy()

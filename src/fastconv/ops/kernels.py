@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastconv.runtime import batch as _batch
 from fastconv.runtime import settings as _settings
 from fastconv import _validation as v
 from fastconv._kernels import conv as _conv
@@ -133,6 +134,7 @@ def conv2d_backward(
         _conv.conv2d_backward(
             dy, x, w, dx, dw, db, geom, _settings.isa_code(),
             _settings.threads_for(geom.n * geom.h),
+            weight_chunks=_batch.weight_chunks(geom.n),
         )
     return dx, dw, db
 
@@ -274,7 +276,8 @@ def conv2d_max_pool2d_backward(
                                            activation, pool_size, pool_strides, pool_padding,
                                            y, need_dx, need_dw, need_db))
     threads = _settings.get_num_threads()
-    if geom.n < threads:
+    chunks = _batch.weight_chunks(geom.n)
+    if min(geom.n, chunks) < threads:  # the fused kernel runs a thread per chunk at most
         if y is not None:
             dy = relu_backward(dy, y)
         dz = max_pool2d_backward(dy, argmax, geom.output_shape, pool_size, pool_strides,
@@ -284,11 +287,11 @@ def conv2d_max_pool2d_backward(
     dw = np.empty(w.shape, dtype=x.dtype) if need_dw else None
     db = np.empty((geom.c_out,), dtype=x.dtype) if need_db else None
     if need_dx or need_dw or need_db:
-        threads = min(threads, _conv.WEIGHT_GRAD_CHUNKS)  # a thread per chunk at most
         group = _conv_pool.group_size(geom, x.dtype.itemsize)
         scratch = np.empty((threads, group, geom.oh, geom.ow, geom.c_out), dtype=x.dtype)
         _conv_pool.conv2d_max_pool2d_backward(dy, y, argmax, x, w, dx, dw, db, scratch, geom,
-                                              pool, _settings.isa_code(), threads)
+                                              pool, _settings.isa_code(), threads,
+                                              weight_chunks=chunks)
     return dx, dw, db
 
 

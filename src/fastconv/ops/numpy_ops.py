@@ -20,6 +20,7 @@ import numpy as np
 
 from fastconv.graph.node import KerasTensor, is_symbolic
 from fastconv.ops.core import Primitive, apply, check_axis, check_dtype, concrete, shape_of
+from fastconv.runtime import batch as _batch
 
 __all__ = [
     "abs", "absolute", "add", "arange", "argmax", "argmin", "broadcast_to", "ceil", "clip",
@@ -627,12 +628,23 @@ def _matmul_backward(dy: np.ndarray, out: Any, x1: Any, x2: Any) -> tuple:
         g = np.expand_dims(g, -1)
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    da = g @ np.swapaxes(b2, -1, -2)
-    db = np.swapaxes(a2, -1, -2) @ g
+    if a.ndim == 2 and b2.ndim == 2:
+        # x @ w with x's rows the batch: by batch chunks, as Dense.
+        da, db = _batch.matmul(g, b2.T), _batch.matmul_rows_t(a, g)
+    else:
+        da = g @ np.swapaxes(b2, -1, -2)
+        db = np.swapaxes(a2, -1, -2) @ g
     return (da[..., 0, :] if a.ndim == 1 else da), (db[..., 0] if b.ndim == 1 else db)
 
 
-_MATMUL = Primitive("matmul", np.matmul, _matmul_backward, _X1X2)
+def _matmul(x1: Any, x2: Any) -> np.ndarray:
+    a, b = np.asarray(x1), np.asarray(x2)
+    if a.ndim == 2 and b.ndim == 2:
+        return _batch.matmul(a, b)  # the rows of x1 are the batch's: by chunks
+    return np.matmul(a, b)
+
+
+_MATMUL = Primitive("matmul", _matmul, _matmul_backward, _X1X2)
 
 
 def matmul(x1: Any, x2: Any) -> Any:

@@ -20,6 +20,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 CHUNKS = 16
 """Chunks of a batch (fewer when the batch has fewer rows)."""
 
@@ -80,3 +82,45 @@ def chunk_indices(n: int) -> range:
     if _current:
         return range(_current[-1].index, _current[-1].index + 1)
     return range(min(n, CHUNKS))
+
+
+def matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` (``x`` of shape ``(rows, ..., K)``, ``w`` 2-D) one chunk at
+    a time. BLAS may round a row differently with another number of rows,
+    so each chunk gets the call it would get on its own."""
+    ranges = row_ranges(len(x)) if x.ndim > 1 else [(0, len(x))]
+    if len(ranges) == 1:
+        return x @ w
+    out = np.empty((*x.shape[:-1], w.shape[-1]), dtype=np.result_type(x, w))
+    for b, e in ranges:
+        np.matmul(x[b:e], w, out=out[b:e])
+    return out
+
+
+def matmul_rows_t(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``x.T @ g`` summed over the rows of 2-D ``x`` and ``g`` by chunks:
+    the gradient of ``w`` in ``x @ w``."""
+    return fold([x[b:e].T @ g[b:e] for b, e in row_ranges(len(x))])
+
+
+def fold(parts: list) -> np.ndarray:
+    """``parts[0] + parts[1] + ...`` in that order: the chunks' sums added."""
+    total = np.array(parts[0], copy=True)
+    for p in parts[1:]:
+        total += p
+    return total
+
+
+def sum_rows(a: np.ndarray, axes: tuple[int, ...] = (), keepdims: bool = False
+             ) -> np.ndarray:
+    """The sum of ``a`` over its first axis (the batch) and ``axes``, by
+    chunks: each chunk's rows summed alone, the chunks' sums added in chunk
+    order (the sum a weight gradient is). The batch axis is removed; with
+    ``keepdims`` the other summed axes stay, of size 1."""
+    a = np.asarray(a)
+    axes = (0, *sorted({ax % a.ndim for ax in axes} - {0}))
+
+    def part(rows: np.ndarray) -> np.ndarray:
+        return np.sum(rows, axis=axes, keepdims=True)[0] if keepdims else np.sum(rows, axis=axes)
+
+    return fold([part(a[b:e]) for b, e in row_ranges(len(a))])

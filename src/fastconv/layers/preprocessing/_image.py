@@ -153,16 +153,26 @@ class BaseRandomImageLayer(BaseImageLayer):
         super().__init__(**kwargs)
         self.seed = check_seed(seed)
         self._rng = None if self.seed is None else np.random.default_rng(self.seed)
+        self._draws: _random.LayerDraws | None = None
 
     def restart_random_state(self) -> None:
         if self.seed is not None:
             self._rng = np.random.default_rng(self.seed)
 
-    def generator(self) -> np.random.Generator:
-        return self._rng or _random.generator()
+    def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, Any]:
+        # The draws of this call, by batch chunks (fastconv.runtime.random).
+        self._draws = _random.LayerDraws(self._rng, len(x))
+        try:
+            return super().forward(x, training)
+        finally:
+            self._draws = None
 
-    def uniform(self, low: float, high: float, size: Any) -> np.ndarray:
-        return self.generator().uniform(low, high, size)
+    def uniform(self, low: float, high: float, size: int | None) -> Any:
+        """Uniform numbers in [low, high): one per image for ``size`` (the
+        batch's rows), or a single float for None."""
+        if size is None:
+            return float(self._draws.whole(lambda g: g.uniform(low, high, None)))
+        return self._draws.per_row(lambda g, shape: g.uniform(low, high, shape), (size,))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "seed": self.seed}
