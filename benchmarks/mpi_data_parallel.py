@@ -11,7 +11,9 @@ on the rank's chunks), the communication time (the collectives) and the
 bytes a rank receives. A plain single-process ``fit`` (no strategy) is the
 baseline. The first step (weights broadcast, warm-up) is not counted.
 On a machine with fewer cores than ranks the ranks share cores, so compute
-times stop falling there. ``--worker`` is the program each rank runs.
+times stop falling there. A projection to 8-64 machines follows, from the
+measured one-rank compute time and gradient size and an alpha-beta network
+model (``exchange_seconds``). ``--worker`` is the program each rank runs.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def main() -> None:
           f"{os.cpu_count()} cores")
     print(f"{'reduction':>10} {'ranks':>5} {'step ms':>8} {'compute ms':>10} "
           f"{'comm ms':>8} {'KB recv':>8}")
+    measured = {}
     for reduction, ranks in runs:
         cmd = me + [reduction]
         if reduction != "plain":
@@ -121,8 +124,56 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(done.stdout + done.stderr)
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        measured[reduction, ranks] = r
         print(f"{reduction:>10} {ranks:>5} {1e3 * r['wall']:8.1f} {1e3 * r['compute']:10.1f} "
               f"{1e3 * r['communicate']:8.2f} {r['bytes'] / 1024:8.0f}")
+    if ("exact", 1) in measured:
+        _projection(measured["exact", 1], args.batch)
+
+
+# The network model of the projection: each collective step costs a latency
+# alpha plus bytes / beta (the alpha-beta model), one rank per machine.
+NETWORKS = {"10 GbE": (25e-6, 1.25e9), "100 Gb/s InfiniBand": (2e-6, 12.5e9)}
+
+
+def exchange_seconds(reduction: str, machines: int, chunks: int, vector_bytes: float,
+                     alpha: float, beta: float) -> float:
+    """Modelled time of one step's gradient exchange among ``machines``.
+
+    ``allreduce``: a ring, 2 (P - 1) steps each moving 1/P of the vector.
+    ``exact``: the Alltoallv (a machine receives its slice of every chunk it
+    does not run, from P - 1 peers) then a ring Allgatherv of the sums; the
+    machine running the fewest chunks sets the time.
+    """
+    p = machines
+    if p == 1:
+        return 0.0
+    if reduction == "allreduce":
+        return 2 * (p - 1) * alpha + 2 * (p - 1) / p * vector_bytes / beta
+    fewest = chunks // p  # the machine running the fewest chunks receives the most
+    slices_in = (chunks - fewest) * vector_bytes / p
+    return 2 * (p - 1) * alpha + (slices_in + (p - 1) / p * vector_bytes) / beta
+
+
+def _projection(one_rank: dict, batch: int) -> None:
+    """Step time on 8 to 64 machines from the measured one-rank compute."""
+    chunks = min(batch, 16)
+    per_chunk = one_rank["compute"] / chunks
+    vector = 4.0 * one_rank["params"]
+    print(f"\nprojection, one rank of 1 thread per machine: a chunk computes in "
+          f"{1e3 * per_chunk:.2f} ms (measured: the 1-rank compute / {chunks} chunks), "
+          f"gradient {vector / 1024:.0f} KB; the network is the alpha-beta model of "
+          "exchange_seconds()")
+    print(f"{'network':>20} {'machines':>8} {'reduction':>10} {'step ms':>8} "
+          f"{'comm ms':>8} {'speed-up':>8}")
+    for network, (alpha, beta) in NETWORKS.items():
+        for machines in (1, 8, 16, 32, 64):
+            for reduction in ("exact", "allreduce"):
+                compute = -(-chunks // min(machines, chunks)) * per_chunk
+                comm = exchange_seconds(reduction, machines, chunks, vector, alpha, beta)
+                print(f"{network:>20} {machines:>8} {reduction:>10} "
+                      f"{1e3 * (compute + comm):8.2f} {1e3 * comm:8.3f} "
+                      f"{one_rank['compute'] / (compute + comm):8.1f}")
 
 
 if __name__ == "__main__":

@@ -225,6 +225,50 @@ def test_resume_with_shuffling_dropout_and_adam_is_bitwise_equal(tmp_path):
     assert same_weights(resumed.get_weights(), reference.get_weights())
 
 
+def test_resume_with_seeded_random_layers_is_bitwise_equal(tmp_path):
+    """Seeded layers draw from generators of their own: the backup keeps
+    their states, so the resumed epochs draw the masks and noise of the
+    uninterrupted run."""
+    def seeded():
+        model = models.Sequential([
+            fastconv.Input((3,)), layers.Dense(8, activation="relu"),
+            layers.Dropout(0.5, seed=3), layers.GaussianNoise(0.3, seed=4),
+            layers.Dense(2, activation="softmax")])
+        model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+        return model
+
+    backup = tmp_path / "backup"
+    set_random_seed(5)
+    reference = seeded()
+    run(reference, epochs=4, shuffle=True)
+    set_random_seed(5)
+    with pytest.raises(RuntimeError):
+        run(seeded(), callbacks.BackupAndRestore(backup), Interrupt(2), epochs=4,
+            shuffle=True)
+    assert len(backup_metadata(backup / "latest.backup.npz")["layer_rngs"]) == 2
+    set_random_seed(5)
+    resumed = seeded()
+    assert run(resumed, callbacks.BackupAndRestore(backup), epochs=4, shuffle=True
+               ).epoch == [2, 3]
+    assert same_weights(resumed.get_weights(), reference.get_weights())
+
+
+def test_a_backup_of_another_model_is_refused(tmp_path):
+    backup = tmp_path / "backup"
+    model = models.Sequential([fastconv.Input((3,)), layers.Dense(4),
+                               layers.Dropout(0.5, seed=3), layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x, y = tiny_data()
+    y = np.eye(2)[y]
+    callback = callbacks.BackupAndRestore(backup, delete_checkpoint=False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    other = models.Sequential([fastconv.Input((3,)), layers.Dense(4),
+                               layers.Dropout(0.5), layers.Dense(2)])
+    other.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="holds the generator of layer 1:"):
+        other.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.BackupAndRestore(backup)])
+
+
 def test_backup_keeps_the_learning_rate(tmp_path):
     backup = tmp_path / "backup"
     model = tiny_model(optimizers.SGD(0.1))

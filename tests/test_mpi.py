@@ -45,7 +45,8 @@ PROGRAM = textwrap.dedent("""
     plain = mode == "plain"
     fastconv.set_num_threads(1)
     fastconv.utils.set_random_seed(7)
-    strategy = None if plain else fastconv.distribute.MPIDataParallel(reduction=reduction)
+    strategy = None if plain else fastconv.distribute.MPIDataParallel(
+        reduction=reduction, timeout=4 if mode == "hang" else 600)
     rank = 0 if plain else strategy.rank
 
     def build():
@@ -91,6 +92,9 @@ PROGRAM = textwrap.dedent("""
         def on_train_batch_begin(self, batch, logs=None):
             if mode == "fail-callback" and rank == 1 and batch == 1:
                 raise KeyError("callback failure on this rank")
+            if mode == "hang" and rank == 1 and batch == 1:
+                import time
+                time.sleep(3600)  # stops without failing
 
     if mode == "model-mismatch" and rank == 1:
         with strategy.scope():
@@ -200,6 +204,8 @@ def test_only_rank_zero_prints_and_writes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode, message", [
     ("fail-step", "rank 1: FloatingPointError: injected failure on this rank"),
     ("fail-callback", "callback failure on this rank"),
+    ("hang", "rank 0 waited more than 4 s for the other ranks in the exchange of the "
+             "step's results"),
     ("mismatch", "batch_size=16"),
     ("model-mismatch", "every rank must build the same model"),
 ])
@@ -209,14 +215,17 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path: Path, mode: str,
     assert done.returncode != 0
     assert message in done.stderr, done.stderr[-3000:]
     assert "rank 1 failed" in done.stderr or "every rank stops" in done.stderr \
-        or "mismatch" in mode
+        or "mismatch" in mode or mode == "hang"
     assert not list(out.glob("rank*.npz"))
 
 
-def test_bad_reduction() -> None:
+def test_bad_arguments() -> None:
     from fastconv.distribute import MPIDataParallel
     with pytest.raises(ValueError, match="Invalid value for argument `reduction`"):
         MPIDataParallel(reduction="ring")
+    for timeout in (0, -1.0, "10", True):
+        with pytest.raises(ValueError, match="Invalid value for argument `timeout`"):
+            MPIDataParallel(timeout=timeout)
 
 
 def test_chunk_owners() -> None:
@@ -226,7 +235,7 @@ def test_chunk_owners() -> None:
     assert [len(owned_chunks(2, r, 3)) for r in range(3)] == [0, 1, 1]
 
 
-def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
+def test_unsupported_layers_and_losses_raise() -> None:
     from fastconv import layers
     strategy = fastconv.distribute.MPIDataParallel(abort_on_error=False)  # one rank here
     x = np.zeros((8, 4), "float32")
@@ -237,9 +246,6 @@ def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
         normalized = fastconv.Sequential([layers.Input((4,)), layers.BatchNormalization(),
                                           layers.Dense(2)])
         normalized.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="BackupAndRestore"):
-        model.fit(x, y, verbose=0, callbacks=[
-            fastconv.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
     with pytest.raises(ValueError, match="moving statistics"):
         normalized.fit(x, y, verbose=0)
     with strategy.scope():
@@ -250,3 +256,80 @@ def test_unsupported_callbacks_and_layers_raise(tmp_path: Path) -> None:
         weighted.fit(x, y, sample_weight=np.ones(8, "float32"), verbose=0)
     history = model.fit(x, y, batch_size=4, verbose=0)  # one rank runs every chunk
     assert np.isfinite(history.history["loss"][0])
+
+
+BACKUP_PROGRAM = textwrap.dedent("""
+    import contextlib, os, signal, sys
+    import numpy as np
+    import fastconv
+    from fastconv import layers
+
+    out, mode = sys.argv[1], sys.argv[2]  # plain, interrupted or resumed
+    fastconv.set_num_threads(1)
+    # Another seed for the resumed run: only the backup can give it the bits.
+    fastconv.utils.set_random_seed(99 if mode == "resumed" else 11)
+    strategy = None if mode == "plain" else fastconv.distribute.MPIDataParallel()
+    rank = 0 if strategy is None else strategy.rank
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = fastconv.Sequential([
+            layers.Input((10, 10, 1)), layers.Conv2D(8, 3, activation="relu"),
+            layers.MaxPooling2D(), layers.Flatten(), layers.Dropout(0.3, seed=2),
+            layers.Dropout(0.2), layers.Dense(5)])
+        model.compile("adam", fastconv.losses.SparseCategoricalCrossentropy(
+            from_logits=True))
+    data = np.random.default_rng(1)
+    x = data.standard_normal((30, 10, 10, 1)).astype("float32")
+    y = data.integers(0, 5, 30)
+
+    class SignalAfterTheBackup(fastconv.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if mode == "interrupted" and rank == 0 and epoch == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=[
+        fastconv.callbacks.BackupAndRestore(os.path.join(out, "backup")),
+        fastconv.callbacks.ModelCheckpoint(os.path.join(out, "model.keras")),
+        SignalAfterTheBackup()])
+    np.savez(os.path.join(out, f"rank{rank}.npz"), *[w.value for w in model.weights])
+""")
+
+
+def _launch_backup(script: Path, out: Path, ranks: int,
+                   mode: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
+    args = [sys.executable, str(script), str(out), mode]
+    if mode != "plain":
+        args = [MPIRUN, "--oversubscribe", "-n", str(ranks), "-x", "PYTHONPATH", "-x",
+                "OMP_NUM_THREADS", *args]
+    return subprocess.run(args, check=False, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def test_a_run_killed_by_a_signal_resumes_to_the_bits_of_an_uninterrupted_one(
+        tmp_path: Path) -> None:
+    script = tmp_path / "backup_program.py"
+    script.write_text(BACKUP_PROGRAM)
+    plain, resumed = tmp_path / "plain", tmp_path / "resumed"
+    plain.mkdir()
+    resumed.mkdir()
+    _check_ok(_launch_backup(script, plain, 1, "plain"))
+    reference = _load(plain, 0)
+
+    # Rank 0 is killed once its backup of epoch 2 is written: mpirun ends the
+    # job, rank 0's files are whole.
+    killed = _launch_backup(script, resumed, 2, "interrupted")
+    assert killed.returncode != 0
+    assert not list(resumed.glob("rank*.npz"))
+    assert (resumed / "backup" / "latest.backup.npz").exists()
+    checkpoint = fastconv.models.load_model(resumed / "model.keras")
+    assert len(checkpoint.weights) == len(reference)
+
+    done = _launch_backup(script, resumed, 2, "resumed")  # at epoch 3 of 4
+    _check_ok(done)
+    for rank in (0, 1):
+        got = _load(resumed, rank)
+        for key in reference:
+            np.testing.assert_array_equal(got[key], reference[key], err_msg=key)
+    assert not (resumed / "backup").exists()  # rank 0 deleted it at the end

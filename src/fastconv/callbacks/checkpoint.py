@@ -185,6 +185,14 @@ BACKUP_FORMAT = "fastconv.backup"
 BACKUP_VERSION = 1
 
 
+def _seeded_layers(model: Any) -> dict[str, Any]:
+    """The layers drawing from a generator of their own (a ``seed``
+    argument), by position and class: their states are part of a backup."""
+    layers = model._unique_layers() if hasattr(model, "_unique_layers") else []
+    return {f"{i}:{type(layer).__name__}": layer for i, layer in enumerate(layers)
+            if getattr(layer, "_rng", None) is not None}
+
+
 class BackupAndRestore(Callback):
     """Backs up the training state so that an interrupted ``fit`` resumes
     where it stopped.
@@ -192,8 +200,9 @@ class BackupAndRestore(Callback):
     At the end of every epoch (or every ``save_freq`` batches) one file,
     ``backup_dir/latest.backup.npz``, is written atomically with the model's
     weights, the optimizer's state (its iteration count, slots and learning
-    rate), the epoch to resume from and the state of fastconv's random
-    generator. A crash while writing keeps the previous backup. When ``fit``
+    rate), the epoch to resume from and the states of fastconv's random
+    generator and of the seeded layers' own generators. A crash while
+    writing keeps the previous backup. When ``fit``
     starts with a backup present, the weights, optimizer state and generator
     are restored and fit starts at the saved epoch (``model._initial_epoch``,
     as in Keras); with the generator restored, a resumed run with shuffling
@@ -201,6 +210,9 @@ class BackupAndRestore(Callback):
     A backup taken in the middle of an epoch resumes at the start of that
     epoch, with the weights of the backup. When ``fit`` completes, the
     backup is deleted (``delete_checkpoint``).
+
+    Under ``fastconv.distribute.MPIDataParallel`` rank 0 alone writes and
+    deletes the backup, and every rank resumes from the files rank 0 reads.
 
     The model and ``compile`` arguments of the resumed run must be those of
     the interrupted one. The state of other callbacks (EarlyStopping's
@@ -248,20 +260,38 @@ class BackupAndRestore(Callback):
             raise ValueError("To use the BackupAndRestore callback, your model must be built "
                              f"before you call `fit()`. Model {self.model} is unbuilt.")
         self._current_epoch = 0
-        if not os.path.exists(self._backup_path):
-            if os.path.exists(self._prev_backup_path):
-                self._restore(self._prev_backup_path)
-            return
-        try:
-            self._restore(self._backup_path)
-        except (OSError, ValueError):
-            if not os.path.exists(self._prev_backup_path):
-                raise
-            self._restore(self._prev_backup_path)
+        # Data-parallel ranks all resume from rank 0's files.
+        strategy = getattr(self.model, "_distribution", None)
+        backups = self._read_backups() if strategy is None else strategy.from_root(
+            self._read_backups)
+        for i, (path, data) in enumerate(backups):
+            try:
+                if isinstance(data, OSError):
+                    raise data
+                self._restore(path, data)
+                return
+            except (OSError, ValueError):
+                if i == len(backups) - 1:  # the previous backup is the last resort
+                    raise
 
-    def _restore(self, path: str) -> None:
-        with open(path, "rb") as f:
-            data = f.read()
+    def _read_backups(self) -> list[tuple[str, bytes | OSError]]:
+        """The backups present, the latest first: their bytes, or the error
+        that reading one raised."""
+        found: list[tuple[str, bytes | OSError]] = []
+        for path in (self._backup_path, self._prev_backup_path):
+            if os.path.exists(path):
+                try:
+                    with open(path, "rb") as f:
+                        found.append((path, f.read()))
+                except OSError as err:
+                    found.append((path, err))
+        return found
+
+    def _writes_files(self) -> bool:
+        strategy = getattr(self.model, "_distribution", None)
+        return strategy is None or strategy.is_root
+
+    def _restore(self, path: str, data: bytes) -> None:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
@@ -297,6 +327,13 @@ class BackupAndRestore(Callback):
                                  f"generator; fastconv's is a "
                                  f"{type(generator.bit_generator).__name__}.")
             generator.bit_generator.state = rng
+        own = _seeded_layers(self.model)
+        for key, state in (meta.get("layer_rngs") or {}).items():
+            if key not in own:
+                raise ValueError(f"{path} holds the generator of layer {key}, which this "
+                                 "model has not: a backup resumes the model it was "
+                                 "written for.")
+            own[key]._rng.bit_generator.state = state
         self.model._initial_epoch = int(meta["epoch"])
 
     # -- back up -----------------------------------------------------------
@@ -321,13 +358,17 @@ class BackupAndRestore(Callback):
             rate = float(optimizer.learning_rate)
         meta = {"format": BACKUP_FORMAT, "version": BACKUP_VERSION,
                 "epoch": self._current_epoch, "batch": self._last_batch_seen,
-                "learning_rate": rate, "rng": _random.generator().bit_generator.state}
+                "learning_rate": rate, "rng": _random.generator().bit_generator.state,
+                "layer_rngs": {key: layer._rng.bit_generator.state
+                               for key, layer in _seeded_layers(self.model).items()}}
         arrays["metadata"] = np.array(json.dumps(meta))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
 
     def _save_model(self) -> None:
+        if not self._writes_files():
+            return
         payload = self._payload()
         if self.double_checkpoint and os.path.exists(self._backup_path):
             with open(self._backup_path, "rb") as f:
@@ -338,7 +379,7 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         # Keras keeps `_initial_epoch` after fit; a later fit would then skip epochs.
         self.model._initial_epoch = None
-        if not self.delete_checkpoint:
+        if not self.delete_checkpoint or not self._writes_files():
             return
         for path in (self._backup_path, self._prev_backup_path):
             if os.path.exists(path):

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from fastconv.distribute import _scope
-from fastconv.graph.executor import zero_gradients
+from fastconv.distribute._watchdog import Watchdog
 from fastconv.runtime import batch as _batch
 from fastconv.runtime import random as _random
 from fastconv.training import data_adapters
@@ -65,20 +65,6 @@ def owned_chunks(n_chunks: int, rank: int, size: int) -> range:
 
 def _offsets(counts: list[int]) -> list[int]:
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
-
-
-def _walk_layers(model: Any) -> list:
-    found, seen = [], set()
-
-    def walk(layer: Any) -> None:
-        for sub in getattr(layer, "layers", None) or []:
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                found.append(sub)
-                walk(sub)
-
-    walk(model)
-    return found
 
 
 class MPIDataParallel:
@@ -108,6 +94,12 @@ class MPIDataParallel:
         Install a ``sys.excepthook`` that calls ``MPI_Abort`` after printing
         an uncaught exception, so a rank that fails outside a collective
         ends the whole job instead of leaving the others waiting.
+    timeout : float or None, default 600
+        The longest a rank waits, in seconds, for the others in one exchange
+        (the wait includes the slowest rank's share of a step, or its
+        callbacks between epochs). Past it the rank prints which exchange
+        timed out and ends the job with ``MPI_Abort``, so a rank that hangs
+        without failing cannot stall the job for ever. ``None``: no bound.
 
     Notes
     -----
@@ -121,22 +113,29 @@ class MPIDataParallel:
     updates state (``BatchNormalization``'s moving statistics), losses that
     divide by a count of the whole batch other than its rows (a mask, or
     ``reduction="mean_with_sample_weight"``), weights of several dtypes,
-    the ``BackupAndRestore`` callback. ``evaluate`` and ``predict`` assume the ranks hold the same
+    ``evaluate`` and ``predict`` assume the ranks hold the same
     weights (as after ``fit``, or a model loaded from one file). A rank that
     raises inside a step makes every rank raise the same ``RuntimeError``;
     one that raises elsewhere, uncaught, ends the job through ``MPI_Abort``;
-    one that dies is reported by ``mpirun``, which ends the others. A rank
-    that hangs without failing is not detected.
+    one that dies is reported by ``mpirun``, which ends the others; one
+    that hangs ends the job after ``timeout`` seconds.
+    ``BackupAndRestore`` backs up from rank 0 and every rank resumes from
+    rank 0's backup (read by rank 0 and broadcast: the ranks need not share
+    a file system), so a resumed run gives the bits of an uninterrupted one.
     """
 
     def __init__(self, reduction: str = "exact", comm: Any = None,
-                 abort_on_error: bool = True) -> None:
+                 abort_on_error: bool = True, timeout: float | None = 600.0) -> None:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Invalid value for argument `reduction`: expected one of "
                              f"{_REDUCTIONS}, received reduction={reduction!r}.")
         if not isinstance(abort_on_error, bool):
             raise TypeError(f"Invalid value for argument `abort_on_error`: expected a bool, "
                             f"received abort_on_error={abort_on_error!r}.")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise ValueError(f"Invalid value for argument `timeout`: expected a positive "
+                             f"number of seconds or None, received timeout={timeout!r}.")
         self.MPI = _mpi()
         self.comm = comm if comm is not None else self.MPI.COMM_WORLD
         self.reduction = reduction
@@ -144,6 +143,8 @@ class MPIDataParallel:
         self.size = self.comm.Get_size()
         self.timings = {"compute": 0.0, "communicate": 0.0, "bytes": 0, "steps": 0}
         self._fresh = True
+        self._watchdog = Watchdog(None if timeout is None else float(timeout), self.rank,
+                                  lambda: self.comm.Abort(1))
         if abort_on_error:
             self._install_excepthook()
 
@@ -180,17 +181,39 @@ class MPIDataParallel:
 
         sys.excepthook = hook
 
+    def _exchange(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """One collective call, timed and bounded by the watchdog."""
+        t0 = time.perf_counter()
+        with self._watchdog.waiting(what):
+            result = call(*args, **kwargs)
+        self.timings["communicate"] += time.perf_counter() - t0
+        return result
+
     def _agree(self, ok: bool, message: str, payload: Any = None) -> list:
         """Every rank's payload; raises on every rank if one of them failed."""
-        t0 = time.perf_counter()
-        got = self.comm.allgather((ok, message, payload))
-        self.timings["communicate"] += time.perf_counter() - t0
+        got = self._exchange("the exchange of the step's results", self.comm.allgather,
+                             (ok, message, payload))
         failed = [(r, m) for r, (o, m, _) in enumerate(got) if not o]
         if failed:
             lines = "; ".join(f"rank {r}: {m}" for r, m in failed)
             raise RuntimeError(f"fastconv.distribute: a step failed on {len(failed)} of "
                                f"{self.size} ranks, every rank stops: {lines}")
         return [p for _, _, p in got]
+
+    def from_root(self, read: Any) -> Any:
+        """``read()`` run on rank 0 alone, its result given to every rank
+        (an error it raises is raised on every rank)."""
+        ok, value = True, None
+        if self.is_root:
+            try:
+                value = read()
+            except Exception as err:  # noqa: BLE001 - re-raised on every rank below
+                ok, value = False, err
+        ok, value = self._exchange("the broadcast of rank 0's files", self.comm.bcast,
+                                   (ok, value), root=0)
+        if not ok:
+            raise value
+        return value
 
     # -- the trainer's hooks -----------------------------------------------
 
@@ -204,14 +227,10 @@ class MPIDataParallel:
                              f"({type(model).__name__}.train_step); use the default one.")
         callbacks = list(callbacks or [])
         from fastconv import callbacks as cb
-        if any(isinstance(c, cb.BackupAndRestore) for c in callbacks):
-            raise ValueError("MPIDataParallel does not support the BackupAndRestore "
-                             "callback: every rank would write the same backup. Use "
-                             "ModelCheckpoint (written by rank 0) to keep the weights.")
         signature = (what, batch_size, self.reduction,
                      type(model.optimizer).__name__
                      if getattr(model, "optimizer", None) is not None else None)
-        got = self.comm.allgather(signature)
+        got = self._exchange(f"the start of {what}", self.comm.allgather, signature)
         for r, s in enumerate(got):
             if s != got[0]:
                 raise ValueError(f"fastconv.distribute: rank {r} called {s[0]} with "
@@ -220,7 +239,8 @@ class MPIDataParallel:
                                  f"{got[0][2]!r}, optimizer {got[0][3]}: every rank must run "
                                  "the same program on the same data.")
         if what == "fit":
-            state = self.comm.bcast(_random.generator().bit_generator.state, root=0)
+            state = self._exchange("the broadcast of the random state", self.comm.bcast,
+                                   _random.generator().bit_generator.state, root=0)
             _random.generator().bit_generator.state = state
             self._fresh = True
         if not self.is_root:
@@ -237,7 +257,7 @@ class MPIDataParallel:
         if len(dtypes) > 1:
             raise ValueError(f"MPIDataParallel needs one dtype for every trainable weight, "
                              f"received {sorted(str(d) for d in dtypes)}.")
-        for layer in _walk_layers(model):
+        for layer in model._unique_layers():
             if hasattr(layer, "moving_mean"):
                 raise ValueError(f"MPIDataParallel does not support layer '{layer.name}' "
                                  f"({type(layer).__name__}): its forward pass updates moving "
@@ -245,7 +265,7 @@ class MPIDataParallel:
                                  "update on a different rank.")
         signature = (n_rows, [(v.name, tuple(v.value.shape), str(v.value.dtype))
                               for v in weights])
-        got = self.comm.allgather(signature)
+        got = self._exchange("the check of the models", self.comm.allgather, signature)
         for r, s in enumerate(got):
             if s[0] != got[0][0]:
                 raise ValueError(f"fastconv.distribute: the global batch has {s[0]} rows on "
@@ -257,7 +277,7 @@ class MPIDataParallel:
                                  "build the same model.")
         for v in weights:
             value = np.ascontiguousarray(v.value)
-            self.comm.Bcast(value, root=0)
+            self._exchange("the broadcast of the weights", self.comm.Bcast, value, root=0)
             v.value[...] = value
         self._fresh = False
 
@@ -270,11 +290,9 @@ class MPIDataParallel:
         if self.size == 1:
             out[...] = local
             return out
-        t0 = time.perf_counter()
         sizes = [c * row for c in counts]
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
-        self.comm.Allgatherv(np.ascontiguousarray(local), [out, (sizes, offsets)])
-        self.timings["communicate"] += time.perf_counter() - t0
+        self._exchange("the gathering of the outputs", self.comm.Allgatherv,
+                       np.ascontiguousarray(local), [out, (sizes, _offsets(sizes))])
         self.timings["bytes"] += out.nbytes - local.nbytes
         return out
 
@@ -307,12 +325,7 @@ class MPIDataParallel:
                     # weights' penalties count once per step.
                     loss_j = float(model.compute_loss(xj, yj, out_j, swj)) - regularization
                     per_output = [float(v) for v in model._last_output_losses]
-                    plan, tape = state
-                    zero_gradients(model._all_variables())
-                    d_outputs, pre = model._output_gradients(
-                        plan, model._targets(yj, len(out_j)), out_j,
-                        model._sample_weights(swj, len(out_j)))
-                    plan.backward(tape, d_outputs, preactivation=pre)
+                    model.backpropagate_loss(state, yj, out_j, swj)
                 offset = 0
                 for v in variables:
                     parts[slot, offset:offset + v.value.size] = v.grad.reshape(-1)
@@ -375,10 +388,9 @@ class MPIDataParallel:
                 local += g
         if self.size == 1:
             return local
-        t0 = time.perf_counter()
         total = np.empty_like(local)
-        self.comm.Allreduce(local, total, op=self.MPI.SUM)
-        self.timings["communicate"] += time.perf_counter() - t0
+        self._exchange("the allreduce of the gradients", self.comm.Allreduce, local, total,
+                       op=self.MPI.SUM)
         # A ring or tree allreduce moves about twice the vector per rank.
         self.timings["bytes"] += 2 * (self.size - 1) * local.nbytes // self.size
         return total
@@ -397,7 +409,6 @@ class MPIDataParallel:
             for g in parts[1:]:
                 total += g
             return total
-        t0 = time.perf_counter()
         cols = [(n_params * d // k, n_params * (d + 1) // k) for d in range(k)]
         widths = [b - a for a, b in cols]
         send = np.concatenate([parts[:, a:b].ravel() for a, b in cols])
@@ -405,15 +416,16 @@ class MPIDataParallel:
         width = widths[self.rank]
         recv_counts = [c * width for c in counts]
         recv = np.empty(sum(recv_counts), dtype=dtype)
-        self.comm.Alltoallv([send, (send_counts, _offsets(send_counts))],
-                            [recv, (recv_counts, _offsets(recv_counts))])
+        self._exchange("the exchange of the gradients", self.comm.Alltoallv,
+                       [send, (send_counts, _offsets(send_counts))],
+                       [recv, (recv_counts, _offsets(recv_counts))])
         rows = recv.reshape(sum(counts), width)  # rank order is chunk order
         mine = rows[0].copy()
         for g in rows[1:]:
             mine += g
         total = np.empty(n_params, dtype=dtype)
-        self.comm.Allgatherv(mine, [total, (widths, _offsets(widths))])
-        self.timings["communicate"] += time.perf_counter() - t0
+        self._exchange("the gathering of the gradients", self.comm.Allgatherv, mine,
+                       [total, (widths, _offsets(widths))])
         own = counts[self.rank] * width
         self.timings["bytes"] += (recv.size - own + n_params - width) * dtype.itemsize
         return total
@@ -421,14 +433,16 @@ class MPIDataParallel:
     def _gather_outputs(self, outputs: list, bounds: list, counts: list[int]) -> list:
         """The whole batch's outputs on every rank, from each rank's chunks."""
         n_out = len(outputs[0]) if outputs else None
-        n_out = self.comm.allreduce(n_out or 0, op=self.MPI.MAX)
+        n_out = self._exchange("the gathering of the outputs", self.comm.allreduce,
+                               n_out or 0, op=self.MPI.MAX)
         row_counts = []
         start = 0
         for c in counts:
             row_counts.append(sum(e - b for b, e in bounds[start:start + c]))
             start += c
-        shapes = self.comm.allgather([(o.shape[1:], o.dtype.str) for o in outputs[0]]
-                                     if outputs else None)
+        shapes = self._exchange("the gathering of the outputs", self.comm.allgather,
+                                [(o.shape[1:], o.dtype.str) for o in outputs[0]]
+                                if outputs else None)
         shapes = next(s for s in shapes if s is not None)
         full = []
         for k in range(n_out):

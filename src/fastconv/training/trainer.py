@@ -318,13 +318,19 @@ class Trainer:
                           sample_weight: Any = None) -> None:
         """Backpropagate the loss of the last forward pass into every weight's
         ``grad`` (zeroed first), regularization penalties included."""
+        self.backpropagate_loss(state, y, y_pred, sample_weight)
+        self.add_regularization_gradients()
+
+    def backpropagate_loss(self, state: Any, y: Any, y_pred: list,
+                           sample_weight: Any = None) -> None:
+        """The loss's gradient alone into every weight's ``grad`` (zeroed
+        first); a data-parallel step adds the penalties' once per batch."""
         plan, tape = state
         zero_gradients(self._all_variables())
         d_outputs, preactivation = self._output_gradients(
             plan, self._targets(y, len(y_pred)), y_pred,
             self._sample_weights(sample_weight, len(y_pred)))
         plan.backward(tape, d_outputs, preactivation=preactivation)
-        self.add_regularization_gradients()
 
     def apply_gradients(self) -> None:
         """One optimizer update of the trainable weights from their ``grad``,
