@@ -106,6 +106,7 @@ def main() -> None:
         src = str(Path(fastconv.__file__).resolve().parent.parent)
     except ImportError:
         src = str(Path(__file__).resolve().parents[1] / "src")
+        sys.path.insert(0, src)  # the projection reads the segment rule
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     me = [sys.executable, str(Path(__file__).resolve()), "--steps", str(args.steps),
           "--batch", str(args.batch), "--worker"]
@@ -141,18 +142,23 @@ def exchange_seconds(reduction: str, machines: int, chunks: int, vector_bytes: f
     """Modelled time of one step's gradient exchange among ``machines``.
 
     ``allreduce``: a ring, 2 (P - 1) steps each moving 1/P of the vector.
-    ``exact``: the Alltoallv (a machine receives its slice of every chunk it
-    does not run, from P - 1 peers) then a ring Allgatherv of the sums; the
-    machine running the fewest chunks sets the time.
+    ``exact``: the chain of the C = min(P, chunks) machines that run chunks,
+    the vector in S segments (``fastconv.distribute.mpi._segments``): S + C - 2
+    pipeline steps of one segment; then a broadcast of the total as a
+    scatter and a ring allgather (log2 P + P - 1 latencies, 2 (P - 1) / P of
+    the vector).
     """
+    from fastconv.distribute.mpi import _segments
     p = machines
     if p == 1:
         return 0.0
     if reduction == "allreduce":
         return 2 * (p - 1) * alpha + 2 * (p - 1) / p * vector_bytes / beta
-    fewest = chunks // p  # the machine running the fewest chunks receives the most
-    slices_in = (chunks - fewest) * vector_bytes / p
-    return 2 * (p - 1) * alpha + (slices_in + (p - 1) / p * vector_bytes) / beta
+    c = min(p, chunks)
+    s = len(_segments(int(vector_bytes // 4), c, 4))
+    chain = (s + c - 2) * (alpha + vector_bytes / s / beta)
+    broadcast = (np.log2(p) + p - 1) * alpha + 2 * (p - 1) / p * vector_bytes / beta
+    return chain + broadcast
 
 
 def _projection(one_rank: dict, batch: int) -> None:

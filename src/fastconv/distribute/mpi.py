@@ -12,10 +12,10 @@ each of them alone, inside ``batch.chunk_of(n, j)``: its kernels then sum
 the chunk as the whole batch's kernels would, and its loss divides by ``n``.
 
 The weight gradient of the step is ``g_0 + g_1 + ... + g_{G-1}``, added in
-chunk order, as on one process. With ``reduction="exact"`` the parameters
-are cut into one slice per rank: rank ``d`` receives slice ``d`` of every
-chunk's gradient (``Alltoallv``), adds them in chunk order and sends its sum
-to every rank (``Allgatherv``). So the bits depend neither on the number of
+chunk order, as on one process. With ``reduction="exact"`` the ranks that
+run chunks form a chain in rank order: each receives the sum of the chunks
+before its own, adds its chunks and sends the sum on (in segments, a
+pipeline), and the last broadcasts the total. So the bits depend neither on the number of
 ranks nor on the MPI library: k ranks give the weights of a plain ``fit`` on
 one process, for any k (a rank with no chunk only listens). With
 ``reduction="allreduce"`` each rank adds its own chunks and one
@@ -63,6 +63,18 @@ def owned_chunks(n_chunks: int, rank: int, size: int) -> range:
     return range(n_chunks * rank // size, n_chunks * (rank + 1) // size)
 
 
+_CHAIN_TAG = 17
+_SEGMENT_BYTES = 1 << 18
+
+
+def _segments(n: int, chain: int, itemsize: int) -> list[tuple[int, int]]:
+    """The pieces a chained sum sends the vector in: at least one per rank
+    of the chain (so all of them work at once) and about 256 KB each."""
+    count = max(chain, -(-n * itemsize // _SEGMENT_BYTES))
+    count = max(1, min(count, n))
+    return [(n * s // count, n * (s + 1) // count) for s in range(count)]
+
+
 def _offsets(counts: list[int]) -> list[int]:
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
 
@@ -83,8 +95,8 @@ class MPIDataParallel:
     ----------
     reduction : {"exact", "allreduce"}
         How the ranks' gradients are combined. ``"exact"`` (the default)
-        adds the gradients of the batch chunks in chunk order (each rank
-        one slice of the parameters, then an allgather of the sums), so any
+        adds the gradients of the batch chunks in chunk order (a pipelined
+        chain of the ranks, then a broadcast of the total), so any
         number of ranks gives the bits of a plain ``fit`` on one process;
         ``"allreduce"`` sends a rank's sum through one ``MPI_Allreduce``,
         whose order of addition belongs to the MPI library.
@@ -397,37 +409,48 @@ class MPIDataParallel:
 
     def _exact_sum(self, parts: np.ndarray, counts: list[int], n_params: int,
                    dtype: np.dtype) -> np.ndarray:
-        """The chunks' gradients added in chunk order, as a reduce-scatter
-        then an allgather: rank d receives every chunk's slice d of the
-        parameters (``Alltoallv``), adds the slices in chunk order and
-        sends its sum to all (``Allgatherv``). Each element is the same sum
-        in the same order as on one process, for about the bytes of an
-        allreduce when there are as many ranks as chunks."""
-        k = self.size
-        if k == 1:
-            total = parts[0].copy()
+        """The chunks' gradients added in chunk order, along a chain of the
+        ranks that run chunks: each receives the sum of the chunks before
+        its own, adds its chunks one by one and passes the sum on; the last
+        one broadcasts the total. The vector travels in segments, so the
+        ranks of the chain work at once on different segments (a pipeline).
+        Each element is the same sum in the same order as on one process,
+        and a rank receives about two vectors a step, as in a ring
+        allreduce."""
+        chain = [r for r, c in enumerate(counts) if c]
+        total = np.empty(n_params, dtype=dtype)
+        if self.size == 1:
+            total[...] = parts[0]
             for g in parts[1:]:
                 total += g
             return total
-        cols = [(n_params * d // k, n_params * (d + 1) // k) for d in range(k)]
-        widths = [b - a for a, b in cols]
-        send = np.concatenate([parts[:, a:b].ravel() for a, b in cols])
-        send_counts = [len(parts) * w for w in widths]
-        width = widths[self.rank]
-        recv_counts = [c * width for c in counts]
-        recv = np.empty(sum(recv_counts), dtype=dtype)
-        self._exchange("the exchange of the gradients", self.comm.Alltoallv,
-                       [send, (send_counts, _offsets(send_counts))],
-                       [recv, (recv_counts, _offsets(recv_counts))])
-        rows = recv.reshape(sum(counts), width)  # rank order is chunk order
-        mine = rows[0].copy()
-        for g in rows[1:]:
-            mine += g
-        total = np.empty(n_params, dtype=dtype)
-        self._exchange("the gathering of the gradients", self.comm.Allgatherv, mine,
-                       [total, (widths, _offsets(widths))])
-        own = counts[self.rank] * width
-        self.timings["bytes"] += (recv.size - own + n_params - width) * dtype.itemsize
+        t0 = time.perf_counter()
+        where = chain.index(self.rank) if self.rank in chain else None
+        received = 0
+        if where is not None:
+            before = chain[where - 1] if where > 0 else None
+            after = chain[where + 1] if where + 1 < len(chain) else None
+            for a, b in _segments(n_params, len(chain), dtype.itemsize):
+                part = total[a:b]
+                if before is None:
+                    part[...] = parts[0, a:b]
+                    rest = parts[1:, a:b]
+                else:
+                    with self._watchdog.waiting("the chained sum of the gradients"):
+                        self.comm.Recv(part, source=before, tag=_CHAIN_TAG)
+                    received += part.nbytes
+                    rest = parts[:, a:b]
+                for g in rest:
+                    part += g
+                if after is not None:
+                    with self._watchdog.waiting("the chained sum of the gradients"):
+                        self.comm.Send(part, dest=after, tag=_CHAIN_TAG)
+        with self._watchdog.waiting("the broadcast of the summed gradients"):
+            self.comm.Bcast(total, root=chain[-1])
+        if self.rank != chain[-1]:
+            received += total.nbytes
+        self.timings["communicate"] += time.perf_counter() - t0
+        self.timings["bytes"] += received
         return total
 
     def _gather_outputs(self, outputs: list, bounds: list, counts: list[int]) -> list:
