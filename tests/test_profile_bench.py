@@ -114,7 +114,8 @@ def test_bench_command_prints_layers_and_the_training_step(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get(
         "PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-m", "fastconv", "bench", "--batch", "4",
-                          "--repeat", "1", "--family", "--family-batch", "1", "--reference"],
+                          "--repeat", "1", "--family", "--family-batch", "1", "--reference",
+                          "--load", "1"],
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                          check=False)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -133,6 +134,37 @@ def test_bench_command_prints_layers_and_the_training_step(tmp_path):
         assert any(line.startswith(name) for line in family), name
     assert any("depthwise part" in line for line in family)
     assert "Conv1D classifier" in text and "MobileNet-style net" in text
+    busy = text[text.index("busy machine: 1 other CPU-bound process beside"):].splitlines()
+    assert "busy / 1 thread quiet" in busy[1]
+    assert any(line.startswith("fastconv, 1 thread") for line in busy)
+
+
+def test_busy_processes_end_with_the_block():
+    from fastconv.cli.bench_load import busy_processes
+
+    def spinners() -> set[int]:
+        found = set()
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"while True: pass" in f.read():
+                        found.add(int(pid))
+            except (OSError, ValueError):
+                continue
+        return found
+
+    before = spinners()
+    with busy_processes(2):
+        assert len(spinners() - before) == 2
+    assert spinners() - before == set()
+
+
+def test_a_negative_load_is_refused():
+    out = subprocess.run([sys.executable, "-m", "fastconv", "bench", "--load", "-1"],
+                         env={**os.environ, "PYTHONPATH": str(
+                             Path(fastconv.__file__).resolve().parent.parent)},
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2 and "--load: expected an int >= 0, received -1" in out.stderr
 
 
 def test_blas_threads_are_restored_after_nested_and_concurrent_calls():

@@ -77,6 +77,38 @@ def test_default_threads_are_the_available_cores():
     assert run_python(code)[0] == str(len(os.sched_getaffinity(0)))
 
 
+WAIT_STATE = ("import os, fastconv; from fastconv.runtime import openmp_wait; "
+              "print(openmp_wait.state(), '|', os.environ.get('GOMP_SPINCOUNT'))")
+
+
+def test_idle_threads_spin_briefly_and_the_environment_is_left_as_it_was():
+    if not fastconv.openmp_enabled():
+        pytest.skip("no libgomp without OpenMP")
+    from fastconv.runtime.openmp_wait import SPIN_ROUNDS
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", WAIT_STATE], env=clean, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == f"GOMP_SPINCOUNT={SPIN_ROUNDS} (fastconv's) | None"
+
+
+def test_the_users_wait_policy_wins():
+    assert run_python(WAIT_STATE, OMP_WAIT_POLICY="active")[0].startswith(
+        "the user's (OMP_WAIT_POLICY=active)")
+    assert run_python(WAIT_STATE, GOMP_SPINCOUNT="5")[0] == "the user's (GOMP_SPINCOUNT=5) | 5"
+
+
+def test_a_libgomp_loaded_before_fastconv_keeps_its_setting():
+    if not fastconv.openmp_enabled():
+        pytest.skip("no libgomp without OpenMP")
+    code = "import ctypes; ctypes.CDLL('libgomp.so.1'); " + WAIT_STATE
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY",
+                                                              "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out.startswith("libgomp's default (libgomp was loaded before fastconv)")
+
+
 def test_fastconv_isa_environment_variable():
     code = "import fastconv; print(fastconv.get_isa())"
     assert run_python(code, FASTCONV_ISA="generic")[0] == "generic"

@@ -24,6 +24,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, received {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastconv", description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=_positive, default=None,
@@ -56,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--family-batch", type=_positive, default=None,
                          help="with --family: every shape at this batch instead of its own "
                               "(a quick check)")
+    p_bench.add_argument("--load", type=_non_negative, default=0, metavar="K",
+                         help="then time the training step again beside K busy processes "
+                              "(a machine others are using)")
     p_demo = sub.add_parser("demo", help="time conv + pool forward/backward against the reference")
     p_demo.add_argument("--batch", type=_positive, default=64, help="images per batch")
     p_demo.add_argument("--repeat", type=_positive, default=10, help="timed calls per step")
@@ -65,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from fastconv.cli.bench import bench
 
-        return bench(args.batch, args.repeat, args.family, args.reference, args.family_batch)
+        return bench(args.batch, args.repeat, args.family, args.reference, args.family_batch,
+                     args.load)
     if args.command == "demo":
         from fastconv.cli.demo import demo
 

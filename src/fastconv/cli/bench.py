@@ -26,7 +26,7 @@ import numpy as np
 import fastconv
 from fastconv import reference
 from fastconv._kernels import _runtime
-from fastconv.cli import bench_family, bench_models
+from fastconv.cli import bench_family, bench_load, bench_models
 from fastconv.cli.train import seed_cnn
 from fastconv.layers import use_backend
 from fastconv.runtime.allocator import retained_heap
@@ -87,7 +87,8 @@ class _Torch:
                                              eps=1e-7)
         self.loss = nn.CrossEntropyLoss()
 
-    def step_time(self, x: np.ndarray, y: np.ndarray, repeat: int) -> float:
+    def step_function(self, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+        """One training step on ``(x, y)``, as a function of nothing."""
         torch = self.torch
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         yt = torch.from_numpy(y.astype(np.int64))
@@ -97,7 +98,10 @@ class _Torch:
             self.loss(self.model(xt), yt).backward()
             self.optimizer.step()
 
-        return _best(step, repeat)
+        return step
+
+    def step_time(self, x: np.ndarray, y: np.ndarray, repeat: int) -> float:
+        return _best(self.step_function(x, y), repeat)
 
     def layer_times(self, x: np.ndarray, repeat: int) -> list[tuple[float, float]]:
         """(forward, backward) seconds of each layer on its real input."""
@@ -274,7 +278,7 @@ def _models_section(batch: int, repeat: int, threads: int, torch_steps: dict | N
 
 
 def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = False,
-          family_batch: int | None = None) -> int:
+          family_batch: int | None = None, load: int = 0) -> int:
     threads = fastconv.get_num_threads()
     isa = fastconv.get_isa()
     peak = _runtime.fma_peak_gflops(isa, threads)
@@ -364,4 +368,6 @@ def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = 
         family_table(threads, peak, triad, repeat, with_reference=with_reference,
                      batch=family_batch)
         _models_section(batch, repeat, threads, torch_models)
+    if load:
+        bench_load.load_table(load, batch, repeat, threads, x, y, model, torch_net)
     return 0
