@@ -115,6 +115,7 @@ extensions = [
     kernel_extension("global_pool", ["global_pool.c"]),
     kernel_extension("resize", ["resize.c"]),
     kernel_extension("margins", ["margins.c"]),
+    kernel_extension("dense", ["dense.c"]),
     # Every instruction set rounding alike: no fused multiply-adds.
     kernel_extension("batchnorm", ["batchnorm.c"], ["-ffp-contract=off"]),
     # NumPy's rounding, bit for bit: no fused multiply-adds; and no errno from

@@ -20,6 +20,7 @@ from fastconv.layers.base import (
     _check_shape_arg,
     normalize_data_format,
 )
+from fastconv.ops import dense as _dense
 from fastconv.runtime import batch as _batch
 from fastconv.runtime import random as _random
 
@@ -149,9 +150,11 @@ class Dense(_WithActivation, KernelBiasLayer):
         return 2.0 * rows * self.kernel.shape[0] * self.units
 
     def forward(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, tuple]:
-        z = _batch.matmul(x, self.kernel.value)
-        if self.use_bias:
-            z += self.bias.value
+        w = self.kernel.value
+        x = x.astype(w.dtype, copy=False)  # the models cast already; a direct call may not
+        z = _dense.linear(x.reshape(-1, x.shape[-1]), w,
+                          self.bias.value if self.use_bias else None)
+        z = z.reshape(*x.shape[:-1], self.units)
         y = self.activation.forward(z)
         return y, (x, z, y)
 
@@ -161,9 +164,11 @@ class Dense(_WithActivation, KernelBiasLayer):
         pass of this layer followed by a BatchNormalization. Only for a linear
         activation."""
         dtype = self.kernel.value.dtype
-        z = x @ (self.kernel.value * scale).astype(dtype)
-        z += (shift if not self.use_bias else self.bias.value * scale + shift).astype(dtype)
-        return z
+        x = x.astype(dtype, copy=False)
+        w = (self.kernel.value * scale).astype(dtype)
+        b = (shift if not self.use_bias else self.bias.value * scale + shift).astype(dtype)
+        z = _dense.linear(x.reshape(-1, x.shape[-1]), w, b)
+        return z.reshape(*x.shape[:-1], self.units)
 
     def backward(self, ctx: tuple, dy: np.ndarray, need_dx: bool = True,
                  activation_done: bool = False) -> np.ndarray | None:
@@ -171,14 +176,18 @@ class Dense(_WithActivation, KernelBiasLayer):
         dL/d(pre-activation) (the model's fused softmax + cross-entropy)."""
         x, z, y = ctx
         dz = self._activation_backward(dy, z, y, activation_done)
+        x2 = x.reshape(-1, x.shape[-1])
+        dz2 = np.ascontiguousarray(dz, dtype=x.dtype).reshape(-1, self.units)
         if self.trainable:
-            ranges = _batch.row_ranges(len(x))
-            parts = [(x[b:e].reshape(-1, x.shape[-1]), dz[b:e].reshape(-1, self.units))
-                     for b, e in ranges]
-            self.kernel.accumulate_grad(_batch.fold([xc.T @ dzc for xc, dzc in parts]))
+            self.kernel.accumulate_grad(_dense.linear_weight_gradient(x2, dz2, len(x)))
             if self.use_bias:
-                self.bias.accumulate_grad(_batch.fold([dzc.sum(axis=0) for _, dzc in parts]))
-        return _batch.matmul(dz, self.kernel.value.T) if need_dx else None
+                per_sample = len(x2) // len(x) if len(x) else 0
+                self.bias.accumulate_grad(_batch.fold(
+                    [dz2[b * per_sample:e * per_sample].sum(axis=0)
+                     for b, e in _batch.row_ranges(len(x))]))
+        if not need_dx:
+            return None
+        return _dense.linear_input_gradient(dz2, self.kernel.value).reshape(x.shape)
 
     def get_config(self) -> dict[str, Any]:
         return {
