@@ -192,8 +192,8 @@ def tanh_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``exp(x) / sum(exp(x))`` over ``axis``, shifted by the maximum so exp never overflows."""
     x = _as_float(x)
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def softmax_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray,

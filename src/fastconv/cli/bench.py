@@ -1,8 +1,9 @@
 """``python -m fastconv bench``: the seed CNN, layer by layer and as a whole
 training step, on fastconv's kernels, on the NumPy reference (the same layers
 run through ``fastconv.layers.use_backend(fastconv.reference)``) and on
-PyTorch when it is installed, measured side by side in one run. With
-``--family``, then the convolution family's named shapes
+PyTorch when it is installed, measured side by side in one run; then
+inference (``fastconv.cli.bench_inference``: predict and one-image latency
+against PyTorch and ONNX Runtime). With ``--family``, then the convolution family's named shapes
 (``fastconv.cli.bench_family``) op by op against PyTorch (and with
 ``--reference`` the reference).
 
@@ -26,7 +27,7 @@ import numpy as np
 import fastconv
 from fastconv import reference
 from fastconv._kernels import _runtime
-from fastconv.cli import bench_family, bench_load, bench_models
+from fastconv.cli import bench_family, bench_inference, bench_load, bench_models
 from fastconv.cli.train import seed_cnn
 from fastconv.layers import use_backend
 from fastconv.runtime.allocator import retained_heap
@@ -364,6 +365,7 @@ def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = 
                  f"{residual / torch_residual:.2f}x PyTorch's time (seed CNN: "
                  f"{step / torch_step:.2f}x)")
     print(line)
+    bench_inference.inference_table(threads, repeat)
     if family:
         family_table(threads, peak, triad, repeat, with_reference=with_reference,
                      batch=family_batch)

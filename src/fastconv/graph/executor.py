@@ -159,20 +159,7 @@ class Plan:
         for i, step in enumerate(self.steps):
             if timings is not None:
                 start = time.perf_counter()
-            flat = [values[r] if type(r) is int else r.value for r in step.in_refs]
-            if self.casts[i] is not None:
-                flat = [v.astype(self.casts[i]) if v.dtype.kind in "biu" else v for v in flat]
-            args = flat[0] if step.structure == SINGLE else unflatten(flat, step.structure)
-            mode = training if step.training is None else step.training
-            if not record and step.folded is not None and step.operation.folds(mode):
-                out, ctx = step.folded(args), None
-            else:
-                out, ctx = step.operation.forward(args, mode)
-            if step.output_structure == SINGLE:
-                values[step.out_slots[0]] = out
-            else:
-                for s, o in zip(step.out_slots, out):
-                    values[s] = o
+            out, ctx = self.run_step(i, values, training, record)
             if step.activity is not None:
                 penalty += step.activity(out) / _batch_rows(out)
             if step.inner_penalty is not None:
@@ -190,6 +177,28 @@ class Plan:
             tape.penalty = penalty
         self.last_penalty = penalty
         return [values[s] for s in self.output_slots], tape
+
+    def run_step(self, i: int, values: list, training: bool, record: bool = False
+                 ) -> tuple[Any, Any]:
+        """Step ``i`` on the slot values: its outputs go into ``values``;
+        returns them and the step's context (None for a folded pass, which
+        runs only without ``record``)."""
+        step = self.steps[i]
+        flat = [values[r] if type(r) is int else r.value for r in step.in_refs]
+        if self.casts[i] is not None:
+            flat = [v.astype(self.casts[i]) if v.dtype.kind in "biu" else v for v in flat]
+        args = flat[0] if step.structure == SINGLE else unflatten(flat, step.structure)
+        mode = training if step.training is None else step.training
+        if not record and step.folded is not None and step.operation.folds(mode):
+            out, ctx = step.folded(args), None
+        else:
+            out, ctx = step.operation.forward(args, mode)
+        if step.output_structure == SINGLE:
+            values[step.out_slots[0]] = out
+        else:
+            for s, o in zip(step.out_slots, out):
+                values[s] = o
+        return out, ctx
 
     # -- backward ----------------------------------------------------------
 

@@ -27,6 +27,7 @@ import numpy as np
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import Plan
 from fastconv.graph.function import Function
+from fastconv.graph.inference import inference_outputs
 from fastconv.graph.node import KerasTensor, flatten, unflatten
 from fastconv.layers.base import Layer, _unbatched, unique_name
 from fastconv.training.trainer import Trainer
@@ -198,8 +199,8 @@ class Model(Trainer, Layer):
         return found
 
     def _dtype(self) -> str:
-        layers = [layer for layer in self._unique_layers() if layer.weights]
-        return layers[0].dtype if layers else self.dtype
+        return next((layer.dtype for layer in self._unique_layers() if layer.weights),
+                    self.dtype)
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         return Layer.__call__(self, *args, training=training, **kwargs)
@@ -210,7 +211,10 @@ class Model(Trainer, Layer):
         plan = self._plan_for(arrays, structure, bool(training))
         record = tape_module.recording()
         with tape_module.paused():
-            outputs, tape = plan.forward(arrays, bool(training), record=record)
+            if record or training:
+                outputs, tape = plan.forward(arrays, bool(training), record=record)
+            else:
+                outputs, tape = inference_outputs(plan, arrays), None
         self._last_penalty = plan.last_penalty
         result = unflatten(outputs, plan.function.output_structure)
         if record:

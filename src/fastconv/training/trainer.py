@@ -29,6 +29,7 @@ from fastconv._validation import check_flag
 from fastconv.distribute import _scope as distribute_scope
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import zero_gradients
+from fastconv.graph.inference import inference_outputs
 from fastconv.graph.node import flatten, unflatten
 from fastconv.runtime.allocator import retained_heap
 from fastconv.runtime.blas import single_threaded_blas
@@ -715,7 +716,7 @@ class Trainer:
             else:
                 arrays, structure = self._flat_inputs(xb)
                 plan = self._plan_for(arrays, structure, False)
-                outputs, _ = plan.forward(arrays, False)
+                outputs = inference_outputs(plan, arrays)
             pieces.append(outputs)
             n_steps = step + 1
             cbs.on_predict_batch_end(step, {"outputs": unflatten(
@@ -760,8 +761,7 @@ class Trainer:
     def predict_on_batch(self, x: Any) -> Any:
         arrays, structure = self._flat_inputs(_as_data(x, "x"))
         plan = self._plan_for(arrays, structure, False)
-        outputs, _ = plan.forward(arrays, False)
-        return unflatten(outputs, plan.function.output_structure)
+        return unflatten(inference_outputs(plan, arrays), plan.function.output_structure)
 
     @with_training_environment(per_batch=True)
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,

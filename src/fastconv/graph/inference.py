@@ -1,0 +1,509 @@
+"""The inference program: a plan's forward pass without a tape, compiled once
+per input signature, so a prediction runs with almost no Python per layer.
+
+``InferenceProgram(plan, arrays, training)`` runs the plan's inference pass
+once on ``arrays`` (its result is ``first_outputs``), noting every tensor's
+shape, then turns each run of consecutive steps the compiled kernels can
+take into one ``fastconv._kernels.program.Program``, which executes all of
+their kernel calls in one OpenMP parallel region:
+
+- a Conv1D/Conv2D (channels_last, no groups, a linear or relu activation),
+  and the Conv + MaxPooling pair the plan fuses (image by image when the
+  batch has at least as many images as threads, else the two kernels one
+  after the other, as ``fastconv.ops`` does);
+- a MaxPooling1D/2D (channels_last);
+- a Dense on float32 (its activation, when it has one, then runs as a
+  Python step on the kernel's output);
+- Flatten, Reshape and Dropout (at inference) on an output of the above:
+  views, no work.
+
+Every other step runs as the executor runs it (``Plan.run_step``), between
+programs. The compiled calls are the kernels ``fastconv.ops`` calls, on the
+same geometry, so the outputs are bitwise those of ``Plan.forward``.
+
+The buffers of the compiled steps' outputs are allocated once and reused
+from run to run, and a buffer whose tensor is dead serves a later one (a
+run holds about the live activations, as ``Plan.forward`` does). Weights
+are read at each run (a new array is bound; a Dense kernel whose columns
+are padded to the vector width is copied into its padded buffer), so a
+program sees weights changed by training or ``set_weights``. The outputs
+are copies: nothing returned aliases a buffer. A program is used by one
+thread at a time (``lock``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from fastconv import _validation as v
+from fastconv._kernels import program as _program
+from fastconv.graph.node import SINGLE
+from fastconv.ops import spatial as _spatial
+
+_FLOAT32 = np.dtype(np.float32)
+
+SINGLE_THREAD_WORK = 4_000_000
+"""Multiply-adds below which a program runs on one thread. Its other
+threads would sleep between runs, and waking them costs more than they
+save: on this 2-core machine the seed CNN on one image (2.8 million) took
+90 us on one thread and 59 us on two when the second core answered at
+once, but 200 us against 1,060 us while the host was slow to wake it."""
+
+
+class _Buffers:
+    """Flat float32 buffers handed out to tensors and taken back when they die."""
+
+    def __init__(self) -> None:
+        self.free: list[np.ndarray] = []
+
+    def take(self, size: int) -> np.ndarray:
+        fits = [i for i, b in enumerate(self.free) if b.size >= size]
+        if fits:
+            return self.free.pop(min(fits, key=lambda i: self.free[i].size))
+        return np.empty(max(size, 1), dtype=_FLOAT32)
+
+    def give(self, buffer: np.ndarray) -> None:
+        self.free.append(buffer)
+
+
+class _Segment:
+    """One compiled run of steps: a Program, and what to bind before each run."""
+
+    def __init__(self, team: int, isa: int) -> None:
+        self.team, self.isa = team, isa
+        self.ops: list[tuple] = []       # ("conv", args...) until built
+        self.tensors: dict[Any, int] = {}
+        self.sizes: list[int] = []
+        self.external: list[tuple[int, int]] = []   # (tensor, slot) bound per run
+        self.weights: list[tuple[int, Any]] = []    # (tensor, Variable)
+        self.padded: list[tuple[int, Any, np.ndarray]] = []  # (tensor, Variable, buffer)
+        self.owned: list[tuple[int, Any]] = []      # (tensor, key) of a program buffer
+        self.bound: dict[int, Any] = {}
+        self.program: Any = None
+
+    def tensor(self, key: Any, size: int) -> int:
+        """The number of the tensor ``key``, of at least ``size`` elements."""
+        if key not in self.tensors:
+            self.tensors[key] = len(self.sizes)
+            self.sizes.append(size)
+        i = self.tensors[key]
+        self.sizes[i] = max(self.sizes[i], size)
+        return i
+
+
+class InferenceProgram:
+    """A plan's inference pass for one input signature (module docstring)."""
+
+    def __init__(self, plan: Any, arrays: list, training: bool, team: int, isa: int) -> None:
+        self.plan = plan
+        self.training = training
+        self.lock = threading.Lock()
+        values: list[Any] = [None] * plan.n_slots
+        for s, a in zip(plan.input_slots, arrays):
+            values[s] = a
+        meta: dict[int, tuple] = {}
+        for s, a in zip(plan.input_slots, arrays):
+            meta[s] = (a.shape, a.dtype)
+        for i, step in enumerate(plan.steps):
+            plan.run_step(i, values, training)
+            for s in step.out_slots:
+                if isinstance(values[s], np.ndarray):
+                    meta[s] = (values[s].shape, values[s].dtype)
+        self.first_outputs = [np.array(values[s]) for s in plan.output_slots]
+        self.team = team
+        self._compile(meta, team, isa)
+        if team > 1 and self.work < SINGLE_THREAD_WORK:
+            self.team = 1
+            self._compile(meta, 1, isa)
+
+    # -- building ------------------------------------------------------------
+
+    def _compile(self, meta: dict, team: int, isa: int) -> None:
+        plan = self.plan
+        # Actions: ("native", segment) or ("python", step index).
+        actions: list[tuple] = []
+        native_slots: dict[int, tuple] = {}  # slot -> (root key, shape)
+        segment: _Segment | None = None
+        self.n_native = 0
+        self.work = 0  # multiply-adds of the compiled steps
+
+        def current() -> _Segment:
+            nonlocal segment
+            if segment is None:
+                segment = _Segment(team, isa)
+                actions.append(("native", segment))
+            return segment
+
+        def close() -> None:
+            nonlocal segment
+            segment = None
+
+        pseudo = [plan.n_slots]  # keys of buffers no slot names (pre-activations)
+
+        def new_key() -> int:
+            pseudo[0] += 1
+            return pseudo[0]
+
+        for i, step in enumerate(plan.steps):
+            mode = self.training if step.training is None else step.training
+            compiled = _compiled_step(step, mode, meta, native_slots, team)
+            if compiled is None:
+                close()
+                actions.append(("python", i))
+                continue
+            kind = compiled[0]
+            if kind == "view":
+                src = step.in_refs[0]
+                root, _ = native_slots[src]
+                native_slots[step.out_slots[0]] = (root, meta[step.out_slots[0]][0])
+                continue
+            self.n_native += 1
+            self.work += _multiply_adds(compiled, meta[step.in_refs[0]][0])
+            seg = current()
+            out = step.out_slots[0]
+            if kind == "dense_activation":
+                # The kernel writes the pre-activation; the layer's activation
+                # runs in Python on it (the layer's own function, its bits).
+                z_key = new_key()
+                z_shape = (*meta[out][0][:-1], compiled[1].units)
+                seg.ops.append(("dense", compiled[1], step.in_refs[0], z_key))
+                native_slots[z_key] = (z_key, z_shape)
+                close()
+                actions.append(("activation", compiled[1], z_key, out))
+                continue
+            if kind == "conv_then_pool":
+                _, conv, geom, threads, pool_geom, pool_threads = compiled
+                c_key = new_key()
+                seg.ops.append(("conv", conv, geom, True, threads, step.in_refs[0], c_key))
+                native_slots[c_key] = (c_key, geom.output_shape)
+                seg.ops.append(("pool", pool_geom, pool_threads, c_key, out))
+                native_slots[out] = (out, meta[out][0])
+                continue
+            seg.ops.append((kind, *compiled[1:], step.in_refs[0], out))
+            native_slots[out] = (out, meta[out][0])
+        self.actions = actions
+        self._allocate(actions, native_slots, meta)
+
+    def _allocate(self, actions: list, native_slots: dict, meta: dict) -> None:
+        """Buffers for the compiled steps' outputs (reused once dead), then
+        each segment's Program."""
+        plan = self.plan
+        # The action at which each buffer (root key) is last read.
+        last: dict[Any, int] = {}
+        first: dict[Any, int] = {}
+
+        def read(slot: Any, at: int) -> None:
+            if slot in native_slots:
+                root = native_slots[slot][0]
+                last[root] = max(last.get(root, at), at)
+
+        for a, action in enumerate(actions):
+            if action[0] == "native":
+                for op in action[1].ops:
+                    read(op[-2], a)
+                    first.setdefault(op[-1], a)
+            elif action[0] == "activation":
+                read(action[2], a)
+            else:
+                for ref in plan.steps[action[1]].in_refs:
+                    if type(ref) is int:
+                        read(ref, a)
+        for s in plan.output_slots:
+            read(s, len(actions))
+        sizes: dict[Any, int] = {}
+        for slot, (root, shape) in native_slots.items():
+            sizes[root] = max(sizes.get(root, 0), int(np.prod(shape)))
+        pool = _Buffers()
+        buffers: dict[Any, np.ndarray] = {}
+        dying: dict[int, list] = {}
+        for root, at in last.items():
+            dying.setdefault(at, []).append(root)
+        # An action takes the buffers of what it produces before it gives back
+        # those of what it reads for the last time: within one action (whose
+        # operations run in order) no two tensors share memory.
+        for a in range(len(actions)):
+            for root, at in first.items():
+                if at == a and root in sizes:
+                    buffers[root] = pool.take(sizes[root])
+            for root in dying.get(a, []):
+                if root in buffers:
+                    pool.give(buffers[root])
+        self.views: dict[int, np.ndarray] = {}
+        for slot, (root, shape) in native_slots.items():
+            if root in buffers:
+                self.views[slot] = buffers[root][:int(np.prod(shape))].reshape(shape)
+        for action in actions:
+            if action[0] == "native":
+                self._build_segment(action[1], native_slots, buffers, meta)
+
+    def _build_segment(self, seg: _Segment, native_slots: dict, buffers: dict,
+                       meta: dict) -> None:
+        def activation(slot: int) -> int:
+            if slot in native_slots:
+                root, shape = native_slots[slot]
+                i = seg.tensor(("buffer", root), int(np.prod(shape)))
+                seg.owned.append((i, root))
+                return i
+            i = seg.tensor(("slot", slot), int(np.prod(meta[slot][0])))
+            if (i, slot) not in seg.external:
+                seg.external.append((i, slot))
+            return i
+
+        def weight(var: Any) -> int:
+            i = seg.tensor(("weight", id(var)), var.value.size)
+            if (i, var) not in seg.weights:
+                seg.weights.append((i, var))
+            return i
+
+        specs = []
+        for op in seg.ops:
+            kind, x_slot, y_slot = op[0], op[-2], op[-1]
+            x = activation(x_slot)
+            y = activation(y_slot)
+            if kind in ("conv", "conv_pool"):
+                layer = op[1]
+                w = weight(layer.kernel)
+                b = weight(layer.bias) if layer.use_bias else -1
+                specs.append((kind, op, x, w, b, y))
+            elif kind == "pool":
+                specs.append((kind, op, x, y))
+            else:  # dense
+                layer = op[1]
+                lanes = _program.lanes(seg.isa)
+                units = layer.units
+                width = -(-units // lanes) * lanes
+                if width == units:
+                    w = weight(layer.kernel)
+                    b = weight(layer.bias) if layer.use_bias else -1
+                else:
+                    k = layer.kernel.shape[0]
+                    w = seg.tensor(("padded", id(layer.kernel)), k * width)
+                    seg.padded.append((w, layer.kernel, np.zeros((k, width), _FLOAT32)))
+                    b = -1
+                    if layer.use_bias:
+                        b = seg.tensor(("padded", id(layer.bias)), width)
+                        seg.padded.append((b, layer.bias, np.zeros(width, _FLOAT32)))
+                specs.append((kind, op, x, w, b, y, width))
+        argmax = scratch = None
+        for spec in specs:
+            kind, op = spec[0], spec[1]
+            if kind in ("pool", "conv_pool"):
+                pooled = int(np.prod(meta[op[-1]][0]))
+                argmax = seg.tensor("argmax", pooled)
+            if kind == "conv_pool":
+                scratch = seg.tensor("scratch", op[4] * int(np.prod(op[2].output_shape[1:])))
+        program = _program.Program(seg.sizes, seg.team, seg.isa)
+        for spec in specs:
+            kind, op = spec[0], spec[1]
+            if kind == "conv":
+                _, layer, geom, relu, threads, _, _ = op
+                program.add_conv(geom, relu, spec[2], spec[3], spec[4], spec[5], threads)
+            elif kind == "conv_pool":
+                _, layer, geom, pool_geom, threads, _, _ = op
+                program.add_conv_max_pool(geom, pool_geom, spec[2], spec[3], spec[4], spec[5],
+                                          argmax, scratch, threads)
+            elif kind == "pool":
+                _, geom, threads, _, _ = op
+                program.add_max_pool(geom, spec[2], spec[3], argmax, threads)
+            else:
+                layer, rows = op[1], int(np.prod(meta[op[-2]][0][:-1]))
+                program.add_dense(rows, layer.kernel.shape[0], layer.units, spec[6], spec[2],
+                                  spec[3], spec[4], spec[5], seg.team)
+        for i, root in seg.owned:
+            program.bind(i, buffers[root])
+        for i, _, buffer in seg.padded:
+            program.bind(i, buffer)
+        if argmax is not None:
+            program.bind(argmax, np.empty(seg.sizes[argmax], dtype=np.int32))
+        if scratch is not None:
+            program.bind(scratch, np.empty(seg.sizes[scratch], dtype=_FLOAT32))
+        seg.program = program
+
+    # -- running -------------------------------------------------------------
+
+    def run(self, arrays: list) -> list:
+        """The plan's flat outputs for ``arrays`` (of the signature built for)."""
+        plan = self.plan
+        values: list[Any] = [None] * plan.n_slots
+        for s, view in self.views.items():
+            if s < plan.n_slots:
+                values[s] = view
+        for s, a in zip(plan.input_slots, arrays):
+            values[s] = a
+        extra = self.views
+        for action in self.actions:
+            kind = action[0]
+            if kind == "native":
+                seg = action[1]
+                program = seg.program
+                for i, slot in seg.external:
+                    program.bind(i, np.ascontiguousarray(values[slot], dtype=_FLOAT32))
+                bound = seg.bound
+                for i, var in seg.weights:
+                    value = var.value
+                    if bound.get(i) is not value:
+                        program.bind(i, value)
+                        bound[i] = value
+                for _, var, buffer in seg.padded:
+                    buffer[..., :var.value.shape[-1]] = var.value
+                program.run()
+            elif kind == "activation":
+                _, layer, z_key, out = action
+                values[out] = layer.activation.forward(extra[z_key])
+            else:
+                plan.run_step(action[1], values, self.training)
+        return [np.array(values[s]) for s in plan.output_slots]
+
+
+def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
+                   team: int) -> tuple | None:
+    """How the program computes ``step``, or None when it runs in Python:
+    ("view",), ("conv", layer, geom, relu, threads), ("conv_pool", layer,
+    geom, pool_geom, threads), ("pool", geom, threads), ("dense", layer) or
+    ("dense_activation", layer), ("conv_then_pool", conv, geom, threads,
+    pool_geom, pool_threads)."""
+    from fastconv.graph.passes import ConvMaxPool, runs_as
+    from fastconv.layers import Dense, Dropout, Flatten, Reshape
+    from fastconv.layers.convolutional import BaseConv
+    from fastconv.layers.pooling import BasePooling
+
+    if (len(step.layers) > 2 or step.structure != SINGLE or step.output_structure != SINGLE
+            or type(step.in_refs[0]) is not int or step.activity is not None
+            or step.inner_penalty is not None):
+        return None
+    x_slot, out = step.in_refs[0], step.out_slots[0]
+    if x_slot not in meta or out not in meta:
+        return None
+    x_shape, x_dtype = meta[x_slot]
+    y_shape, y_dtype = meta[out]
+    if x_dtype != _FLOAT32 or y_dtype != _FLOAT32 or 0 in x_shape:
+        return None
+    op = step.operation
+    if isinstance(op, ConvMaxPool):
+        conv, pool = op.conv, op.pool
+        if not _conv_compiles(conv):
+            return None
+        geom, pool_geom = _conv_pool_geometry(conv, pool, x_shape)
+        if geom.n >= team:
+            return ("conv_pool", conv, geom, pool_geom, team)
+        # Fewer images than threads: the two kernels one after the other, on
+        # rows, as fastconv.ops runs them then.
+        return ("conv_then_pool", conv, geom, _threads(geom.n * geom.oh, team), pool_geom,
+                _threads(pool_geom.n * pool_geom.oh, team))
+    layer = step.layers[0]
+    if len(step.layers) != 1:
+        return None
+    if (runs_as(layer, Flatten) and not layer._channels_first(len(x_shape))) or (
+            runs_as(layer, Reshape)) or (runs_as(layer, Dropout) and not mode):
+        return ("view",) if x_slot in native_slots else None
+    if runs_as(layer, BaseConv) and _conv_compiles(layer):
+        geom = _conv_geometry(layer, x_shape)
+        return ("conv", layer, geom, layer._fused_relu(), _threads(geom.n * geom.oh, team))
+    if (runs_as(layer, BasePooling) and layer.pool_mode == "max" and layer.rank <= 2
+            and layer.data_format == "channels_last"):
+        geom = _pool_geometry(layer, x_shape)
+        return ("pool", geom, _threads(geom.n * geom.oh, team))
+    if runs_as(layer, Dense) and layer.kernel.value.dtype == _FLOAT32 and x_shape[-1]:
+        if layer.activation.name == "linear":
+            return ("dense", layer)
+        return ("dense_activation", layer)
+    return None
+
+
+def _threads(items: int, team: int) -> int:
+    return max(1, min(team, items))
+
+
+def _multiply_adds(compiled: tuple, x_shape: tuple) -> int:
+    """The multiply-adds of a compiled step (pooling and views count none)."""
+    kind = compiled[0]
+    if kind in ("conv", "conv_pool", "conv_then_pool"):
+        g = compiled[2]
+        return g.n * g.od * g.oh * g.ow * g.kd * g.kh * g.kw * g.c_in * g.c_out
+    if kind in ("dense", "dense_activation"):
+        return int(np.prod(x_shape)) * compiled[1].units
+    return 0
+
+
+def _conv_compiles(conv: Any) -> bool:
+    return (conv.rank <= 2 and conv.groups == 1 and conv.data_format == "channels_last"
+            and conv.kernel.value.dtype == _FLOAT32
+            and (conv._fused_relu() or conv.activation.name == "linear"))
+
+
+def _image_args(conv: Any, x_shape: tuple) -> tuple:
+    """The 2-D kernels' arguments for ``conv`` on an input of ``x_shape``."""
+    rank = conv.rank
+    x = np.empty(x_shape if rank == 2 else (x_shape[0], 1, *x_shape[1:]), _FLOAT32)
+    w_shape = conv.kernel.value.shape
+    w = np.empty(w_shape if rank == 2 else (1, *w_shape), _FLOAT32)
+    padding = _spatial._image_padding(conv.padding, tuple(conv.kernel_size),
+                                      tuple(conv.dilation_rate))
+    return (x, w, _spatial._pair(tuple(conv.strides), rank), padding,
+            _spatial._pair(tuple(conv.dilation_rate), rank))
+
+
+def _conv_geometry(conv: Any, x_shape: tuple) -> Any:
+    x, w, strides, padding, dilation = _image_args(conv, x_shape)
+    return v.check_conv2d(x, w, None, strides, padding, dilation)[3]
+
+
+def _pool_geometry(pool: Any, x_shape: tuple) -> Any:
+    rank = pool.rank
+    x = np.empty(x_shape if rank == 2 else (x_shape[0], 1, *x_shape[1:]), _FLOAT32)
+    return v.check_max_pool2d(x, _spatial._pair(tuple(pool.pool_size), rank),
+                              _spatial._pair(tuple(pool.strides), rank), pool.padding)[1]
+
+
+def _conv_pool_geometry(conv: Any, pool: Any, x_shape: tuple) -> tuple:
+    x, w, strides, padding, dilation = _image_args(conv, x_shape)
+    rank = conv.rank
+    _, _, _, geom, pool_geom = v.check_conv2d_max_pool2d(
+        x, w, None, strides, padding, dilation, _spatial._pair(tuple(pool.pool_size), rank),
+        _spatial._pair(tuple(pool.strides), rank), pool.padding)
+    return geom, pool_geom
+
+
+_PROGRAMS_PER_PLAN = 4  # input signatures kept (a last, smaller batch is one more)
+
+
+def inference_outputs(plan: Any, arrays: list, training: bool = False) -> list:
+    """``plan.forward(arrays, training)[0]``, through the plan's inference
+    program for these inputs' shapes (built on first use) when the compiled
+    kernels can run some of its steps."""
+    from fastconv import ops
+    from fastconv.layers.backend import kernels
+    from fastconv.runtime import settings
+
+    if training or kernels() is not ops or not _programmable(plan, arrays):
+        return plan.forward(arrays, training)[0]
+    plan.last_penalty = 0.0  # no step has a penalty (_programmable)
+    team, isa = settings.get_num_threads(), settings.isa_code()
+    key = (tuple((a.shape, a.dtype.str) for a in arrays), team, isa)
+    programs = plan.memo.setdefault("inference", {})
+    program = programs.get(key)
+    if program is None:
+        program = InferenceProgram(plan, arrays, training, team, isa)
+        if len(programs) >= _PROGRAMS_PER_PLAN:
+            del programs[next(iter(programs))]
+        programs[key] = program if program.n_native else False
+        return program.first_outputs
+    if program is False or not program.lock.acquire(blocking=False):
+        return plan.forward(arrays, training)[0]
+    try:
+        return program.run(arrays)
+    finally:
+        program.lock.release()
+
+
+def _programmable(plan: Any, arrays: list) -> bool:
+    """Whether an inference program may compute this pass: float32 array
+    inputs and no step whose penalty the pass must also compute."""
+    ok = plan.memo.get("programmable")
+    if ok is None:
+        ok = plan.memo["programmable"] = all(
+            step.activity is None and step.inner_penalty is None for step in plan.steps)
+    return ok and all(type(a) is np.ndarray and a.dtype == _FLOAT32 for a in arrays)

@@ -1,0 +1,292 @@
+"""The inference program (fastconv.graph.inference): predict, predict_on_batch
+and calls on arrays run the compiled steps in one parallel region, and give
+the bits of the executor's plain forward pass (Plan.forward), whatever the
+batch, the thread count, the weights' changes and the steps in between."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import layers, models, reference
+from fastconv._kernels import program as _program
+from fastconv.cli.train import fashion_cnn, seed_cnn
+from fastconv.graph import inference
+from fastconv.layers import use_backend
+
+
+def _inputs(model, x):
+    arrays, structure = model._flat_inputs(x)
+    return arrays, model._plan_for(arrays, structure, False)
+
+
+def _plain(model, x):
+    """The executor's forward pass, the program's oracle (and the reference's)."""
+    arrays, plan = _inputs(model, x)
+    return plan.forward(arrays, False)[0]
+
+
+def _programs(model, x):
+    _, plan = _inputs(model, x)
+    return plan.memo.get("inference", {})
+
+
+def _program_for(model, x):
+    """The program built for inputs of x's shape (False: none compiles)."""
+    programs = [p for key, p in _programs(model, x).items() if key[0][0][0] == x.shape]
+    assert len(programs) == 1
+    return programs[0]
+
+
+def _compiled(model, x) -> int:
+    """How many steps the program for inputs like x compiles."""
+    program = _program_for(model, x)
+    return program.n_native if program else 0
+
+
+def _conv1d_model():
+    return models.Sequential([
+        layers.Input((40, 3)),
+        layers.Conv1D(8, 3, padding="causal", dilation_rate=2, activation="relu"),
+        layers.MaxPooling1D(2),
+        layers.Conv1D(6, 3, strides=2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(5, activation="tanh"),
+    ])
+
+
+def _sequence_dense_model():
+    return models.Sequential([
+        layers.Input((7, 12)),
+        layers.Dense(9, activation="relu"),
+        layers.Dense(4),
+        layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])
+
+
+def _branching_model():
+    """A convolution read by two steps, Python steps (BatchNormalization folded
+    into a linear conv, Add, global pooling) between compiled ones, and two
+    outputs, one of them a compiled step's."""
+    inp = layers.Input((12, 12, 2))
+    a = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    b = layers.MaxPooling2D(2)(a)
+    c = layers.Conv2D(8, 3, strides=2, padding="same")(a)
+    c = layers.BatchNormalization()(c)
+    d = layers.Add()([b, c])
+    e = layers.Conv2D(4, 2, activation="relu")(d)
+    pooled = layers.GlobalAveragePooling2D()(e)
+    out = layers.Dense(3, activation="softmax")(pooled)
+    return models.Model(inp, [out, e])
+
+
+MODELS = {
+    "seed": (seed_cnn, (28, 28, 1), 5),
+    "fashion": (fashion_cnn, (28, 28, 1), 4),
+    "conv1d": (_conv1d_model, (40, 3), 3),
+    "sequence_dense": (_sequence_dense_model, (7, 12), 3),
+    "branching": (_branching_model, (12, 12, 2), 4),
+}
+
+
+def _built(name):
+    fastconv.utils.set_random_seed(0)
+    build, shape, _ = MODELS[name]
+    model = build()
+    rng = np.random.default_rng(1)
+    # Non-zero biases and moving statistics, so every term counts.
+    model.set_weights([w + rng.standard_normal(w.shape).astype(w.dtype) * 0.1
+                       for w in model.get_weights()])
+    return model, shape
+
+
+def _data(shape, n, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+
+
+def _assert_equal(got, want):
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_predict_on_batch_gives_the_plain_forward_bits(name, threads, restore_settings,
+                                                      monkeypatch):
+    # Every program on all the threads, however small (see the size rule's test).
+    monkeypatch.setattr(inference, "SINGLE_THREAD_WORK", 0)
+    fastconv.set_num_threads(threads)
+    model, shape = _built(name)
+    for n in (1, 2, 3, 17):
+        x = _data(shape, n, seed=n)
+        want = _plain(model, x)
+        for _ in range(2):  # the first call builds the program, the second runs it
+            _assert_equal(model.predict_on_batch(x), want)
+        assert _compiled(model, x) == MODELS[name][2]
+
+
+def test_small_programs_run_on_one_thread(restore_settings):
+    """The seed CNN on one image (2.8 million multiply-adds) runs on one
+    thread, on 64 images on all of them; both give the plain bits."""
+    fastconv.set_num_threads(2)
+    model, shape = _built("seed")
+    for n, team in ((1, 1), (64, 2)):
+        x = _data(shape, n)
+        model.predict_on_batch(x)
+        _assert_equal(model.predict_on_batch(x), _plain(model, x))
+        assert _program_for(model, x).team == team
+
+
+@pytest.mark.parametrize("name", ["seed", "branching"])
+def test_predict_and_calls_on_arrays_give_the_plain_bits(name):
+    model, shape = _built(name)
+    x = _data(shape, 70)
+    want = [np.concatenate(parts) for parts in zip(
+        *(_plain(model, x[i:i + 32]) for i in range(0, 70, 32)))]
+    for _ in range(2):
+        got = model.predict(x, batch_size=32, verbose=0)  # 32, 32, then 6 rows
+        _assert_equal(got, want)
+    _assert_equal(model(x[:5]), _plain(model, x[:5]))
+    _assert_equal(model(x[:5]), _plain(model, x[:5]))
+
+
+def test_the_program_agrees_with_the_reference_backend():
+    model, shape = _built("seed")
+    x = _data(shape, 4)
+    got = model.predict_on_batch(x)
+    got = model.predict_on_batch(x)
+    with use_backend(reference):
+        want = model.predict_on_batch(x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_reference_backend_runs_no_program():
+    model, shape = _built("seed")
+    x = _data(shape, 2)
+    with use_backend(reference):
+        model.predict_on_batch(x)
+        model.predict_on_batch(x)
+    assert _programs(model, x) == {}
+
+
+def test_float64_models_run_the_plain_forward():
+    fastconv.utils.set_random_seed(0)
+    model = models.Sequential([layers.Input((6, 6, 1), dtype="float64"),
+                               layers.Conv2D(2, 3, dtype="float64"), layers.Flatten(),
+                               layers.Dense(2, dtype="float64")])
+    x = np.random.default_rng(0).standard_normal((3, 6, 6, 1))
+    got = model.predict_on_batch(x)
+    assert got.dtype == np.float64
+    _assert_equal(model.predict_on_batch(x), _plain(model, x))
+    assert _programs(model, x) == {}
+
+
+def test_changed_weights_are_seen_by_the_next_run():
+    model, shape = _built("seed")
+    x = _data(shape, 3)
+    model.predict_on_batch(x)
+    model.predict_on_batch(x)
+    # A new array for every weight (set_weights), then changes in place
+    # (as optimizers make them), including the padded Dense(10).
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    _assert_equal(model.predict_on_batch(x), _plain(model, x))
+    for layer in model.layers:
+        for var in layer.weights:
+            var.value[...] = var.value * 1.25 + 0.01
+    _assert_equal(model.predict_on_batch(x), _plain(model, x))
+
+
+def test_training_between_predictions_is_seen():
+    model, shape = _built("fashion")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = _data(shape, 16)
+    y = np.arange(16) % 10
+    before = model.predict_on_batch(x)
+    model.predict_on_batch(x)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    after = model.predict_on_batch(x)
+    assert not np.array_equal(before, after)
+    _assert_equal(after, _plain(model, x))
+
+
+def test_returned_outputs_are_the_callers_own():
+    model, shape = _built("branching")
+    x1, x2 = _data(shape, 2, seed=1), _data(shape, 2, seed=2)
+    model.predict_on_batch(x1)
+    first = model.predict_on_batch(x1)
+    kept = [a.copy() for a in first]
+    model.predict_on_batch(x2)
+    _assert_equal(first, kept)
+    first[1][...] = 7.0  # writing into a result leaves the next one alone
+    _assert_equal(model.predict_on_batch(x1), kept)
+
+
+def test_concurrent_predictions_are_each_right():
+    model, shape = _built("seed")
+    inputs = [_data(shape, 5, seed=s) for s in range(4)]
+    wanted = [_plain(model, x)[0] for x in inputs]
+    model.predict_on_batch(inputs[0])
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                np.testing.assert_array_equal(model.predict_on_batch(inputs[k]), wanted[k])
+        except AssertionError as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_a_smaller_openmp_team_still_runs_every_share():
+    """OpenMP may give the program's region fewer threads than it asks for
+    (OMP_THREAD_LIMIT here): every block of work must still run once."""
+    script = (
+        "import numpy as np, fastconv\n"
+        "from fastconv.cli.train import seed_cnn\n"
+        "fastconv.set_num_threads(3)\n"
+        "fastconv.utils.set_random_seed(0)\n"
+        "m = seed_cnn()\n"
+        "x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)\n"
+        "a, s = m._flat_inputs(x)\n"
+        "want = m._plan_for(a, s, False).forward(a, False)[0][0]\n"
+        "m.predict_on_batch(x)\n"
+        "assert np.array_equal(m.predict_on_batch(x), want)\n"
+        "assert np.array_equal(m.predict_on_batch(x[:1]), want[:1])\n"
+        "assert np.array_equal(m.predict_on_batch(x[:1]), want[:1])\n"
+        "print('ok')\n")
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_binding_a_wrong_array_is_refused_with_its_tensor():
+    program = _program.Program([4, 8], 1, fastconv.runtime.settings.isa_code())
+    with pytest.raises(ValueError, match="tensor 1: expected a C-contiguous float32 array "
+                                         "of at least 8 elements, received float32"):
+        program.bind(1, np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="received float64"):
+        program.bind(0, np.zeros(4))
+    with pytest.raises(ValueError, match="C-contiguous: False"):
+        program.bind(1, np.zeros((8, 2), np.float32)[:, 0])
+    with pytest.raises(ValueError, match=r"tensor number in \[0, 2\), received i=2"):
+        program.bind(2, np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="Tensor 0 of the program is not bound"):
+        program.run()
