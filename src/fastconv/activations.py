@@ -107,7 +107,7 @@ def _erfc(z: np.ndarray) -> np.ndarray:
 
 def _as_float(x: Any) -> np.ndarray:
     x = np.asarray(x)
-    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
 def linear(x: np.ndarray) -> np.ndarray:
