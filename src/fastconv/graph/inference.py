@@ -48,9 +48,10 @@ _FLOAT32 = np.dtype(np.float32)
 SINGLE_THREAD_WORK = 4_000_000
 """Multiply-adds below which a program runs on one thread. Its other
 threads would sleep between runs, and waking them costs more than they
-save: on this 2-core machine the seed CNN on one image (2.8 million) took
-90 us on one thread and 59 us on two when the second core answered at
-once, but 200 us against 1,060 us while the host was slow to wake it."""
+save: on this 2-core machine the seed CNN's kernels on one image (2.8
+million) took 90 us on one thread and 59 us on two when the second core
+answered at once, while in an hour when the host was slow to wake it
+``predict_on_batch`` took 200 us on one thread and 1,060 us on two."""
 
 
 class _Buffers:
