@@ -87,7 +87,27 @@ def _branching_model():
     return models.Model(inp, [out, e])
 
 
+def _aliasing_model():
+    """Python steps that return their input or a view of it (Identity, a
+    linear Activation, a reshape in a Lambda) between compiled steps of the
+    same sizes, which could otherwise take the buffer still read through
+    them."""
+    return models.Sequential([
+        layers.Input((8, 8, 3)),
+        layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.Identity(),
+        layers.Conv2D(8, 3, padding="same"),
+        layers.Activation("linear"),
+        layers.Lambda(lambda t: fastconv.ops.reshape(t, (-1, 8, 8, 8))),
+        layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.Identity(),
+        layers.Flatten(),
+        layers.Dense(512),
+    ])
+
+
 MODELS = {
+    "aliasing": (_aliasing_model, (8, 8, 3), 4),
     "seed": (seed_cnn, (28, 28, 1), 5),
     "fashion": (fashion_cnn, (28, 28, 1), 4),
     "conv1d": (_conv1d_model, (40, 3), 3),
@@ -291,3 +311,30 @@ def test_binding_a_wrong_array_is_refused_with_its_tensor():
         program.bind(2, np.zeros(4, np.float32))
     with pytest.raises(ValueError, match="Tensor 0 of the program is not bound"):
         program.run()
+
+
+@pytest.mark.parametrize("replace", ["fortran", "float64", "shape"])
+def test_a_weight_replaced_by_another_kind_of_array_runs_on_the_executor(replace):
+    model, shape = _built("seed")
+    x = _data(shape, 3)
+    model.predict_on_batch(x)
+    model.predict_on_batch(x)
+    for layer in (model.layers[0], model.layers[-1]):  # a conv kernel, the padded Dense(10)
+        value = layer.kernel.value
+        if replace == "fortran":
+            layer.kernel.value = np.asfortranarray(value * 0.5)
+        elif replace == "float64":
+            if layer is model.layers[-1]:  # a float64 conv is refused by its op
+                layer.kernel.value = value.astype(np.float64) * 0.5
+                layer.bias.value = layer.bias.value.astype(np.float64) + 0.25
+        else:
+            layer.kernel.value = value.reshape(-1, *value.shape[-1:]).copy()
+    if replace == "shape":
+        with pytest.raises(ValueError):
+            _plain(model, x)
+        with pytest.raises(ValueError):
+            model.predict_on_batch(x)
+        return
+    want = _plain(model, x)
+    for _ in range(2):
+        _assert_equal(model.predict_on_batch(x), want)

@@ -23,10 +23,14 @@ same geometry, so the outputs are bitwise those of ``Plan.forward``.
 
 The buffers of the compiled steps' outputs are allocated once and reused
 from run to run, and a buffer whose tensor is dead serves a later one (a
-run holds about the live activations, as ``Plan.forward`` does). Weights
-are read at each run (a new array is bound; a Dense kernel whose columns
-are padded to the vector width is copied into its padded buffer), so a
-program sees weights changed by training or ``set_weights``. The outputs
+run holds about the live activations, as ``Plan.forward`` does); a Python
+step's outputs count as reads of the buffers its inputs live in, since it
+may return a view of them. Weights are read at each run (a new array is
+bound; a Dense kernel whose columns are padded to the vector width is
+copied into its padded buffer), so a program sees weights changed by
+training or ``set_weights``; a weight replaced by an array of another
+dtype or shape, or not C-contiguous, sends the pass to the executor
+(``StaleProgram``) and the program is dropped. The outputs
 are copies: nothing returned aliases a buffer. A program is used by one
 thread at a time (``lock``).
 """
@@ -79,8 +83,8 @@ class _Segment:
         self.tensors: dict[Any, int] = {}
         self.sizes: list[int] = []
         self.external: list[tuple[int, int]] = []   # (tensor, slot) bound per run
-        self.weights: list[tuple[int, Any]] = []    # (tensor, Variable)
-        self.padded: list[tuple[int, Any, np.ndarray]] = []  # (tensor, Variable, buffer)
+        self.weights: list[tuple] = []  # (tensor, Variable, its shape)
+        self.padded: list[tuple] = []   # (tensor, Variable, padded buffer, its shape)
         self.owned: list[tuple[int, Any]] = []      # (tensor, key) of a program buffer
         self.bound: dict[int, Any] = {}
         self.program: Any = None
@@ -196,10 +200,19 @@ class InferenceProgram:
         last: dict[Any, int] = {}
         first: dict[Any, int] = {}
 
-        def read(slot: Any, at: int) -> None:
-            if slot in native_slots:
-                root = native_slots[slot][0]
+        # A Python step may return its input or a view of it (Identity, a
+        # linear activation, a reshape op): its outputs live in the buffers
+        # of its inputs, so reading them reads those buffers.
+        aliases: dict[Any, set] = {}
+
+        def roots(slot: Any) -> set:
+            return {native_slots[slot][0]} if slot in native_slots else aliases.get(slot, set())
+
+        def read(slot: Any, at: int) -> set:
+            found = roots(slot)
+            for root in found:
                 last[root] = max(last.get(root, at), at)
+            return found
 
         for a, action in enumerate(actions):
             if action[0] == "native":
@@ -207,11 +220,15 @@ class InferenceProgram:
                     read(op[-2], a)
                     first.setdefault(op[-1], a)
             elif action[0] == "activation":
-                read(action[2], a)
+                aliases[action[3]] = read(action[2], a)
             else:
-                for ref in plan.steps[action[1]].in_refs:
+                step = plan.steps[action[1]]
+                under = set()
+                for ref in step.in_refs:
                     if type(ref) is int:
-                        read(ref, a)
+                        under |= read(ref, a)
+                for s in step.out_slots:
+                    aliases[s] = under
         for s in plan.output_slots:
             read(s, len(actions))
         sizes: dict[Any, int] = {}
@@ -255,8 +272,8 @@ class InferenceProgram:
 
         def weight(var: Any) -> int:
             i = seg.tensor(("weight", id(var)), var.value.size)
-            if (i, var) not in seg.weights:
-                seg.weights.append((i, var))
+            if all(i != j for j, _, _ in seg.weights):
+                seg.weights.append((i, var, var.value.shape))
             return i
 
         specs = []
@@ -282,11 +299,13 @@ class InferenceProgram:
                 else:
                     k = layer.kernel.shape[0]
                     w = seg.tensor(("padded", id(layer.kernel)), k * width)
-                    seg.padded.append((w, layer.kernel, np.zeros((k, width), _FLOAT32)))
+                    seg.padded.append((w, layer.kernel, np.zeros((k, width), _FLOAT32),
+                                       layer.kernel.value.shape))
                     b = -1
                     if layer.use_bias:
                         b = seg.tensor(("padded", id(layer.bias)), width)
-                        seg.padded.append((b, layer.bias, np.zeros(width, _FLOAT32)))
+                        seg.padded.append((b, layer.bias, np.zeros(width, _FLOAT32),
+                                           layer.bias.value.shape))
                 specs.append((kind, op, x, w, b, y, width))
         argmax = scratch = None
         for spec in specs:
@@ -315,7 +334,7 @@ class InferenceProgram:
                                   spec[3], spec[4], spec[5], seg.team)
         for i, root in seg.owned:
             program.bind(i, buffers[root])
-        for i, _, buffer in seg.padded:
+        for i, _, buffer, _ in seg.padded:
             program.bind(i, buffer)
         if argmax is not None:
             program.bind(argmax, np.empty(seg.sizes[argmax], dtype=np.int32))
@@ -343,13 +362,15 @@ class InferenceProgram:
                 for i, slot in seg.external:
                     program.bind(i, np.ascontiguousarray(values[slot], dtype=_FLOAT32))
                 bound = seg.bound
-                for i, var in seg.weights:
+                for i, var, shape in seg.weights:
                     value = var.value
                     if bound.get(i) is not value:
+                        _check_weight(value, shape)
                         program.bind(i, value)
                         bound[i] = value
-                for _, var, buffer in seg.padded:
-                    buffer[..., :var.value.shape[-1]] = var.value
+                for _, var, buffer, shape in seg.padded:
+                    _check_weight(var.value, shape)
+                    buffer[..., :shape[-1]] = var.value
                 program.run()
             elif kind == "activation":
                 _, layer, z_key, out = action
@@ -357,6 +378,16 @@ class InferenceProgram:
             else:
                 plan.run_step(action[1], values, self.training)
         return [np.array(values[s]) for s in plan.output_slots]
+
+
+class StaleProgram(Exception):
+    """A weight no longer is what the program was built for (another dtype or
+    shape, or not C-contiguous): the pass must run on the executor."""
+
+
+def _check_weight(value: np.ndarray, shape: tuple) -> None:
+    if value.dtype != _FLOAT32 or value.shape != shape or not value.flags.c_contiguous:
+        raise StaleProgram
 
 
 def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
@@ -407,7 +438,7 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
             and layer.data_format == "channels_last"):
         geom = _pool_geometry(layer, x_shape)
         return ("pool", geom, _threads(geom.n * geom.oh, team))
-    if runs_as(layer, Dense) and layer.kernel.value.dtype == _FLOAT32 and x_shape[-1]:
+    if runs_as(layer, Dense) and _weights_compile(layer) and x_shape[-1]:
         if layer.activation.name == "linear":
             return ("dense", layer)
         return ("dense_activation", layer)
@@ -429,9 +460,15 @@ def _multiply_adds(compiled: tuple, x_shape: tuple) -> int:
     return 0
 
 
+def _weights_compile(layer: Any) -> bool:
+    """Whether the kernels can read the layer's kernel and bias as they are."""
+    weights = [layer.kernel] + ([layer.bias] if layer.use_bias else [])
+    return all(w.value.dtype == _FLOAT32 and w.value.flags.c_contiguous for w in weights)
+
+
 def _conv_compiles(conv: Any) -> bool:
     return (conv.rank <= 2 and conv.groups == 1 and conv.data_format == "channels_last"
-            and conv.kernel.value.dtype == _FLOAT32
+            and _weights_compile(conv)
             and (conv._fused_relu() or conv.activation.name == "linear"))
 
 
@@ -489,13 +526,16 @@ def inference_outputs(plan: Any, arrays: list, training: bool = False) -> list:
     if program is None:
         program = InferenceProgram(plan, arrays, training, team, isa)
         if len(programs) >= _PROGRAMS_PER_PLAN:
-            del programs[next(iter(programs))]
+            programs.pop(next(iter(programs), None), None)  # the oldest built
         programs[key] = program if program.n_native else False
         return program.first_outputs
     if program is False or not program.lock.acquire(blocking=False):
         return plan.forward(arrays, training)[0]
     try:
         return program.run(arrays)
+    except StaleProgram:
+        programs.pop(key, None)  # the next call builds one for the weights as they are
+        return plan.forward(arrays, training)[0]
     finally:
         program.lock.release()
 
