@@ -19,6 +19,7 @@ gives the bits of the same ops called one by one.
 from cython.parallel cimport parallel, threadid
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy
 
 cimport numpy as cnp
 
@@ -46,6 +47,7 @@ cdef enum:
     OP_MAX_POOL = 1
     OP_CONV_MAX_POOL = 2
     OP_DENSE = 3
+    OP_PAD_COLUMNS = 4
 
 
 cdef struct fc_program_op:
@@ -57,6 +59,7 @@ cdef struct fc_program_op:
     int x, w, b, y       # tensor numbers (-1: none)
     int argmax, scratch  # tensor numbers of the op's workspace
     int64_t k, u, ub     # dense: inner size, output columns, padded columns
+    bint relu            # dense: rectify the output (conv: in g)
     int64_t x_image, plane, pooled  # fused: one image's input, conv plane, pooled output
 
 
@@ -124,6 +127,7 @@ cdef class Program:
         op.threads = max(1, min(threads, self.team, items))
         op.items = items
         op.x = op.w = op.b = op.y = op.argmax = op.scratch = -1
+        op.relu = 0
         return op
 
     def add_conv(self, geom, bint relu, int x, int w, int b, int y, int threads):
@@ -160,13 +164,21 @@ cdef class Program:
         op.x, op.w, op.b, op.y, op.argmax, op.scratch = x, w, b, y, argmax, scratch
         self.int32[argmax] = 1
 
-    def add_dense(self, int64_t rows, int64_t k, int64_t u, int64_t ub, int x, int w, int b,
-                  int y, int threads):
-        """y (rows, u) = x (rows, k) w (k, ub) [+ b (ub,)]: w and b padded
-        with zero columns to ub, a multiple of ``lanes(isa)``."""
+    def add_dense(self, int64_t rows, int64_t k, int64_t u, int64_t ub, bint relu, int x, int w,
+                  int b, int y, int threads):
+        """y (rows, u) = x (rows, k) w (k, ub) [+ b (ub,)], rectified when
+        ``relu`` (as np.maximum(y, 0): the sums are never -0, and NaN passes);
+        w and b padded with zero columns to ub, a multiple of ``lanes(isa)``."""
         cdef fc_program_op *op = self._append(OP_DENSE, threads, rows)
-        op.k, op.u, op.ub = k, u, ub
+        op.k, op.u, op.ub, op.relu = k, u, ub, relu
         op.x, op.w, op.b, op.y = x, w, b, y
+
+    def add_pad_columns(self, int64_t rows, int64_t u, int64_t ub, int x, int y):
+        """The first u of the ub columns of y (rows, ub) = x (rows, u): a
+        weight copied into its padded buffer (whose other columns stay zero)."""
+        cdef fc_program_op *op = self._append(OP_PAD_COLUMNS, 1, rows)
+        op.u, op.ub = u, ub
+        op.x, op.y = x, y
 
     def bind(self, int i, cnp.ndarray a):
         """Tensor i reads and writes ``a`` (C-contiguous, float32, or int32 for
@@ -235,3 +247,10 @@ cdef void run_share(const fc_program_op *op, void **data, int isa, int t) noexce
     elif op.kind == OP_DENSE:
         fc_dense_rows_f32(isa, y, x, tensor(data, op.w), tensor(data, op.b), op.k, op.u,
                           op.ub, begin, end)
+        if op.relu:
+            for i in range(begin * op.u, end * op.u):
+                if y[i] < 0:
+                    y[i] = 0
+    elif op.kind == OP_PAD_COLUMNS:
+        for i in range(begin, end):
+            memcpy(y + i * op.ub, x + i * op.u, op.u * sizeof(float))

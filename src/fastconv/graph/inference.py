@@ -12,8 +12,11 @@ their kernel calls in one OpenMP parallel region:
   batch has at least as many images as threads, else the two kernels one
   after the other, as ``fastconv.ops`` does);
 - a MaxPooling1D/2D (channels_last);
-- a Dense on float32 (its activation, when it has one, then runs as a
-  Python step on the kernel's output);
+- a Dense on float32, with its ReLU in the kernel (the executor's
+  ``np.maximum(z, 0)``, bit for bit); another activation runs as a Python
+  step on the kernel's output. A kernel whose columns are not a multiple
+  of the vector width is copied into its zero-padded buffer by the
+  program itself at each run;
 - Flatten, Reshape and Dropout (at inference) on an output of the above:
   views, no work.
 
@@ -26,9 +29,8 @@ from run to run, and a buffer whose tensor is dead serves a later one (a
 run holds about the live activations, as ``Plan.forward`` does); a Python
 step's outputs count as reads of the buffers its inputs live in, since it
 may return a view of them. Weights are read at each run (a new array is
-bound; a Dense kernel whose columns are padded to the vector width is
-copied into its padded buffer), so a program sees weights changed by
-training or ``set_weights``; a weight replaced by an array of another
+bound, and a padded copy is refreshed in the program), so a program sees
+weights changed by training or ``set_weights``; a weight replaced by an array of another
 dtype or shape, or not C-contiguous, sends the pass to the executor
 (``StaleProgram``) and the program is dropped. The outputs
 are copies: nothing returned aliases a buffer. A program is used by one
@@ -84,7 +86,7 @@ class _Segment:
         self.sizes: list[int] = []
         self.external: list[tuple[int, int]] = []   # (tensor, slot) bound per run
         self.weights: list[tuple] = []  # (tensor, Variable, its shape)
-        self.padded: list[tuple] = []   # (tensor, Variable, padded buffer, its shape)
+        self.padded: list[tuple] = []   # (tensor, buffer): a weight with zero columns added
         self.owned: list[tuple[int, Any]] = []      # (tensor, key) of a program buffer
         self.bound: dict[int, Any] = {}
         self.program: Any = None
@@ -174,7 +176,7 @@ class InferenceProgram:
                 # runs in Python on it (the layer's own function, its bits).
                 z_key = new_key()
                 z_shape = (*meta[out][0][:-1], compiled[1].units)
-                seg.ops.append(("dense", compiled[1], step.in_refs[0], z_key))
+                seg.ops.append(("dense", compiled[1], False, step.in_refs[0], z_key))
                 native_slots[z_key] = (z_key, z_shape)
                 close()
                 actions.append(("activation", compiled[1], z_key, out))
@@ -190,6 +192,9 @@ class InferenceProgram:
             seg.ops.append((kind, *compiled[1:], step.in_refs[0], out))
             native_slots[out] = (out, meta[out][0])
         self.actions = actions
+        # Without a step of the executor's in it, a run calls no BLAS and
+        # allocates only its activations' outputs and its results.
+        self.self_contained = all(action[0] != "python" for action in actions)
         self._allocate(actions, native_slots, meta)
 
     def _allocate(self, actions: list, native_slots: dict, meta: dict) -> None:
@@ -253,6 +258,12 @@ class InferenceProgram:
         for slot, (root, shape) in native_slots.items():
             if root in buffers:
                 self.views[slot] = buffers[root][:int(np.prod(shape))].reshape(shape)
+        # The values a run starts from: every slot a compiled step writes,
+        # viewing its buffer.
+        self.start = [None] * plan.n_slots
+        for slot, view in self.views.items():
+            if slot < plan.n_slots:
+                self.start[slot] = view
         for action in actions:
             if action[0] == "native":
                 self._build_segment(action[1], native_slots, buffers, meta)
@@ -293,20 +304,20 @@ class InferenceProgram:
                 lanes = _program.lanes(seg.isa)
                 units = layer.units
                 width = -(-units // lanes) * lanes
-                if width == units:
-                    w = weight(layer.kernel)
-                    b = weight(layer.bias) if layer.use_bias else -1
-                else:
-                    k = layer.kernel.shape[0]
-                    w = seg.tensor(("padded", id(layer.kernel)), k * width)
-                    seg.padded.append((w, layer.kernel, np.zeros((k, width), _FLOAT32),
-                                       layer.kernel.value.shape))
-                    b = -1
-                    if layer.use_bias:
-                        b = seg.tensor(("padded", id(layer.bias)), width)
-                        seg.padded.append((b, layer.bias, np.zeros(width, _FLOAT32),
-                                           layer.bias.value.shape))
-                specs.append((kind, op, x, w, b, y, width))
+                pads = []  # (rows, weight tensor, its padded copy)
+
+                def padded(var: Any, rows: int) -> int:
+                    if width == units:
+                        return weight(var)
+                    i = seg.tensor(("padded", id(var)), rows * width)
+                    if all(i != j for j, _ in seg.padded):
+                        seg.padded.append((i, np.zeros(rows * width, _FLOAT32)))
+                    pads.append((rows, weight(var), i))
+                    return i
+
+                w = padded(layer.kernel, layer.kernel.shape[0])
+                b = padded(layer.bias, 1) if layer.use_bias else -1
+                specs.append((kind, op, x, w, b, y, width, pads))
         argmax = scratch = None
         for spec in specs:
             kind, op = spec[0], spec[1]
@@ -329,12 +340,16 @@ class InferenceProgram:
                 _, geom, threads, _, _ = op
                 program.add_max_pool(geom, spec[2], spec[3], argmax, threads)
             else:
-                layer, rows = op[1], int(np.prod(meta[op[-2]][0][:-1]))
-                program.add_dense(rows, layer.kernel.shape[0], layer.units, spec[6], spec[2],
-                                  spec[3], spec[4], spec[5], seg.team)
+                _, layer, relu, _, _ = op
+                rows = int(np.prod(meta[op[-2]][0][:-1]))
+                width = spec[6]
+                for pad_rows, src, dst in spec[7]:
+                    program.add_pad_columns(pad_rows, layer.units, width, src, dst)
+                program.add_dense(rows, layer.kernel.shape[0], layer.units, width, relu,
+                                  spec[2], spec[3], spec[4], spec[5], seg.team)
         for i, root in seg.owned:
             program.bind(i, buffers[root])
-        for i, _, buffer, _ in seg.padded:
+        for i, buffer in seg.padded:
             program.bind(i, buffer)
         if argmax is not None:
             program.bind(argmax, np.empty(seg.sizes[argmax], dtype=np.int32))
@@ -347,10 +362,7 @@ class InferenceProgram:
     def run(self, arrays: list) -> list:
         """The plan's flat outputs for ``arrays`` (of the signature built for)."""
         plan = self.plan
-        values: list[Any] = [None] * plan.n_slots
-        for s, view in self.views.items():
-            if s < plan.n_slots:
-                values[s] = view
+        values = self.start.copy()
         for s, a in zip(plan.input_slots, arrays):
             values[s] = a
         extra = self.views
@@ -368,9 +380,6 @@ class InferenceProgram:
                         _check_weight(value, shape)
                         program.bind(i, value)
                         bound[i] = value
-                for _, var, buffer, shape in seg.padded:
-                    _check_weight(var.value, shape)
-                    buffer[..., :shape[-1]] = var.value
                 program.run()
             elif kind == "activation":
                 _, layer, z_key, out = action
@@ -394,9 +403,10 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
                    team: int) -> tuple | None:
     """How the program computes ``step``, or None when it runs in Python:
     ("view",), ("conv", layer, geom, relu, threads), ("conv_pool", layer,
-    geom, pool_geom, threads), ("pool", geom, threads), ("dense", layer) or
+    geom, pool_geom, threads), ("pool", geom, threads), ("dense", layer, relu) or
     ("dense_activation", layer), ("conv_then_pool", conv, geom, threads,
     pool_geom, pool_threads)."""
+    from fastconv import activations
     from fastconv.graph.passes import ConvMaxPool, runs_as
     from fastconv.layers import Dense, Dropout, Flatten, Reshape
     from fastconv.layers.convolutional import BaseConv
@@ -440,7 +450,9 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
         return ("pool", geom, _threads(geom.n * geom.oh, team))
     if runs_as(layer, Dense) and _weights_compile(layer) and x_shape[-1]:
         if layer.activation.name == "linear":
-            return ("dense", layer)
+            return ("dense", layer, False)
+        if layer.activation is activations.get("relu"):
+            return ("dense", layer, True)
         return ("dense_activation", layer)
     return None
 
@@ -538,6 +550,45 @@ def inference_outputs(plan: Any, arrays: list, training: bool = False) -> list:
         return plan.forward(arrays, training)[0]
     finally:
         program.lock.release()
+
+
+def programmed_call(model: Any, x: Any) -> Any:
+    """``model``'s inference outputs on the array ``x`` by the program built
+    for its shape, or None when there is none (the caller then takes its
+    full path, which builds one).
+
+    This skips the front of ``predict_on_batch`` and of ``model(x)``, which
+    a one-image prediction feels: the program exists only for inputs that
+    passed that front before (a float32 array of this shape, for this plan,
+    whose checks and conversions then leave ``x`` as it is), and a program
+    with no step of the executor's in it needs neither the BLAS nor the
+    allocator settings the front makes (``self_contained``)."""
+    from fastconv import ops
+    from fastconv.graph.node import unflatten
+    from fastconv.layers.backend import kernels
+    from fastconv.runtime import settings
+
+    if type(x) is not np.ndarray or x.dtype != _FLOAT32 or model._defines_call():
+        return None
+    plan = getattr(model, "_plan", None)
+    programs = None if plan is None else plan.memo.get("inference")
+    if not programs:
+        return None
+    key = (((x.shape, x.dtype.str),), settings.get_num_threads(), settings.isa_code())
+    program = programs.get(key)
+    if not program or not program.self_contained or kernels() is not ops:
+        return None
+    if not program.lock.acquire(blocking=False):
+        return None
+    try:
+        outputs = program.run([x])
+    except StaleProgram:
+        programs.pop(key, None)
+        return None
+    finally:
+        program.lock.release()
+    plan.last_penalty = 0.0
+    return unflatten(outputs, plan.function.output_structure)
 
 
 def _programmable(plan: Any, arrays: list) -> bool:

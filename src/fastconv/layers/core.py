@@ -117,7 +117,7 @@ class Dense(_WithActivation, KernelBiasLayer):
     """Fully connected layer: ``activation(x @ kernel + bias)`` over the last axis.
 
     Weights: kernel ``(input_dim, units)`` and bias ``(units,)``. Computed with
-    NumPy's BLAS.
+    fastconv's dense kernel (``fastconv.ops.dense``).
     """
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,

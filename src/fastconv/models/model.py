@@ -27,7 +27,7 @@ import numpy as np
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import Plan
 from fastconv.graph.function import Function
-from fastconv.graph.inference import inference_outputs
+from fastconv.graph.inference import inference_outputs, programmed_call
 from fastconv.graph.node import KerasTensor, flatten, unflatten
 from fastconv.layers.base import Layer, _unbatched, unique_name
 from fastconv.training.trainer import Trainer
@@ -207,9 +207,14 @@ class Model(Trainer, Layer):
 
     def _eager_call(self, inputs: Any, training: bool | None) -> Any:
         """``model(arrays)``: the outputs (recorded on an active GradientTape)."""
+        record = tape_module.recording()
+        if not (record or training):
+            outputs = programmed_call(self, inputs)
+            if outputs is not None:
+                self._last_penalty = 0.0
+                return outputs
         arrays, structure = self._flat_inputs(inputs)
         plan = self._plan_for(arrays, structure, bool(training))
-        record = tape_module.recording()
         with tape_module.paused():
             if record or training:
                 outputs, tape = plan.forward(arrays, bool(training), record=record)

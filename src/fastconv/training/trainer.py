@@ -29,7 +29,7 @@ from fastconv._validation import check_flag
 from fastconv.distribute import _scope as distribute_scope
 from fastconv.graph import tape as tape_module
 from fastconv.graph.executor import zero_gradients
-from fastconv.graph.inference import inference_outputs
+from fastconv.graph.inference import inference_outputs, programmed_call
 from fastconv.graph.node import flatten, unflatten
 from fastconv.runtime.allocator import retained_heap
 from fastconv.runtime.blas import single_threaded_blas
@@ -757,8 +757,13 @@ class Trainer:
             print(format_profile(rows))
         return rows
 
-    @with_training_environment(per_batch=True)
     def predict_on_batch(self, x: Any) -> Any:
+        """The outputs for one batch ``x``, as ``predict`` on it alone."""
+        outputs = programmed_call(self, x)
+        return outputs if outputs is not None else self._predict_on_batch(x)
+
+    @with_training_environment(per_batch=True)
+    def _predict_on_batch(self, x: Any) -> Any:
         arrays, structure = self._flat_inputs(_as_data(x, "x"))
         plan = self._plan_for(arrays, structure, False)
         return unflatten(inference_outputs(plan, arrays), plan.function.output_structure)
