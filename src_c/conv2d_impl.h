@@ -188,11 +188,13 @@ FC_TARGET static inline void FC_FN(store_block)(const FC_FN(pixel_block) *blk,
         }
 }
 
-/* The FC_PB pixels of a block, channels [co0, co0 + FC_CB); only the first
- * `count` pixels are stored (the others repeat a real pixel to keep the
- * block full). */
-FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel_block) *blk,
-                                        const FC_T *w, const FC_T *b, int64_t co0)
+/* The first np pixels of a block, channels [co0, co0 + FC_CB); only the
+ * first `count` pixels are stored (the others repeat a real pixel to keep
+ * the block full). np is a constant in each caller (conv_block below), so
+ * the pixel loops unroll. */
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_block_np)(
+    const fc_conv_geom *g, const FC_FN(pixel_block) *blk, const FC_T *w, const FC_T *b,
+    int64_t co0, const int np)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
@@ -204,7 +206,7 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
     }
     vec acc[FC_PB][2];
 #pragma GCC unroll 16
-    for (int p = 0; p < FC_PB; ++p) {
+    for (int p = 0; p < np; ++p) {
         acc[p][0] = b0;
         acc[p][1] = b1;
     }
@@ -218,7 +220,7 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
                 const vec w0 = *(const vec *)(wp + ci * cout);
                 const vec w1 = *(const vec *)(wp + ci * cout + FC_VL);
 #pragma GCC unroll 16
-                for (int p = 0; p < FC_PB; ++p) {
+                for (int p = 0; p < np; ++p) {
                     const FC_T xv = blk->xs[p][off + ci];
                     acc[p][0] += xv * w0;
                     acc[p][1] += xv * w1;
@@ -228,17 +230,16 @@ FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel
     FC_FN(store_block)(blk, acc, g->relu, co0);
 }
 
-/* conv_block for pixels that read every tap, when the taps x input channels
- * are few (the first layer: KH * KW * C_in <= FC_FLAT_TAPS). The (i, j, ci)
- * loops then run too few times each to pay for themselves; here they are one
- * loop over t = (i * KW + j) * C_in + ci, whose weight row is simply
- * w[t * C_out] and whose input offset x_off[t] the caller computed once.
- * Same terms in the same order as conv_block, so the same bits. */
+/* conv_block_np for pixels that read every tap, when the taps x input
+ * channels are few (the first layer: KH * KW * C_in <= FC_FLAT_TAPS). The
+ * (i, j, ci) loops then run too few times each to pay for themselves; here
+ * they are one loop over t = (i * KW + j) * C_in + ci, whose weight row is
+ * simply w[t * C_out] and whose input offset x_off[t] the caller computed
+ * once. Same terms in the same order as conv_block_np, so the same bits. */
 #define FC_FLAT_TAPS 32
-FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
-                                             const FC_FN(pixel_block) *blk, const FC_T *w,
-                                             const FC_T *b, int64_t co0, const int64_t *x_off,
-                                             int64_t taps)
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_block_flat_np)(
+    const fc_conv_geom *g, const FC_FN(pixel_block) *blk, const FC_T *w, const FC_T *b,
+    int64_t co0, const int64_t *x_off, int64_t taps, const int np)
 {
     typedef FC_FN(vec) vec;
     const int64_t cout = g->c_out;
@@ -250,7 +251,7 @@ FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
     vec acc[FC_PB][2];
     const FC_T *xs[FC_PB];
 #pragma GCC unroll 16
-    for (int p = 0; p < FC_PB; ++p) {
+    for (int p = 0; p < np; ++p) {
         acc[p][0] = b0;
         acc[p][1] = b1;
         xs[p] = blk->xs[p];
@@ -261,13 +262,50 @@ FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
         const vec w1 = *(const vec *)(wp + FC_VL);
         const int64_t off = x_off[t];
 #pragma GCC unroll 16
-        for (int p = 0; p < FC_PB; ++p) {
+        for (int p = 0; p < np; ++p) {
             const FC_T xv = xs[p][off];
             acc[p][0] += xv * w0;
             acc[p][1] += xv * w1;
         }
     }
     FC_FN(store_block)(blk, acc, g->relu, co0);
+}
+
+/* How many of a block's pixels to compute: all FC_PB when it is more than
+ * half full, else the fewest of 4, 2, 1 that hold its `count` (a layer's
+ * last, partial block; with one image of a small map, a large share of
+ * the work). Each pixel's sum is the same whatever the number computed
+ * with it, so the same bits. */
+#define FC_BLOCK_PIXELS(count, CALL)                                                       \
+    do {                                                                                   \
+        if ((count) > 4)                                                                   \
+            CALL(FC_PB);                                                                   \
+        else if ((count) > 2)                                                              \
+            CALL(4);                                                                       \
+        else if ((count) == 2)                                                             \
+            CALL(2);                                                                       \
+        else                                                                               \
+            CALL(1);                                                                       \
+    } while (0)
+
+/* The pixels of a block, channels [co0, co0 + FC_CB). */
+FC_TARGET static void FC_FN(conv_block)(const fc_conv_geom *g, const FC_FN(pixel_block) *blk,
+                                        const FC_T *w, const FC_T *b, int64_t co0)
+{
+#define FC_CALL(np) FC_FN(conv_block_np)(g, blk, w, b, co0, np)
+    FC_BLOCK_PIXELS(blk->count, FC_CALL);
+#undef FC_CALL
+}
+
+/* The pixels of a block that read every tap, by the flat tap table. */
+FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
+                                             const FC_FN(pixel_block) *blk, const FC_T *w,
+                                             const FC_T *b, int64_t co0, const int64_t *x_off,
+                                             int64_t taps)
+{
+#define FC_CALL(np) FC_FN(conv_block_flat_np)(g, blk, w, b, co0, x_off, taps, np)
+    FC_BLOCK_PIXELS(blk->count, FC_CALL);
+#undef FC_CALL
 }
 
 /* y[k] = max(y[k], 0) for k in [0, len), letting NaN through as the
@@ -505,6 +543,8 @@ FC_TARGET static void FC_FN(relu_backward)(const FC_T *dy, const FC_T *y, FC_T *
 #undef FC_PB
 #undef FC_CIB
 #undef FC_SLOTS
+#undef FC_BLOCK_PIXELS
+#undef FC_FLAT_TAPS
 #undef FC_TAPS
 #undef FC_DB_VECS
 #undef FC_DW_TILE_BYTES

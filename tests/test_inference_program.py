@@ -338,3 +338,65 @@ def test_a_weight_replaced_by_another_kind_of_array_runs_on_the_executor(replace
     want = _plain(model, x)
     for _ in range(2):
         _assert_equal(model.predict_on_batch(x), want)
+
+
+def test_a_dense_relu_in_the_program_gives_the_executors_bits():
+    """The ReLU of a Dense runs in the program (and a kernel of 3, 7 or 19
+    columns is padded there): its bits are np.maximum's, NaN and infinities
+    included, and no -0 where the executor has +0."""
+    fastconv.utils.set_random_seed(0)
+    model = models.Sequential([layers.Input((6,)), layers.Dense(7, activation="relu"),
+                               layers.Dense(19, activation="relu"), layers.Dense(3)])
+    x = _data((6,), 9)
+    x[1, 2] = np.nan
+    x[2, 0] = np.inf
+    x[3, :] = -np.inf
+    x[4, :] = 0.0
+    model.layers[0].bias.value[:] = 0.0  # exact zeros before the ReLU in row 4
+    want = _plain(model, x)[0]
+    model.predict_on_batch(x)
+    got = model.predict_on_batch(x)
+    assert _compiled(model, x) == 3 and len(_program_for(model, x).actions) == 1
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert np.isnan(got[1]).all() and np.isnan(got[3]).any()
+
+
+def test_later_calls_go_straight_to_the_program(monkeypatch):
+    """Once a call has built the program for an input shape, predict_on_batch
+    and model(x) on a float32 array of that shape run it without their
+    front; anything else still takes the front, whose checks then run."""
+    model, shape = _built("seed")
+    x = _data(shape, 2)
+    want = _plain(model, x)[0]
+    model.predict_on_batch(x)
+    fronts = []
+    for name in ("_flat_inputs", "_predict_on_batch"):
+        real = getattr(model, name)
+        monkeypatch.setattr(model, name, lambda *a, _real=real, _name=name, **k: (
+            fronts.append(_name), _real(*a, **k))[1])
+    _assert_equal(model.predict_on_batch(x), [want])
+    _assert_equal(model(x), [want])
+    assert fronts == []
+    # A non-contiguous array of that shape is fine as it is.
+    strided = np.repeat(x, 2, axis=2)[:, :, ::2]
+    assert not strided.flags.c_contiguous
+    _assert_equal(model.predict_on_batch(strided), [want])
+    assert fronts == []
+    # Other dtypes, nested inputs and other shapes take the front.
+    _assert_equal(model.predict_on_batch(x.astype(np.float64)), [want])
+    _assert_equal(model.predict_on_batch([x]), [want])
+    assert fronts == ["_predict_on_batch", "_flat_inputs"] * 2
+    with pytest.raises(ValueError, match="incompatible|expected"):
+        model.predict_on_batch(_data((27, 28, 1), 2))
+
+
+def test_a_call_on_a_gradient_tape_is_recorded_not_programmed():
+    model, shape = _built("seed")
+    x = _data(shape, 2)
+    model(x)
+    model(x)
+    with fastconv.GradientTape() as tape:
+        loss = fastconv.ops.sum(model(x))
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert len(grads) == len(model.trainable_weights)
+    assert all(g is not None and np.abs(np.asarray(g)).sum() > 0 for g in grads)

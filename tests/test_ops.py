@@ -404,3 +404,28 @@ def test_max_pool2d_backward_geometry_must_fit_dy(backend):
         backend.max_pool2d_backward(y, argmax, x.shape, padding="same")
     with pytest.raises(TypeError, match="`strides`"):
         backend.max_pool2d_backward(y, argmax, x.shape, 2, strides=2.0)
+
+
+# A layer's last block of output pixels is often partial (9 pixels of a 3x3
+# map are a block of 8 and one of 1): it is computed on fewer pixels, which
+# must not change an output's bits. Each image alone gives what it gives
+# inside its batch, where its pixels share blocks with its neighbours'.
+@pytest.mark.parametrize("isa", fastconv.supported_isas())
+@pytest.mark.parametrize("x_shape, w_shape, padding", [
+    ((5, 5, 5, 64), (3, 3, 64, 64), "valid"),   # 3x3 outputs: 9 pixels an image
+    ((5, 4, 4, 32), (3, 3, 32, 48), "valid"),   # 2x2 outputs, a channel tail
+    ((5, 4, 5, 1), (3, 3, 1, 32), "valid"),     # one input channel (the flat taps)
+    ((5, 3, 7, 3), (2, 2, 3, 32), "valid"),     # 2x6
+    ((5, 5, 5, 16), (3, 3, 16, 32), "same"),    # padded borders: several tap ranges
+    ((5, 3, 3, 8), (3, 3, 8, 64), "valid"),     # 1 pixel an image
+])
+def test_an_image_alone_gives_the_bits_it_gives_in_its_batch(x_shape, w_shape, padding, isa):
+    x, w, b = (conv_inputs(x_shape, w_shape, np.float32, True)[k] for k in ("x", "w", "b"))
+    with use_isa(isa):
+        whole = ops.conv2d(x, w, b, padding=padding, activation="relu")
+        alone = [ops.conv2d(x[i:i + 1], w, b, padding=padding, activation="relu")
+                 for i in range(len(x))]
+    np.testing.assert_array_equal(np.concatenate(alone), whole)
+    want = reference.conv2d(x.astype(np.float64), w.astype(np.float64),
+                            b.astype(np.float64), padding=padding, activation="relu")
+    np.testing.assert_allclose(whole, want, rtol=1e-4, atol=1e-4)
