@@ -400,3 +400,46 @@ def test_a_call_on_a_gradient_tape_is_recorded_not_programmed():
     grads = tape.gradient(loss, model.trainable_weights)
     assert len(grads) == len(model.trainable_weights)
     assert all(g is not None and np.abs(np.asarray(g)).sum() > 0 for g in grads)
+
+
+def _nested_model(activity_regularizer=None):
+    """A Sequential inside a functional model, between compiled steps (as a
+    data-augmentation or feature-extractor model sits in Keras programs)."""
+    inner = models.Sequential([
+        layers.Input((12, 12, 4)),
+        layers.Conv2D(6, 3, padding="same", activation="relu",
+                      activity_regularizer=activity_regularizer),
+        layers.BatchNormalization(),
+    ])
+    inp = layers.Input((14, 14, 2))
+    x = layers.Conv2D(4, 3, activation="relu")(inp)
+    x = inner(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    out = layers.Dense(5, activation="relu")(x)
+    return models.Model(inp, out)
+
+
+def test_a_nested_model_runs_between_compiled_steps():
+    fastconv.utils.set_random_seed(0)
+    model = _nested_model()
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.standard_normal(w.shape).astype(w.dtype) * 0.1
+                       for w in model.get_weights()])
+    for n in (1, 3):
+        x = _data((14, 14, 2), n, seed=n)
+        want = _plain(model, x)
+        model.predict_on_batch(x)
+        _assert_equal(model.predict_on_batch(x), want)
+        _assert_equal(model(x), want)
+        assert _compiled(model, x) == 3  # the outer conv, the pool and the Dense
+
+
+def test_a_nested_model_with_an_activity_penalty_runs_on_the_executor():
+    fastconv.utils.set_random_seed(0)
+    model = _nested_model(activity_regularizer="l2")
+    x = _data((14, 14, 2), 2)
+    want = _plain(model, x)
+    model.predict_on_batch(x)
+    _assert_equal(model.predict_on_batch(x), want)
+    assert _programs(model, x) == {}

@@ -591,11 +591,22 @@ def programmed_call(model: Any, x: Any) -> Any:
     return unflatten(outputs, plan.function.output_structure)
 
 
+def _penalty_free(model: Any) -> bool:
+    """Whether a nested model has no activity penalty to report (none of its
+    layers, at any depth, has an activity regularizer): the program may then
+    run it as a step of the executor's, whose penalty is 0."""
+    return all(getattr(layer, "activity_regularizer", None) is None
+               for layer in [model, *model._unique_layers()])
+
+
 def _programmable(plan: Any, arrays: list) -> bool:
     """Whether an inference program may compute this pass: float32 array
-    inputs and no step whose penalty the pass must also compute."""
+    inputs and no step whose penalty the pass must also compute (a nested
+    model runs as a Python step when it has none)."""
     ok = plan.memo.get("programmable")
     if ok is None:
         ok = plan.memo["programmable"] = all(
-            step.activity is None and step.inner_penalty is None for step in plan.steps)
+            step.activity is None and (step.inner_penalty is None
+                                       or _penalty_free(step.operation))
+            for step in plan.steps)
     return ok and all(type(a) is np.ndarray and a.dtype == _FLOAT32 for a in arrays)
