@@ -308,6 +308,58 @@ FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
 #undef FC_CALL
 }
 
+/* A row's run of `blocks` * FC_PB consecutive output pixels that read every
+ * tap, for a layer with conv_block_flat's few taps and whole channel
+ * blocks: conv_block_flat on each block, with the pixels' input and output
+ * addresses stepped from the first instead of gathered (the first layer's
+ * blocks are so short that gathering them cost as much as their
+ * arithmetic). Pixel p of a block reads x0 + p * x_step and writes
+ * y0 + p * y_step. Same terms in the same order, so the same bits. */
+FC_TARGET static void FC_FN(conv_run_flat)(const fc_conv_geom *g, const FC_T *x0,
+                                           int64_t x_step, FC_T *y0, int64_t y_step,
+                                           const FC_T *w, const FC_T *b, const int64_t *x_off,
+                                           int64_t taps, int64_t blocks)
+{
+    typedef FC_FN(vec) vec;
+    const int64_t cout = g->c_out;
+    for (int64_t k = 0; k < blocks; ++k, x0 += FC_PB * x_step, y0 += FC_PB * y_step)
+        for (int64_t co0 = 0; co0 < cout; co0 += FC_CB) {
+            vec b0 = {0}, b1 = {0};
+            if (b) {
+                b0 = *(const vec *)(b + co0);
+                b1 = *(const vec *)(b + co0 + FC_VL);
+            }
+            vec acc[FC_PB][2];
+#pragma GCC unroll 16
+            for (int p = 0; p < FC_PB; ++p) {
+                acc[p][0] = b0;
+                acc[p][1] = b1;
+            }
+            const FC_T *wp = w + co0;
+            for (int64_t t = 0; t < taps; ++t, wp += cout) {
+                const vec w0 = *(const vec *)wp;
+                const vec w1 = *(const vec *)(wp + FC_VL);
+                const FC_T *xt = x0 + x_off[t];
+#pragma GCC unroll 16
+                for (int p = 0; p < FC_PB; ++p) {
+                    const FC_T xv = xt[p * x_step];
+                    acc[p][0] += xv * w0;
+                    acc[p][1] += xv * w1;
+                }
+            }
+#pragma GCC unroll 16
+            for (int p = 0; p < FC_PB; ++p) {
+                vec a0 = acc[p][0], a1 = acc[p][1];
+                if (g->relu) {
+                    a0 = FC_FN(relu_vec)(a0);
+                    a1 = FC_FN(relu_vec)(a1);
+                }
+                *(vec *)(y0 + p * y_step + co0) = a0;
+                *(vec *)(y0 + p * y_step + co0 + FC_VL) = a1;
+            }
+        }
+}
+
 /* y[k] = max(y[k], 0) for k in [0, len), letting NaN through as the
  * reference's np.maximum does. */
 FC_TARGET static inline void FC_FN(relu_inplace)(FC_T *FC_RESTRICT y, int64_t len)
@@ -452,7 +504,18 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
                 run.px[p].kw_hi = g->kw;
             }
         for (px.ow = 0; px.ow < g->ow; ++px.ow) {
-            if (full_rows && px.ow == ow_a && ow_a < run_end) {
+            if (full_rows && px.ow == ow_a && ow_a < run_end && flat_off &&
+                g->c_out % FC_CB == 0) {
+                const int64_t iw0 = ow_a * g->stride_w - g->pad_left;
+                FC_FN(conv_run_flat)(g, x + fc_in_pixel(g, px.n, id0, ih0, iw0) * g->c_in,
+                                     g->stride_w * g->c_in,
+                                     y + fc_y_offset(g, px.n, px.od, px.oh, ow_a), g->y_sw,
+                                     w, b, flat_off, g->kd * g->kh * g->kw * g->c_in,
+                                     (run_end - ow_a) / FC_PB);
+                px.ow = run_end;
+                if (px.ow >= g->ow)
+                    break;
+            } else if (full_rows && px.ow == ow_a && ow_a < run_end) {
                 for (; px.ow < run_end; px.ow += FC_PB) {
                     run.count = FC_PB;
                     for (int p = 0; p < FC_PB; ++p) {
