@@ -443,3 +443,23 @@ def test_a_nested_model_with_an_activity_penalty_runs_on_the_executor():
     model.predict_on_batch(x)
     _assert_equal(model.predict_on_batch(x), want)
     assert _programs(model, x) == {}
+
+
+@pytest.mark.parametrize("change", ["padding", "strides", "activation"])
+def test_a_conv_reassigned_after_the_program_is_built_is_read_again(change):
+    fastconv.utils.set_random_seed(0)
+    model = models.Sequential([layers.Input((9, 9, 2)),
+                               layers.Conv2D(4, 3, activation="relu"), layers.Flatten()])
+    conv = model.layers[0]
+    x = _data((9, 9, 2), 2)
+    model.predict_on_batch(x)
+    model.predict_on_batch(x)
+    if change == "padding":
+        conv.padding = "same"
+    elif change == "strides":
+        conv.strides = (2, 2)
+    else:
+        conv.activation = fastconv.activations.get("linear")
+    want = _plain(model, x)
+    _assert_equal(model.predict_on_batch(x), want)
+    _assert_equal(model.predict_on_batch(x), want)  # on the program built for it

@@ -167,7 +167,7 @@ cdef class Program:
     def add_dense(self, int64_t rows, int64_t k, int64_t u, int64_t ub, bint relu, int x, int w,
                   int b, int y, int threads):
         """y (rows, u) = x (rows, k) w (k, ub) [+ b (ub,)], rectified when
-        ``relu`` (as np.maximum(y, 0): the sums are never -0, and NaN passes);
+        ``relu`` as np.maximum(y, 0) does it (-0 becomes +0, NaN passes);
         w and b padded with zero columns to ub, a multiple of ``lanes(isa)``."""
         cdef fc_program_op *op = self._append(OP_DENSE, threads, rows)
         op.k, op.u, op.ub, op.relu = k, u, ub, relu
@@ -249,7 +249,7 @@ cdef void run_share(const fc_program_op *op, void **data, int isa, int t) noexce
                           op.ub, begin, end)
         if op.relu:
             for i in range(begin * op.u, end * op.u):
-                if y[i] < 0:
+                if y[i] <= 0:  # -0 too: a product that underflows sums to -0
                     y[i] = 0
     elif op.kind == OP_PAD_COLUMNS:
         for i in range(begin, end):

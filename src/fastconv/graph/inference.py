@@ -31,8 +31,9 @@ step's outputs count as reads of the buffers its inputs live in, since it
 may return a view of them. Weights are read at each run (a new array is
 bound, and a padded copy is refreshed in the program), so a program sees
 weights changed by training or ``set_weights``; a weight replaced by an array of another
-dtype or shape, or not C-contiguous, sends the pass to the executor
-(``StaleProgram``) and the program is dropped. The outputs
+dtype or shape, or not C-contiguous, and a compiled layer's activation,
+weight Variable or geometry reassigned, send the pass to the executor
+(``StaleProgram``) and the program is dropped (the next call builds one). The outputs
 are copies: nothing returned aliases a buffer. A program is used by one
 thread at a time (``lock``).
 """
@@ -136,6 +137,9 @@ class InferenceProgram:
         segment: _Segment | None = None
         self.n_native = 0
         self.work = 0  # multiply-adds of the compiled steps
+        # (layer, attribute, the object it held): a compiled step's layer
+        # whose weights, activation or geometry was reassigned since.
+        self.guards: list[tuple] = []
 
         def current() -> _Segment:
             nonlocal segment
@@ -162,6 +166,9 @@ class InferenceProgram:
                 actions.append(("python", i))
                 continue
             kind = compiled[0]
+            for layer in step.layers:
+                self.guards.extend((layer, name, getattr(layer, name))
+                                   for name in _GUARDED if hasattr(layer, name))
             if kind == "view":
                 src = step.in_refs[0]
                 root, _ = native_slots[src]
@@ -361,6 +368,9 @@ class InferenceProgram:
 
     def run(self, arrays: list) -> list:
         """The plan's flat outputs for ``arrays`` (of the signature built for)."""
+        for layer, name, held in self.guards:
+            if getattr(layer, name, None) is not held:
+                raise StaleProgram
         plan = self.plan
         values = self.start.copy()
         for s, a in zip(plan.input_slots, arrays):
@@ -391,7 +401,15 @@ class InferenceProgram:
 
 class StaleProgram(Exception):
     """A weight no longer is what the program was built for (another dtype or
-    shape, or not C-contiguous): the pass must run on the executor."""
+    shape, or not C-contiguous), or a compiled layer's attribute was
+    reassigned (its activation, a weight's Variable, its geometry): the pass
+    must run on the executor."""
+
+
+# The attributes of a compiled step's layers that its program has read.
+_GUARDED = ("kernel", "bias", "use_bias", "activation", "units", "strides", "padding",
+            "dilation_rate", "kernel_size", "groups", "data_format", "pool_size",
+            "target_shape")
 
 
 def _check_weight(value: np.ndarray, shape: tuple) -> None:
