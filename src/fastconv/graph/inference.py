@@ -30,12 +30,12 @@ run holds about the live activations, as ``Plan.forward`` does); a Python
 step's outputs count as reads of the buffers its inputs live in, since it
 may return a view of them. Weights are read at each run (a new array is
 bound, and a padded copy is refreshed in the program), so a program sees
-weights changed by training or ``set_weights``; a weight replaced by an array of another
-dtype or shape, or not C-contiguous, and a compiled layer's activation,
-weight Variable or geometry reassigned, send the pass to the executor
-(``StaleProgram``) and the program is dropped (the next call builds one). The outputs
-are copies: nothing returned aliases a buffer. A program is used by one
-thread at a time (``lock``).
+weights changed by training or ``set_weights``. A weight replaced by an
+array of another dtype or shape, or not C-contiguous, and a compiled
+layer's activation, weight Variable or geometry reassigned, send the pass
+to the executor (``StaleProgram``) and the program is dropped (the next
+call builds one). The outputs are copies: nothing returned aliases a
+buffer. A program is used by one thread at a time (``lock``).
 """
 
 from __future__ import annotations
@@ -559,13 +559,22 @@ def inference_outputs(plan: Any, arrays: list, training: bool = False) -> list:
             programs.pop(next(iter(programs), None), None)  # the oldest built
         programs[key] = program if program.n_native else False
         return program.first_outputs
-    if program is False or not program.lock.acquire(blocking=False):
-        return plan.forward(arrays, training)[0]
+    outputs = _run(programs, key, arrays)
+    return outputs if outputs is not None else plan.forward(arrays, training)[0]
+
+
+def _run(programs: dict, key: tuple, arrays: list) -> list | None:
+    """The outputs of the program ``programs[key]`` on ``arrays``, or None
+    when there is none, another thread is running it, or it is stale (then
+    dropped: the next call builds one for the layers as they are)."""
+    program = programs.get(key)
+    if not program or not program.lock.acquire(blocking=False):
+        return None
     try:
         return program.run(arrays)
     except StaleProgram:
-        programs.pop(key, None)  # the next call builds one for the weights as they are
-        return plan.forward(arrays, training)[0]
+        programs.pop(key, None)
+        return None
     finally:
         program.lock.release()
 
@@ -596,15 +605,9 @@ def programmed_call(model: Any, x: Any) -> Any:
     program = programs.get(key)
     if not program or not program.self_contained or kernels() is not ops:
         return None
-    if not program.lock.acquire(blocking=False):
+    outputs = _run(programs, key, [x])
+    if outputs is None:
         return None
-    try:
-        outputs = program.run([x])
-    except StaleProgram:
-        programs.pop(key, None)
-        return None
-    finally:
-        program.lock.release()
     plan.last_penalty = 0.0
     return unflatten(outputs, plan.function.output_structure)
 
