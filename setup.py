@@ -116,7 +116,7 @@ extensions = [
     kernel_extension("resize", ["resize.c"]),
     kernel_extension("margins", ["margins.c"]),
     kernel_extension("dense", ["dense.c"]),
-    kernel_extension("program", ["conv2d.c", "pool2d.c", "dense.c"]),
+    kernel_extension("program", ["conv2d.c", "pool2d.c", "dense.c", "global_pool.c"]),
     # Every instruction set rounding alike: no fused multiply-adds.
     kernel_extension("batchnorm", ["batchnorm.c"], ["-ffp-contract=off"]),
     # NumPy's rounding, bit for bit: no fused multiply-adds; and no errno from

@@ -73,7 +73,7 @@ def _sequence_dense_model():
 
 def _branching_model():
     """A convolution read by two steps, Python steps (BatchNormalization folded
-    into a linear conv, Add, global pooling) between compiled ones, and two
+    into a linear conv, Add) between compiled ones, a global pooling, and two
     outputs, one of them a compiled step's."""
     inp = layers.Input((12, 12, 2))
     a = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
@@ -112,7 +112,7 @@ MODELS = {
     "fashion": (fashion_cnn, (28, 28, 1), 4),
     "conv1d": (_conv1d_model, (40, 3), 3),
     "sequence_dense": (_sequence_dense_model, (7, 12), 3),
-    "branching": (_branching_model, (12, 12, 2), 4),
+    "branching": (_branching_model, (12, 12, 2), 5),
 }
 
 
@@ -463,3 +463,35 @@ def test_a_conv_reassigned_after_the_program_is_built_is_read_again(change):
     want = _plain(model, x)
     _assert_equal(model.predict_on_batch(x), want)
     _assert_equal(model.predict_on_batch(x), want)  # on the program built for it
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_global_pooling_in_the_program_gives_the_executors_bits(threads, restore_settings,
+                                                                 monkeypatch):
+    """Global average and max pooling, over 1 to 3 spatial axes, with and
+    without keepdims, NaN included (the maximum's first NaN wins)."""
+    monkeypatch.setattr(inference, "SINGLE_THREAD_WORK", 0)
+    fastconv.set_num_threads(threads)
+    fastconv.utils.set_random_seed(0)
+    cases = [
+        ((20, 3), [layers.Conv1D(5, 3, activation="relu"), layers.GlobalMaxPooling1D()]),
+        ((9, 9, 2), [layers.Conv2D(40, 3), layers.GlobalAveragePooling2D(keepdims=True),
+                     layers.Flatten(), layers.Dense(3)]),
+        ((9, 9, 2), [layers.Conv2D(17, 3, activation="relu"), layers.GlobalMaxPooling2D()]),
+        ((4, 5, 6, 3), [layers.GlobalAveragePooling3D(), layers.Dense(4, activation="relu")]),
+        ((4, 5, 6, 3), [layers.GlobalMaxPooling3D(keepdims=True)]),
+    ]
+    for shape, stack in cases:
+        model = models.Sequential([layers.Input(shape), *stack])
+        for n in (1, 2, 5):
+            x = _data(shape, n, seed=n)
+            x.flat[::7] = np.nan
+            want = _plain(model, x)
+            model.predict_on_batch(x)
+            got = model.predict_on_batch(x)
+            got = got if isinstance(got, list) else [got]
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g.view(np.uint32), w.view(np.uint32))
+            # Every layer is a compiled step (a Flatten is a view of one).
+            assert _compiled(model, x) == sum(not isinstance(layer, layers.Flatten)
+                                              for layer in stack)

@@ -42,12 +42,23 @@ cdef extern from "dense.h" nogil:
                            int64_t row_begin, int64_t row_end)
 
 
+cdef extern from "global_pool.h" nogil:
+    void fc_global_avg_pool_forward_f32(int isa, float *y, const float *x, int64_t p,
+                                        int64_t c, int64_t block, int64_t item_begin,
+                                        int64_t item_end)
+    void fc_global_max_pool_forward_f32(int isa, float *y, int32_t *argmax, const float *x,
+                                        int64_t p, int64_t c, int64_t block,
+                                        int64_t item_begin, int64_t item_end)
+
+
 cdef enum:
     OP_CONV = 0
     OP_MAX_POOL = 1
     OP_CONV_MAX_POOL = 2
     OP_DENSE = 3
     OP_PAD_COLUMNS = 4
+    OP_GLOBAL_AVG_POOL = 5
+    OP_GLOBAL_MAX_POOL = 6
 
 
 cdef struct fc_program_op:
@@ -58,7 +69,8 @@ cdef struct fc_program_op:
     fc_pool_geom pg
     int x, w, b, y       # tensor numbers (-1: none)
     int argmax, scratch  # tensor numbers of the op's workspace
-    int64_t k, u, ub     # dense: inner size, output columns, padded columns
+    int64_t k, u, ub     # dense: inner size, output columns, padded columns;
+                         # global pooling: positions, channels, channels per item
     bint relu            # dense: rectify the output (conv: in g)
     int64_t x_image, plane, pooled  # fused: one image's input, conv plane, pooled output
 
@@ -180,6 +192,21 @@ cdef class Program:
         op.u, op.ub = u, ub
         op.x, op.y = x, y
 
+    def add_global_pool(self, bint maximum, int64_t n, int64_t positions, int64_t channels,
+                        int64_t block, int x, int y, int argmax, int threads):
+        """y (n, channels) = the mean, or with ``maximum`` the maximum (its
+        position in the int32 workspace ``argmax``), of x (n, positions,
+        channels) over the positions; work items of ``block`` channels of an
+        image (global_pool.h), whose split does not change the bits."""
+        cdef int64_t items = n * ((channels + block - 1) // block)
+        cdef fc_program_op *op = self._append(
+            OP_GLOBAL_MAX_POOL if maximum else OP_GLOBAL_AVG_POOL, threads, items)
+        op.k, op.u, op.ub = positions, channels, block
+        op.x, op.y = x, y
+        if maximum:
+            op.argmax = argmax
+            self.int32[argmax] = 1
+
     def bind(self, int i, cnp.ndarray a):
         """Tensor i reads and writes ``a`` (C-contiguous, float32, or int32 for
         an argmax workspace, at least the tensor's size) from now on."""
@@ -251,6 +278,11 @@ cdef void run_share(const fc_program_op *op, void **data, int isa, int t) noexce
             for i in range(begin * op.u, end * op.u):
                 if y[i] <= 0:  # -0 too: a product that underflows sums to -0
                     y[i] = 0
+    elif op.kind == OP_GLOBAL_AVG_POOL:
+        fc_global_avg_pool_forward_f32(isa, y, x, op.k, op.u, op.ub, begin, end)
+    elif op.kind == OP_GLOBAL_MAX_POOL:
+        fc_global_max_pool_forward_f32(isa, y, <int32_t *>data[op.argmax], x, op.k, op.u,
+                                       op.ub, begin, end)
     elif op.kind == OP_PAD_COLUMNS:
         for i in range(begin, end):
             memcpy(y + i * op.ub, x + i * op.u, op.u * sizeof(float))

@@ -17,6 +17,8 @@ their kernel calls in one OpenMP parallel region:
   step on the kernel's output. A kernel whose columns are not a multiple
   of the vector width is copied into its zero-padded buffer by the
   program itself at each run;
+- a GlobalAveragePooling or GlobalMaxPooling (channels_last, 1-3 spatial
+  axes, with or without keepdims);
 - Flatten, Reshape and Dropout (at inference) on an output of the above:
   views, no work.
 
@@ -304,7 +306,7 @@ class InferenceProgram:
                 w = weight(layer.kernel)
                 b = weight(layer.bias) if layer.use_bias else -1
                 specs.append((kind, op, x, w, b, y))
-            elif kind == "pool":
+            elif kind in ("pool", "global_pool"):
                 specs.append((kind, op, x, y))
             else:  # dense
                 layer = op[1]
@@ -328,7 +330,7 @@ class InferenceProgram:
         argmax = scratch = None
         for spec in specs:
             kind, op = spec[0], spec[1]
-            if kind in ("pool", "conv_pool"):
+            if kind in ("pool", "conv_pool") or (kind == "global_pool" and op[1]):
                 pooled = int(np.prod(meta[op[-1]][0]))
                 argmax = seg.tensor("argmax", pooled)
             if kind == "conv_pool":
@@ -346,6 +348,10 @@ class InferenceProgram:
             elif kind == "pool":
                 _, geom, threads, _, _ = op
                 program.add_max_pool(geom, spec[2], spec[3], argmax, threads)
+            elif kind == "global_pool":
+                _, maximum, n, positions, channels, block, threads, _, _ = op
+                program.add_global_pool(maximum, n, positions, channels, block, spec[2],
+                                        spec[3], argmax if maximum else -1, threads)
             else:
                 _, layer, relu, _, _ = op
                 rows = int(np.prod(meta[op[-2]][0][:-1]))
@@ -421,13 +427,15 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
                    team: int) -> tuple | None:
     """How the program computes ``step``, or None when it runs in Python:
     ("view",), ("conv", layer, geom, relu, threads), ("conv_pool", layer,
-    geom, pool_geom, threads), ("pool", geom, threads), ("dense", layer, relu) or
+    geom, pool_geom, threads), ("pool", geom, threads), ("global_pool", maximum, n,
+    positions, channels, block, threads), ("dense", layer, relu) or
     ("dense_activation", layer), ("conv_then_pool", conv, geom, threads,
     pool_geom, pool_threads)."""
     from fastconv import activations
     from fastconv.graph.passes import ConvMaxPool, runs_as
     from fastconv.layers import Dense, Dropout, Flatten, Reshape
     from fastconv.layers.convolutional import BaseConv
+    from fastconv.layers.global_pooling import _GlobalAveragePooling, _GlobalMaxPooling
     from fastconv.layers.pooling import BasePooling
 
     if (len(step.layers) > 2 or step.structure != SINGLE or step.output_structure != SINGLE
@@ -466,6 +474,15 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
             and layer.data_format == "channels_last"):
         geom = _pool_geometry(layer, x_shape)
         return ("pool", geom, _threads(geom.n * geom.oh, team))
+    if (runs_as(layer, _GlobalAveragePooling) or runs_as(layer, _GlobalMaxPooling)) and (
+            layer.data_format == "channels_last"):
+        n, channels = x_shape[0], x_shape[-1]
+        # Whole images per work item when they go round the team, else
+        # blocks of channels (global_pool.h: the bits are the same).
+        block = channels if n >= team else -(-channels // -(-team // n))
+        items = n * -(-channels // block)
+        return ("global_pool", runs_as(layer, _GlobalMaxPooling), n,
+                int(np.prod(x_shape[1:-1])), channels, block, _threads(items, team))
     if runs_as(layer, Dense) and _weights_compile(layer) and x_shape[-1]:
         if layer.activation.name == "linear":
             return ("dense", layer, False)
