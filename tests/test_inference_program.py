@@ -466,10 +466,11 @@ def test_a_conv_reassigned_after_the_program_is_built_is_read_again(change):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_global_pooling_in_the_program_gives_the_executors_bits(threads, restore_settings,
-                                                                 monkeypatch):
+def test_pooling_in_the_program_gives_the_executors_bits(threads, restore_settings,
+                                                         monkeypatch):
     """Global average and max pooling, over 1 to 3 spatial axes, with and
-    without keepdims, NaN included (the maximum's first NaN wins)."""
+    without keepdims, and average pooling (its "same" borders divide by the
+    elements inside), NaN included (the maximum's first NaN wins)."""
     monkeypatch.setattr(inference, "SINGLE_THREAD_WORK", 0)
     fastconv.set_num_threads(threads)
     fastconv.utils.set_random_seed(0)
@@ -480,6 +481,9 @@ def test_global_pooling_in_the_program_gives_the_executors_bits(threads, restore
         ((9, 9, 2), [layers.Conv2D(17, 3, activation="relu"), layers.GlobalMaxPooling2D()]),
         ((4, 5, 6, 3), [layers.GlobalAveragePooling3D(), layers.Dense(4, activation="relu")]),
         ((4, 5, 6, 3), [layers.GlobalMaxPooling3D(keepdims=True)]),
+        ((11, 10, 3), [layers.Conv2D(8, 3, activation="relu"),
+                       layers.AveragePooling2D(3, strides=2, padding="same"), layers.Flatten()]),
+        ((21, 4), [layers.AveragePooling1D(2), layers.Conv1D(6, 2), layers.AveragePooling1D(3)]),
     ]
     for shape, stack in cases:
         model = models.Sequential([layers.Input(shape), *stack])

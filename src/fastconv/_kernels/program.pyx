@@ -25,7 +25,8 @@ cimport numpy as cnp
 
 from fastconv._kernels.kernels cimport (
     conv_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_pool_geom,
-    fc_record_team_size, pool_geometry, fc_conv2d_forward_f32, fc_max_pool2d_forward_f32,
+    fc_record_team_size, pool_geometry, fc_avg_pool2d_forward_f32, fc_conv2d_forward_f32,
+    fc_max_pool2d_forward_f32,
 )
 
 cnp.import_array()
@@ -59,6 +60,7 @@ cdef enum:
     OP_PAD_COLUMNS = 4
     OP_GLOBAL_AVG_POOL = 5
     OP_GLOBAL_MAX_POOL = 6
+    OP_AVG_POOL = 7
 
 
 cdef struct fc_program_op:
@@ -158,6 +160,13 @@ cdef class Program:
         op.pg = pg
         op.x, op.y, op.argmax = x, y, argmax
         self.int32[argmax] = 1
+
+    def add_avg_pool(self, geom, int x, int y, int threads):
+        """y = average pooling of x (over each window's elements inside it)."""
+        cdef fc_pool_geom pg = pool_geometry(geom)
+        cdef fc_program_op *op = self._append(OP_AVG_POOL, threads, pg.n * pg.oh)
+        op.pg = pg
+        op.x, op.y = x, y
 
     def add_conv_max_pool(self, conv_geom, pool_geom, int x, int w, int b, int y, int argmax,
                           int scratch, int threads):
@@ -263,6 +272,8 @@ cdef void run_share(const fc_program_op *op, void **data, int isa, int t) noexce
                               begin, end)
     elif op.kind == OP_MAX_POOL:
         fc_max_pool2d_forward_f32(isa, &op.pg, x, y, <int32_t *>data[op.argmax], begin, end)
+    elif op.kind == OP_AVG_POOL:
+        fc_avg_pool2d_forward_f32(isa, &op.pg, x, y, begin, end)
     elif op.kind == OP_CONV_MAX_POOL:
         plane = <float *>data[op.scratch] + t * op.plane
         argmax = <int32_t *>data[op.argmax]

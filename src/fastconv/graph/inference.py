@@ -11,7 +11,7 @@ their kernel calls in one OpenMP parallel region:
   and the Conv + MaxPooling pair the plan fuses (image by image when the
   batch has at least as many images as threads, else the two kernels one
   after the other, as ``fastconv.ops`` does);
-- a MaxPooling1D/2D (channels_last);
+- a MaxPooling1D/2D or AveragePooling1D/2D (channels_last);
 - a Dense on float32, with its ReLU in the kernel (the executor's
   ``np.maximum(z, 0)``, bit for bit); another activation runs as a Python
   step on the kernel's output. A kernel whose columns are not a multiple
@@ -306,7 +306,7 @@ class InferenceProgram:
                 w = weight(layer.kernel)
                 b = weight(layer.bias) if layer.use_bias else -1
                 specs.append((kind, op, x, w, b, y))
-            elif kind in ("pool", "global_pool"):
+            elif kind in ("pool", "avg_pool", "global_pool"):
                 specs.append((kind, op, x, y))
             else:  # dense
                 layer = op[1]
@@ -348,6 +348,9 @@ class InferenceProgram:
             elif kind == "pool":
                 _, geom, threads, _, _ = op
                 program.add_max_pool(geom, spec[2], spec[3], argmax, threads)
+            elif kind == "avg_pool":
+                _, geom, threads, _, _ = op
+                program.add_avg_pool(geom, spec[2], spec[3], threads)
             elif kind == "global_pool":
                 _, maximum, n, positions, channels, block, threads, _, _ = op
                 program.add_global_pool(maximum, n, positions, channels, block, spec[2],
@@ -427,7 +430,8 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
                    team: int) -> tuple | None:
     """How the program computes ``step``, or None when it runs in Python:
     ("view",), ("conv", layer, geom, relu, threads), ("conv_pool", layer,
-    geom, pool_geom, threads), ("pool", geom, threads), ("global_pool", maximum, n,
+    geom, pool_geom, threads), ("pool", geom, threads), ("avg_pool", geom,
+    threads), ("global_pool", maximum, n,
     positions, channels, block, threads), ("dense", layer, relu) or
     ("dense_activation", layer), ("conv_then_pool", conv, geom, threads,
     pool_geom, pool_threads)."""
@@ -470,10 +474,11 @@ def _compiled_step(step: Any, mode: bool, meta: dict, native_slots: dict,
     if runs_as(layer, BaseConv) and _conv_compiles(layer):
         geom = _conv_geometry(layer, x_shape)
         return ("conv", layer, geom, layer._fused_relu(), _threads(geom.n * geom.oh, team))
-    if (runs_as(layer, BasePooling) and layer.pool_mode == "max" and layer.rank <= 2
+    if (runs_as(layer, BasePooling) and layer.rank <= 2
             and layer.data_format == "channels_last"):
         geom = _pool_geometry(layer, x_shape)
-        return ("pool", geom, _threads(geom.n * geom.oh, team))
+        kind = "pool" if layer.pool_mode == "max" else "avg_pool"
+        return (kind, geom, _threads(geom.n * geom.oh, team))
     if (runs_as(layer, _GlobalAveragePooling) or runs_as(layer, _GlobalMaxPooling)) and (
             layer.data_format == "channels_last"):
         n, channels = x_shape[0], x_shape[-1]
@@ -539,8 +544,9 @@ def _conv_geometry(conv: Any, x_shape: tuple) -> Any:
 def _pool_geometry(pool: Any, x_shape: tuple) -> Any:
     rank = pool.rank
     x = np.empty(x_shape if rank == 2 else (x_shape[0], 1, *x_shape[1:]), _FLOAT32)
-    return v.check_max_pool2d(x, _spatial._pair(tuple(pool.pool_size), rank),
-                              _spatial._pair(tuple(pool.strides), rank), pool.padding)[1]
+    check = v.check_max_pool2d if pool.pool_mode == "max" else v.check_pool2d
+    return check(x, _spatial._pair(tuple(pool.pool_size), rank),
+                 _spatial._pair(tuple(pool.strides), rank), pool.padding)[1]
 
 
 def _conv_pool_geometry(conv: Any, pool: Any, x_shape: tuple) -> tuple:
