@@ -29,6 +29,18 @@
     {                                                                                    \
         FC_DISPATCH(conv2d_backward_weight, dt, isa,                                     \
                     (g, x, dy, dw, db, n_begin, n_end, accumulate));                     \
+    }                                                                                    \
+    int64_t fc_conv2d_weight_blocks_##dt(int isa, const fc_conv_geom *g)                 \
+    {                                                                                    \
+        FC_DISPATCH_RETURN(dw_block_count, dt, isa, (g));                                \
+    }                                                                                    \
+    void fc_conv2d_backward_weight_blocks_##dt(int isa, const fc_conv_geom *g,          \
+                                               const T *x, const T *dy, T *dw,          \
+                                               T *scratch, int64_t n_chunks,            \
+                                               int64_t part, int64_t parts)             \
+    {                                                                                    \
+        FC_DISPATCH(conv2d_backward_weight_blocks, dt, isa,                              \
+                    (g, x, dy, dw, scratch, n_chunks, part, parts));                     \
     }
 
 FC_DEFINE_ENTRIES(f32, float)

@@ -28,6 +28,21 @@ void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double 
                                    const double *dy, double *dw, double *db, int64_t n_begin,
                                    int64_t n_end, int accumulate);
 
+/* dw of images [0, g->n) in n_chunks chunks by whole blocks of dw instead
+ * of by chunks: share `part` of `parts` of the blocks, each chunk's sum of a
+ * block added to dw in chunk order, the bits of
+ * fc_conv2d_backward_weight over each chunk then fc_sum_parts. Applies when
+ * fc_conv2d_weight_blocks (the number of blocks) is not 0; scratch holds as
+ * many elements as dw. */
+int64_t fc_conv2d_weight_blocks_f32(int isa, const fc_conv_geom *g);
+int64_t fc_conv2d_weight_blocks_f64(int isa, const fc_conv_geom *g);
+void fc_conv2d_backward_weight_blocks_f32(int isa, const fc_conv_geom *g, const float *x,
+                                          const float *dy, float *dw, float *scratch,
+                                          int64_t n_chunks, int64_t part, int64_t parts);
+void fc_conv2d_backward_weight_blocks_f64(int isa, const fc_conv_geom *g, const double *x,
+                                          const double *dy, double *dw, double *scratch,
+                                          int64_t n_chunks, int64_t part, int64_t parts);
+
 /* dx[k] = y[k] > 0 ? dy[k] : 0 for k in [begin, end): the ReLU gradient
  * given its output y (dx may alias dy). */
 void fc_relu_backward_f32(int isa, const float *dy, const float *y, float *dx, int64_t begin,

@@ -11,6 +11,11 @@
  * any thread count, and images may be added in several calls.
  */
 
+/* What conv_dw_block does with the stored values (see there). */
+#define FC_DW_WRITE 0
+#define FC_DW_CONTINUE 1
+#define FC_DW_FOLD 2
+
 /* Input channels per block of the weight-gradient kernel: with two vectors
  * of output channels, FC_CIB * 2 accumulators stay in registers. */
 #define FC_CIB (FC_VEC_BYTES == 64 ? 8 : FC_VEC_BYTES == 32 ? 6 : 4)
@@ -20,8 +25,10 @@
  * tap (t, i, j) lies inside the image (planes [od_lo, od_hi), rows
  * [oh_lo, oh_hi), columns [ow_lo, ow_hi)), excluding the `skip` rectangle
  * (whose pixels conv_dw_taps summed first): sum of x[n, id, ih, iw, ci] *
- * dy[n, od, oh, ow, co], cib <= FC_CIB, pixels in (n, od, oh, ow) order,
- * added to the stored values when `add`. */
+ * dy[n, od, oh, ow, co], cib <= FC_CIB, pixels in (n, od, oh, ow) order.
+ * `add` says what becomes of the stored values: FC_DW_WRITE replaces them,
+ * FC_DW_CONTINUE goes on summing from them (a running sum over rows),
+ * FC_DW_FOLD adds this sum to them (stored + sum: a fold over chunks). */
 FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_body)(
     const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t r_begin,
     int64_t r_end, int64_t t, int64_t od_lo, int64_t od_hi, int64_t i, int64_t j,
@@ -34,7 +41,7 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
     vec acc[FC_CIB][2];
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
-        if (add && c < cib) {
+        if (add == FC_DW_CONTINUE && c < cib) {
             acc[c][0] = *(const vec *)(dwp + c * cout);
             acc[c][1] = *(const vec *)(dwp + c * cout + FC_VL);
         } else {
@@ -43,8 +50,10 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
     /* Without a rectangle to skip, each row is one segment. */
     const int segments = skip->oh_a < skip->oh_b ? 2 : 1;
     const int64_t x_step = g->stride_w * cin;
-    for (int64_t r = r_begin; r < r_end; ++r) {
-            const int64_t oh = r % g->oh, od = r / g->oh % g->od, n = r / (g->oh * g->od);
+    /* The row's (n, od, oh) step along with r: three divisions per row
+     * would cost as much as the multiply-adds of a short row. */
+    int64_t oh = r_begin % g->oh, od = r_begin / g->oh % g->od, n = r_begin / (g->oh * g->od);
+    for (int64_t r = r_begin; r < r_end; ++r, fc_next_row(g, &n, &od, &oh)) {
             if (oh < oh_lo || oh >= oh_hi || od < od_lo || od >= od_hi)
                 continue;
             const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
@@ -70,7 +79,10 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
         }
 #pragma GCC unroll 16
     for (int c = 0; c < FC_CIB; ++c)
-        if (c < cib) {
+        if (c < cib && add == FC_DW_FOLD) {
+            *(vec *)(dwp + c * cout) = *(const vec *)(dwp + c * cout) + acc[c][0];
+            *(vec *)(dwp + c * cout + FC_VL) = *(const vec *)(dwp + c * cout + FC_VL) + acc[c][1];
+        } else if (c < cib) {
             *(vec *)(dwp + c * cout) = acc[c][0];
             *(vec *)(dwp + c * cout + FC_VL) = acc[c][1];
         }
@@ -262,7 +274,7 @@ FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
     /* (With no rows, one empty tile still writes the blocks' zeros.) */
     for (int64_t r0 = r_first; r0 < r_last || r0 == r_first; r0 += tile) {
         const int64_t r1 = r0 + tile < r_last ? r0 + tile : r_last;
-        const int add = add_blocks || r0 > r_first;
+        const int add = add_blocks || r0 > r_first ? FC_DW_CONTINUE : FC_DW_WRITE;
         for (int64_t t = 0; t < g->kd; ++t) {
             /* output planes / rows / columns whose tap (t, i, j) reads inside */
             int64_t od_lo, od_hi;
@@ -307,6 +319,80 @@ FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
         }
         if (r0 >= r_last)
             break;
+    }
+}
+
+/* Blocks of dw that conv2d_backward_weight_blocks shares out: (tap,
+ * input-channel block, output-channel block), output channels fastest; 0
+ * when that split does not apply (output channels in no whole number of
+ * blocks, or a kernel whose rows conv_dw_taps sums). */
+FC_TARGET static int64_t FC_FN(dw_block_count)(const fc_conv_geom *g)
+{
+    const fc_interior interior = FC_FN(dw_interior)(g);
+    if (g->c_out < FC_CB || g->c_out % FC_CB || interior.oh_a < interior.oh_b)
+        return 0;
+    return g->kd * g->kh * g->kw * ((g->c_in + FC_CIB - 1) / FC_CIB) * (g->c_out / FC_CB);
+}
+
+/* Share `part` of `parts` of dw (KD, KH, KW, C_in, C_out) over the images
+ * [0, g->n) in n_chunks chunks, chunk c holding images [n * c / n_chunks,
+ * n * (c + 1) / n_chunks): the bits conv2d_backward_weight over each chunk,
+ * then fc_sum_parts in chunk order, give. A share is a range of whole blocks
+ * (dw_block_count of them in all). Chunk by chunk, every block of the share
+ * sums its pixels in registers and adds the result to dw at once, so no
+ * chunk's partial sums of the whole of dw go through memory, and a chunk's
+ * rows stay in cache while the share's blocks go over them. A chunk of more
+ * rows than one tile keeps its running sums in `scratch` (as many elements
+ * as dw; a share touches its own blocks' elements only) between tiles. */
+FC_TARGET static void FC_FN(conv2d_backward_weight_blocks)(const fc_conv_geom *g,
+                                                           const FC_T *x, const FC_T *dy,
+                                                           FC_T *dw, FC_T *scratch,
+                                                           int64_t n_chunks, int64_t part,
+                                                           int64_t parts)
+{
+    const int64_t cin = g->c_in, cout = g->c_out;
+    const int64_t ci_blocks = (cin + FC_CIB - 1) / FC_CIB, co_blocks = cout / FC_CB;
+    const int64_t blocks = FC_FN(dw_block_count)(g);
+    const int64_t b_lo = blocks * part / parts, b_hi = blocks * (part + 1) / parts;
+    const fc_interior none = {0, 0, 0, 0};
+    const int64_t row_bytes =
+        (g->stride_h * g->stride_d * g->w * cin + g->ow * cout) * (int64_t)sizeof(FC_T);
+    int64_t tile = FC_DW_TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
+    if (tile < 1)
+        tile = 1;
+    const int64_t rows_per_image = g->od * g->oh;
+    for (int64_t c = 0; c < n_chunks && b_lo < b_hi; ++c) {
+        const int64_t r_first = g->n * c / n_chunks * rows_per_image;
+        const int64_t r_last = g->n * (c + 1) / n_chunks * rows_per_image;
+        const int one_tile = r_last - r_first <= tile;
+        FC_T *sums = one_tile ? dw : scratch;
+        for (int64_t r0 = r_first; r0 < r_last; r0 += tile) {
+            const int64_t r1 = r0 + tile < r_last ? r0 + tile : r_last;
+            const int mode = one_tile ? (c ? FC_DW_FOLD : FC_DW_WRITE)
+                                      : (r0 > r_first ? FC_DW_CONTINUE : FC_DW_WRITE);
+            for (int64_t b = b_lo; b < b_hi; ++b) {
+                const int64_t co0 = b % co_blocks * FC_CB, ci0 = b / co_blocks % ci_blocks * FC_CIB;
+                const int64_t tap = b / (co_blocks * ci_blocks);
+                const int64_t t = tap / (g->kh * g->kw), i = tap / g->kw % g->kh, j = tap % g->kw;
+                int64_t od_lo, od_hi, oh_lo, oh_hi, ow_lo, ow_hi;
+                fc_tap_range(t * g->dil_d - g->pad_front, g->stride_d, g->od, g->d, &od_lo, &od_hi);
+                fc_tap_range(i * g->dil_h - g->pad_top, g->stride_h, g->oh, g->h, &oh_lo, &oh_hi);
+                fc_tap_range(j * g->dil_w - g->pad_left, g->stride_w, g->ow, g->w, &ow_lo, &ow_hi);
+                FC_FN(conv_dw_block)(g, x, dy, sums, r0, r1, t, od_lo, od_hi, i, j, oh_lo, oh_hi,
+                                     ow_lo, ow_hi, ci0, (int)(cin - ci0 < FC_CIB ? cin - ci0 : FC_CIB),
+                                     co0, &none, mode);
+            }
+        }
+        if (one_tile)
+            continue;
+        for (int64_t b = b_lo; b < b_hi; ++b) { /* the chunk's sums, folded in */
+            const int64_t co0 = b % co_blocks * FC_CB, ci0 = b / co_blocks % ci_blocks * FC_CIB;
+            const int64_t ci_end = ci0 + FC_CIB < cin ? ci0 + FC_CIB : cin;
+            const int64_t first = (b / (co_blocks * ci_blocks) * cin + ci0) * cout + co0;
+            for (int64_t e = first; e < first + (ci_end - ci0) * cout; e += cout)
+                for (int64_t co = e; co < e + FC_CB; ++co)
+                    dw[co] = c ? dw[co] + scratch[co] : scratch[co];
+        }
     }
 }
 

@@ -89,6 +89,18 @@ static inline int64_t fc_out_pixel_index(const fc_conv_geom *g, int64_t n, int64
     return ((n * g->od + od) * g->oh + oh) * g->ow + ow;
 }
 
+/* The output row after (n, od, oh) in (n, od, oh) order. */
+static inline void fc_next_row(const fc_conv_geom *g, int64_t *n, int64_t *od, int64_t *oh)
+{
+    if (++*oh == g->oh) {
+        *oh = 0;
+        if (++*od == g->od) {
+            *od = 0;
+            ++*n;
+        }
+    }
+}
+
 /* Geometry of one pooling: x (n, h, w, c), y (n, oh, ow, c), window (kh, kw).
  * Window (oh, ow) covers rows oh * stride_h - pad_top + [0, kh) and columns
  * ow * stride_w - pad_left + [0, kw); only positions inside the image take

@@ -59,3 +59,49 @@ def test_dense_on_one_chunk_matches_the_whole_batch(n, features, units):
     # and the chunked sum is the true one, to float32 rounding
     np.testing.assert_allclose(dw_full, x.T.astype(np.float64) @ (dy * (y > 0)),
                                rtol=1e-4, atol=1e-3)
+
+
+# (x shape, kernel shape, strides, padding, dilation): kernels whose dw goes by
+# blocks of its elements (whole output-channel blocks: 32, 64), by chunks
+# (a channel tail: 40; few taps x channels: C_in 1), a chunk of more rows
+# than one cache tile (the 40x40 images), and a 3-D kernel.
+CONV_CASES = [
+    ((64, 5, 5, 64), (3, 3, 64, 64), 1, "valid", 1),
+    ((37, 9, 11, 20), (3, 2, 20, 32), (2, 1), "same", 1),
+    ((19, 8, 8, 13), (3, 3, 13, 64), 1, "same", 2),
+    ((20, 7, 7, 16), (3, 3, 16, 40), 1, "valid", 1),
+    ((33, 12, 12, 1), (3, 3, 1, 32), 1, "valid", 1),
+    ((3, 40, 40, 16), (3, 3, 16, 32), 1, "valid", 1),
+    ((17, 5, 6, 6, 8), (2, 3, 3, 8, 32), 1, "same", 1),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilation", CONV_CASES)
+def test_conv_weight_gradient_of_the_chunks_adds_up_to_the_whole_batch(
+        x_shape, w_shape, strides, padding, dilation, threads, isa, restore_settings):
+    import fastconv
+    from fastconv import ops, reference
+
+    fastconv.set_num_threads(threads)
+    rng = np.random.default_rng(len(x_shape) * 100 + x_shape[0])
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    y = ops.conv_nd(x, w, None, strides, padding, dilation)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    _, dw_full, db_full = ops.conv_nd_backward(dy, x, w, strides, padding, dilation,
+                                               need_dx=False)
+    n = len(x)
+    dw = db = None
+    for j, (b, e) in enumerate(batch.chunk_bounds(n)):
+        with batch.chunk_of(n, j):
+            _, dw_j, db_j = ops.conv_nd_backward(np.array(dy[b:e]), np.array(x[b:e]), w,
+                                                 strides, padding, dilation, need_dx=False)
+        dw, db = (dw_j, db_j) if dw is None else (dw + dw_j, db + db_j)
+    np.testing.assert_array_equal(dw, dw_full)
+    np.testing.assert_array_equal(db, db_full)
+    _, dw_ref, db_ref = reference.conv_nd_backward(dy.astype(np.float64), x.astype(np.float64),
+                                                   w.astype(np.float64), strides, padding,
+                                                   dilation, need_dx=False)
+    np.testing.assert_allclose(dw_full, dw_ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db_full, db_ref, rtol=1e-4, atol=1e-3)

@@ -28,6 +28,8 @@ from fastconv._kernels.kernels cimport (
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
     fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
+    fc_conv2d_weight_blocks_f32, fc_conv2d_weight_blocks_f64,
+    fc_conv2d_backward_weight_blocks_f32, fc_conv2d_backward_weight_blocks_f64,
     fc_relu_backward_f32, fc_relu_backward_f64,
 )
 from libc.stdint cimport int64_t
@@ -120,6 +122,11 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     output). A strided input gradient goes by stride phases (DataPhases).
     The weight gradients are summed over ``min(N, weight_chunks)`` chunks
     (1 when this batch is one chunk of a larger one, fastconv.runtime.batch).
+    Where the kernel allows it, dw is shared out among the threads by
+    blocks of its elements, each chunk's sums added to dw as they are done,
+    instead of by chunks whose partial sums of all of dw are added up after
+    (less memory traffic for kernels with many weights per pixel; the same
+    bits either way).
     """
     cdef fc_conv_geom g = conv_geometry(geom)
     cdef const floating *dyp = &dy[0, 0, 0, 0]
@@ -135,7 +142,6 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef int64_t dx_rows = g.n * g.d * g.h
     cdef int64_t w_len = g.kd * g.kh * g.kw * g.c_in * g.c_out
     cdef int64_t n_chunks = min(g.n, max(weight_chunks, 1))
-    cdef bint weights = dwp != NULL or dbp != NULL
     cdef bint flip = False
     cdef fc_conv_geom gt
     cdef fc_data_phase plan[MAX_DATA_PHASES]
@@ -144,6 +150,9 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
     cdef const floating *pkp = NULL
     cdef const floating *dxbp = NULL if dx_bias is None else &dx_bias[0]
     cdef int t_dx, c, t_dw, t_db
+    cdef bint by_blocks = False
+    cdef floating[::1] dw_scratch
+    cdef floating *dw_scratch_p = NULL
 
     dtype = np.asarray(dy).dtype
     if dxp != NULL:
@@ -159,8 +168,16 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
         if flip:
             gt = data_gradient_geometry(g)
     if dwp != NULL:
-        dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
-        dw_parts_p = &dw_parts[0, 0]
+        if floating is float:
+            by_blocks = fc_conv2d_weight_blocks_f32(isa, &g) > 0
+        else:
+            by_blocks = fc_conv2d_weight_blocks_f64(isa, &g) > 0
+        if by_blocks:
+            dw_scratch = np.empty(w_len, dtype=dtype)
+            dw_scratch_p = &dw_scratch[0]
+        else:
+            dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
+            dw_parts_p = &dw_parts[0, 0]
     if dbp != NULL:
         db_parts = np.empty((n_chunks, g.c_out), dtype=dtype)
         db_parts_p = &db_parts[0, 0]
@@ -190,24 +207,32 @@ def conv2d_backward(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1
                     fc_conv2d_backward_data_f64(isa, &g, dyp, wtp, dxp,
                                                 dx_rows * t_dx // n_threads,
                                                 dx_rows * (t_dx + 1) // n_threads)
-        if weights:
+        if by_blocks:
+            for t_dw in prange(n_threads, schedule="static"):
+                if floating is float:
+                    fc_conv2d_backward_weight_blocks_f32(isa, &g, xp, dyp, dwp, dw_scratch_p,
+                                                         n_chunks, t_dw, n_threads)
+                else:
+                    fc_conv2d_backward_weight_blocks_f64(isa, &g, xp, dyp, dwp, dw_scratch_p,
+                                                         n_chunks, t_dw, n_threads)
+        if dbp != NULL or (dwp != NULL and not by_blocks):
             for c in prange(n_chunks, schedule="static"):
                 if floating is float:
                     fc_conv2d_backward_weight_f32(
                         isa, &g, xp, dyp,
-                        NULL if dwp == NULL else dw_parts_p + c * w_len,
+                        NULL if dw_parts_p == NULL else dw_parts_p + c * w_len,
                         NULL if dbp == NULL else db_parts_p + c * g.c_out,
                         g.n * c // n_chunks, g.n * (c + 1) // n_chunks, 0)
                 else:
                     fc_conv2d_backward_weight_f64(
                         isa, &g, xp, dyp,
-                        NULL if dwp == NULL else dw_parts_p + c * w_len,
+                        NULL if dw_parts_p == NULL else dw_parts_p + c * w_len,
                         NULL if dbp == NULL else db_parts_p + c * g.c_out,
                         g.n * c // n_chunks, g.n * (c + 1) // n_chunks, 0)
             # Cython ends each prange with `nowait`: every chunk's partial sum
             # must be complete before any thread adds them up.
             fc_omp_barrier()
-            if dwp != NULL:
+            if dw_parts_p != NULL:
                 for t_dw in prange(n_threads, schedule="static"):
                     sum_parts_share(dw_parts_p, n_chunks, w_len, dwp, t_dw, n_threads)
             if dbp != NULL:

@@ -54,6 +54,14 @@ cdef extern from "conv2d.h" nogil:
     void fc_conv2d_backward_weight_f64(int isa, const fc_conv_geom *g, const double *x,
                                        const double *dy, double *dw, double *db,
                                        int64_t n_begin, int64_t n_end, int accumulate)
+    int64_t fc_conv2d_weight_blocks_f32(int isa, const fc_conv_geom *g)
+    int64_t fc_conv2d_weight_blocks_f64(int isa, const fc_conv_geom *g)
+    void fc_conv2d_backward_weight_blocks_f32(int isa, const fc_conv_geom *g, const float *x,
+                                              const float *dy, float *dw, float *scratch,
+                                              int64_t n_chunks, int64_t part, int64_t parts)
+    void fc_conv2d_backward_weight_blocks_f64(int isa, const fc_conv_geom *g, const double *x,
+                                              const double *dy, double *dw, double *scratch,
+                                              int64_t n_chunks, int64_t part, int64_t parts)
     void fc_relu_backward_f32(int isa, const float *dy, const float *y, float *dx,
                               int64_t begin, int64_t end)
     void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
