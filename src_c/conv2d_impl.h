@@ -308,56 +308,71 @@ FC_TARGET static void FC_FN(conv_block_flat)(const fc_conv_geom *g,
 #undef FC_CALL
 }
 
-/* A row's run of `blocks` * FC_PB consecutive output pixels that read every
- * tap, for a layer with conv_block_flat's few taps and whole channel
- * blocks: conv_block_flat on each block, with the pixels' input and output
- * addresses stepped from the first instead of gathered (the first layer's
- * blocks are so short that gathering them cost as much as their
- * arithmetic). Pixel p of a block reads x0 + p * x_step and writes
- * y0 + p * y_step. Same terms in the same order, so the same bits. */
-FC_TARGET static void FC_FN(conv_run_flat)(const fc_conv_geom *g, const FC_T *x0,
-                                           int64_t x_step, FC_T *y0, int64_t y_step,
-                                           const FC_T *w, const FC_T *b, const int64_t *x_off,
-                                           int64_t taps, int64_t blocks)
+/* np consecutive output pixels that read every tap, channels [co0, co0 +
+ * FC_CB), for a layer with conv_block_flat's few taps: pixel p reads
+ * x0 + p * x_step and writes y0 + p * y_step (addresses stepped from the
+ * first instead of gathered: the first layer's blocks are so short that
+ * gathering them cost as much as their arithmetic). Same terms in the same
+ * order as conv_block_flat_np, so the same bits. */
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_run_flat_np)(
+    const fc_conv_geom *g, const FC_T *x0, int64_t x_step, FC_T *y0, int64_t y_step,
+    const FC_T *w, const FC_T *b, const int64_t *x_off, int64_t taps, int64_t co0, const int np)
 {
     typedef FC_FN(vec) vec;
     const int64_t cout = g->c_out;
-    for (int64_t k = 0; k < blocks; ++k, x0 += FC_PB * x_step, y0 += FC_PB * y_step)
-        for (int64_t co0 = 0; co0 < cout; co0 += FC_CB) {
-            vec b0 = {0}, b1 = {0};
-            if (b) {
-                b0 = *(const vec *)(b + co0);
-                b1 = *(const vec *)(b + co0 + FC_VL);
-            }
-            vec acc[FC_PB][2];
+    vec b0 = {0}, b1 = {0};
+    if (b) {
+        b0 = *(const vec *)(b + co0);
+        b1 = *(const vec *)(b + co0 + FC_VL);
+    }
+    vec acc[FC_PB][2];
 #pragma GCC unroll 16
-            for (int p = 0; p < FC_PB; ++p) {
-                acc[p][0] = b0;
-                acc[p][1] = b1;
-            }
-            const FC_T *wp = w + co0;
-            for (int64_t t = 0; t < taps; ++t, wp += cout) {
-                const vec w0 = *(const vec *)wp;
-                const vec w1 = *(const vec *)(wp + FC_VL);
-                const FC_T *xt = x0 + x_off[t];
+    for (int p = 0; p < np; ++p) {
+        acc[p][0] = b0;
+        acc[p][1] = b1;
+    }
+    const FC_T *wp = w + co0;
+    for (int64_t t = 0; t < taps; ++t, wp += cout) {
+        const vec w0 = *(const vec *)wp;
+        const vec w1 = *(const vec *)(wp + FC_VL);
+        const FC_T *xt = x0 + x_off[t];
 #pragma GCC unroll 16
-                for (int p = 0; p < FC_PB; ++p) {
-                    const FC_T xv = xt[p * x_step];
-                    acc[p][0] += xv * w0;
-                    acc[p][1] += xv * w1;
-                }
-            }
-#pragma GCC unroll 16
-            for (int p = 0; p < FC_PB; ++p) {
-                vec a0 = acc[p][0], a1 = acc[p][1];
-                if (g->relu) {
-                    a0 = FC_FN(relu_vec)(a0);
-                    a1 = FC_FN(relu_vec)(a1);
-                }
-                *(vec *)(y0 + p * y_step + co0) = a0;
-                *(vec *)(y0 + p * y_step + co0 + FC_VL) = a1;
-            }
+        for (int p = 0; p < np; ++p) {
+            const FC_T xv = xt[p * x_step];
+            acc[p][0] += xv * w0;
+            acc[p][1] += xv * w1;
         }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < np; ++p) {
+        vec a0 = acc[p][0], a1 = acc[p][1];
+        if (g->relu) {
+            a0 = FC_FN(relu_vec)(a0);
+            a1 = FC_FN(relu_vec)(a1);
+        }
+        *(vec *)(y0 + p * y_step + co0) = a0;
+        *(vec *)(y0 + p * y_step + co0 + FC_VL) = a1;
+    }
+}
+
+/* A row's run of `count` consecutive output pixels that read every tap, for
+ * a layer with conv_block_flat's few taps and whole channel blocks: blocks
+ * of FC_PB pixels, then the rest by 4, 2 and 1 (each pixel's sum is the same
+ * whatever the number computed with it). */
+FC_TARGET static void FC_FN(conv_run_flat)(const fc_conv_geom *g, const FC_T *x0,
+                                           int64_t x_step, FC_T *y0, int64_t y_step,
+                                           const FC_T *w, const FC_T *b, const int64_t *x_off,
+                                           int64_t taps, int64_t count)
+{
+#define FC_RUN(np)                                                                         \
+    for (; count >= (np); count -= (np), x0 += (np) * x_step, y0 += (np) * y_step)         \
+        for (int64_t co0 = 0; co0 < g->c_out; co0 += FC_CB)                                \
+            FC_FN(conv_run_flat_np)(g, x0, x_step, y0, y_step, w, b, x_off, taps, co0, np)
+    FC_RUN(FC_PB);
+    FC_RUN(4);
+    FC_RUN(2);
+    FC_RUN(1);
+#undef FC_RUN
 }
 
 /* y[k] = max(y[k], 0) for k in [0, len), letting NaN through as the
@@ -497,22 +512,22 @@ FC_TARGET static void FC_FN(conv2d_forward)(const fc_conv_geom *g, const FC_T *x
         fc_tap_range(ih0, g->dil_h, g->kh, g->h, &px.kh_lo, &px.kh_hi);
         const int full_rows = px.kd_lo == 0 && px.kd_hi == g->kd && px.kh_lo == 0 &&
                               px.kh_hi == g->kh && (g->c_out >= FC_CB || g->c_out == 1);
-        if (full_rows)
+        const int flat_run = full_rows && flat_off && g->c_out % FC_CB == 0;
+        if (full_rows && !flat_run)
             for (int p = 0; p < FC_PB; ++p) {
                 run.px[p] = px;
                 run.px[p].kw_lo = 0;
                 run.px[p].kw_hi = g->kw;
             }
         for (px.ow = 0; px.ow < g->ow; ++px.ow) {
-            if (full_rows && px.ow == ow_a && ow_a < run_end && flat_off &&
-                g->c_out % FC_CB == 0) {
+            if (flat_run && px.ow == ow_a && ow_a < ow_b) {
                 const int64_t iw0 = ow_a * g->stride_w - g->pad_left;
                 FC_FN(conv_run_flat)(g, x + fc_in_pixel(g, px.n, id0, ih0, iw0) * g->c_in,
                                      g->stride_w * g->c_in,
                                      y + fc_y_offset(g, px.n, px.od, px.oh, ow_a), g->y_sw,
                                      w, b, flat_off, g->kd * g->kh * g->kw * g->c_in,
-                                     (run_end - ow_a) / FC_PB);
-                px.ow = run_end;
+                                     ow_b - ow_a);
+                px.ow = ow_b;
                 if (px.ow >= g->ow)
                     break;
             } else if (full_rows && px.ow == ow_a && ow_a < run_end) {

@@ -47,14 +47,17 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_block_
         } else {
             acc[c][0] = acc[c][1] = (vec){0};
         }
-    /* Without a rectangle to skip, each row is one segment. */
+    /* Without a rectangle to skip, each row is one segment. With one, its
+     * rows have no pixels left when the tap's columns lie inside it too. */
     const int segments = skip->oh_a < skip->oh_b ? 2 : 1;
+    const int inner_empty = segments == 2 && skip->ow_a <= ow_lo && skip->ow_b >= ow_hi;
     const int64_t x_step = g->stride_w * cin;
     /* The row's (n, od, oh) step along with r: three divisions per row
      * would cost as much as the multiply-adds of a short row. */
     int64_t oh = r_begin % g->oh, od = r_begin / g->oh % g->od, n = r_begin / (g->oh * g->od);
     for (int64_t r = r_begin; r < r_end; ++r, fc_next_row(g, &n, &od, &oh)) {
-            if (oh < oh_lo || oh >= oh_hi || od < od_lo || od >= od_hi)
+            if (oh < oh_lo || oh >= oh_hi || od < od_lo || od >= od_hi ||
+                (inner_empty && oh >= skip->oh_a && oh < skip->oh_b))
                 continue;
             const int64_t id = od * g->stride_d - g->pad_front + t * g->dil_d;
             const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dil_h;
@@ -113,10 +116,12 @@ FC_TARGET static void FC_FN(conv_dw_block)(const fc_conv_geom *g, const FC_T *x,
 
 /* dw[:, :, :, co0 : co0 + FC_CB] (all KH * KW * C_in rows) over image n's
  * interior pixels, in (oh, ow) order, added to the stored values when
- * `add`. */
+ * `add`; with db (when the interior is every pixel), db[co0 : co0 + FC_CB]
+ * too, the sum of dy over those pixels in the same order, as bias_gradient
+ * adds them. */
 FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_taps_body)(
-    const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, int64_t n,
-    const fc_interior *in, int64_t co0, int add, const int rows)
+    const fc_conv_geom *g, const FC_T *x, const FC_T *dy, FC_T *dw, FC_T *db, int64_t n,
+    const fc_interior *in, int64_t co0, int add, const int rows, const int with_db)
 {
     typedef FC_FN(vec) vec;
     const int64_t cin = g->c_in, cout = g->c_out;
@@ -134,6 +139,11 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_taps_b
         } else {
             acc[r][0] = acc[r][1] = (vec){0};
         }
+    vec bias0 = {0}, bias1 = {0};
+    if (with_db && add) {
+        bias0 = *(const vec *)(db + co0);
+        bias1 = *(const vec *)(db + co0 + FC_VL);
+    }
     for (int64_t oh = in->oh_a; oh < in->oh_b; ++oh) {
         const int64_t ih0 = oh * g->stride_h - g->pad_top;
         for (int64_t ow = in->ow_a; ow < in->ow_b; ++ow) {
@@ -147,7 +157,15 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_taps_b
                     acc[r][0] += xp[offset[r]] * d0;
                     acc[r][1] += xp[offset[r]] * d1;
                 }
+            if (with_db) {
+                bias0 += d0;
+                bias1 += d1;
+            }
         }
+    }
+    if (with_db) {
+        *(vec *)(db + co0) = bias0;
+        *(vec *)(db + co0 + FC_VL) = bias1;
     }
 #pragma GCC unroll 16
     for (int r = 0; r < FC_TAPS; ++r)
@@ -159,18 +177,20 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(conv_dw_taps_b
 
 /* conv_dw_taps_body with the row count a constant for the usual first layers
  * (3x3 and 2x2 kernels on one channel), so its per-row tests leave the
- * pixel loop. */
+ * pixel loop; db as there, or NULL. */
 FC_TARGET static void FC_FN(conv_dw_taps)(const fc_conv_geom *g, const FC_T *x, const FC_T *dy,
-                                          FC_T *dw, int64_t n, const fc_interior *in,
+                                          FC_T *dw, FC_T *db, int64_t n, const fc_interior *in,
                                           int64_t co0, int add)
 {
     const int rows = (int)(g->kh * g->kw * g->c_in);
+#define FC_TAPS_CALL(r, d) FC_FN(conv_dw_taps_body)(g, x, dy, dw, db, n, in, co0, add, r, d)
     if (rows == 9)
-        FC_FN(conv_dw_taps_body)(g, x, dy, dw, n, in, co0, add, 9);
+        db ? FC_TAPS_CALL(9, 1) : FC_TAPS_CALL(9, 0);
     else if (rows == 4)
-        FC_FN(conv_dw_taps_body)(g, x, dy, dw, n, in, co0, add, 4);
+        db ? FC_TAPS_CALL(4, 1) : FC_TAPS_CALL(4, 0);
     else
-        FC_FN(conv_dw_taps_body)(g, x, dy, dw, n, in, co0, add, rows);
+        db ? FC_TAPS_CALL(rows, 1) : FC_TAPS_CALL(rows, 0);
+#undef FC_TAPS_CALL
 }
 
 /* Output rows and columns where every tap reads inside the image (empty
@@ -411,12 +431,17 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
                                                     int accumulate)
 {
     const int64_t cout = g->c_out;
-    if (db)
+    const fc_interior interior = FC_FN(dw_interior)(g);
+    /* Every pixel interior and no channel tail: conv_dw_taps sums every
+     * pixel, in order, db with it, and nothing is left for conv_dw_range. */
+    const int all_interior = dw && n_begin < n_end && interior.oh_a == 0 &&
+                             interior.oh_b == g->oh && interior.ow_a == 0 &&
+                             interior.ow_b == g->ow && cout % FC_CB == 0;
+    if (db && !all_interior)
         FC_FN(bias_gradient)(g, dy, db, n_begin * g->od * g->oh * g->ow,
                              n_end * g->od * g->oh * g->ow, accumulate);
     if (!dw)
         return;
-    const fc_interior interior = FC_FN(dw_interior)(g);
     if (interior.oh_a == interior.oh_b || n_begin == n_end) {
         /* (With no image, conv_dw_range still writes the zeros.) */
         FC_FN(conv_dw_range)(g, x, dy, dw, n_begin, n_end, &interior, accumulate, accumulate);
@@ -425,7 +450,8 @@ FC_TARGET static void FC_FN(conv2d_backward_weight)(const fc_conv_geom *g, const
     for (int64_t n = n_begin; n < n_end; ++n) {
         const int add = accumulate || n > n_begin;
         for (int64_t co0 = 0; co0 < cout - cout % FC_CB; co0 += FC_CB)
-            FC_FN(conv_dw_taps)(g, x, dy, dw, n, &interior, co0, add);
-        FC_FN(conv_dw_range)(g, x, dy, dw, n, n + 1, &interior, 1, add);
+            FC_FN(conv_dw_taps)(g, x, dy, dw, all_interior ? db : NULL, n, &interior, co0, add);
+        if (!all_interior)
+            FC_FN(conv_dw_range)(g, x, dy, dw, n, n + 1, &interior, 1, add);
     }
 }

@@ -58,6 +58,33 @@ FC_TARGET static inline void FC_FN(max_window)(const fc_pool_geom *g, const FC_T
         }
 }
 
+/* The maximum and its index of one vector of channels over the window rows
+ * [ih_lo, ih_hi) and columns [iw_lo, iw_hi) of xk (an image's first pixel,
+ * offset to the vector's channels), in row-major order: a later element
+ * wins when it is greater, or NaN over a number. Inlined with a constant
+ * window size (the usual 2x2), its loops unroll. */
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(max_vec_window)(
+    const fc_pool_geom *g, const FC_T *xk, int64_t ih_lo, int64_t ih_hi, int64_t iw_lo,
+    int64_t iw_hi, FC_T *yp, int32_t *ap)
+{
+    typedef FC_FN(pvec) vec;
+    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
+    const int64_t c = g->c;
+    vec best = *(const vec *)(xk + (ih_lo * g->w + iw_lo) * c);
+    mask at = (mask){0} + (FC_IT)(ih_lo * g->w + iw_lo);
+    for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
+        for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
+            if (ih == ih_lo && iw == iw_lo)
+                continue;
+            const vec v = *(const vec *)(xk + (ih * g->w + iw) * c);
+            const mask wins = (v > best) | ((v != v) & (best == best));
+            best = (vec)(((mask)v & wins) | ((mask)best & ~wins));
+            at = (((mask){0} + (FC_IT)(ih * g->w + iw)) & wins) | (at & ~wins);
+        }
+    *(vec *)yp = best;
+    *(FC_FN(pidx) *)ap = __builtin_convertvector(at, FC_FN(pidx));
+}
+
 /* Max pooling of rows [row_begin, row_end) of the (N * OH) output rows.
  * x (N, H, W, C), y (N, OH, OW, C), argmax (N, OH, OW, C) int32 holding
  * ih * W + iw of each winner. Each vector of channels keeps its maximum and
@@ -66,8 +93,6 @@ FC_TARGET static void FC_FN(max_pool2d_forward)(const fc_pool_geom *g, const FC_
                                                 int32_t *argmax, int64_t row_begin,
                                                 int64_t row_end)
 {
-    typedef FC_FN(pvec) vec;
-    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
     const int64_t c = g->c, c_vec = c / FC_PVL * FC_PVL;
     for (int64_t r = row_begin; r < row_end; ++r) {
         const int64_t n = r / g->oh, oh = r % g->oh;
@@ -77,20 +102,13 @@ FC_TARGET static void FC_FN(max_pool2d_forward)(const fc_pool_geom *g, const FC_
             int32_t *FC_RESTRICT ap = argmax + (r * g->ow + ow) * c;
             int64_t ih_lo, ih_hi, iw_lo, iw_hi;
             FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
-            for (int64_t k = 0; k < c_vec; k += FC_PVL) {
-                const FC_T *xk = xn + k;
-                vec best = *(const vec *)(xk + (ih_lo * g->w + iw_lo) * c);
-                mask at = (mask){0} + (FC_IT)(ih_lo * g->w + iw_lo);
-                for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
-                    for (int64_t iw = (ih == ih_lo ? iw_lo + 1 : iw_lo); iw < iw_hi; ++iw) {
-                        const vec v = *(const vec *)(xk + (ih * g->w + iw) * c);
-                        const mask wins = (v > best) | ((v != v) & (best == best));
-                        best = (vec)(((mask)v & wins) | ((mask)best & ~wins));
-                        at = (((mask){0} + (FC_IT)(ih * g->w + iw)) & wins) | (at & ~wins);
-                    }
-                *(vec *)(yp + k) = best;
-                *(FC_FN(pidx) *)(ap + k) = __builtin_convertvector(at, FC_FN(pidx));
-            }
+            if (ih_hi - ih_lo == 2 && iw_hi - iw_lo == 2)
+                for (int64_t k = 0; k < c_vec; k += FC_PVL)
+                    FC_FN(max_vec_window)(g, xn + k, ih_lo, ih_lo + 2, iw_lo, iw_lo + 2,
+                                          yp + k, ap + k);
+            else
+                for (int64_t k = 0; k < c_vec; k += FC_PVL)
+                    FC_FN(max_vec_window)(g, xn + k, ih_lo, ih_hi, iw_lo, iw_hi, yp + k, ap + k);
             if (c_vec < c)
                 FC_FN(max_window)(g, xn, yp, ap, ih_lo, ih_hi, iw_lo, iw_hi, c_vec, c);
         }
@@ -127,25 +145,55 @@ FC_TARGET static void FC_FN(max_pool2d_backward)(const fc_pool_geom *g, const FC
     }
 }
 
-/* max_pool2d_backward for windows that do not overlap (stride >= pool size
- * on both axes), written as a gather: each dx element lies in at most one
- * window, so it is written once, with that window's dy where the window
- * chose it (and, with relu_y, where relu_y > 0), else 0. No zeroing pass,
- * no scattered read-modify-write, and whole vectors of channels at a time.
- * The same values as the scatter-add, provided every argmax lies in its own
- * window; returns 1 if so (every window's index was matched once), else 0,
- * and the caller must then run max_pool2d_backward on these images. */
-FC_TARGET static int FC_FN(max_pool2d_backward_disjoint)(const fc_pool_geom *g, const FC_T *dy,
-                                                         const FC_T *relu_y,
-                                                         const int32_t *argmax, FC_T *dx,
-                                                         int64_t n_begin, int64_t n_end)
+/* One window's gradient, channels [0, c): each position (ih, iw) of rows
+ * [ih_lo, ih_hi) and columns [iw_lo, iw_hi) gets dy where argmax chose it
+ * (and relu_y > 0), else 0; the chosen lanes are counted into
+ * *chosen_lanes (minus one per lane) and *matched. dy, relu_y and argmax
+ * point at the window's pooled pixel, dxn at the image's first pixel.
+ * Inlined with a constant window size (the usual 2x2), its loops unroll. */
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(unpool_window)(
+    const fc_pool_geom *g, const FC_T *dy, const FC_T *relu_y, const int32_t *argmax,
+    FC_T *dxn, int64_t ih_lo, int64_t ih_hi, int64_t iw_lo, int64_t iw_hi,
+    FC_IT __attribute__((vector_size(FC_VEC_BYTES))) *chosen_lanes, int64_t *matched)
 {
     typedef FC_FN(pvec) vec;
     typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
     const int64_t c = g->c, c_vec = c / FC_PVL * FC_PVL;
     const vec zero = {0};
-    mask chosen_lanes = {0}; /* minus the count of chosen lanes, lane by lane */
-    int64_t matched = 0;
+    int64_t k = 0;
+    for (; k < c_vec; k += FC_PVL) {
+        const mask at = __builtin_convertvector(*(const FC_FN(pidx) *)(argmax + k), mask);
+        mask d = (mask)(*(const vec *)(dy + k));
+        if (relu_y)
+            d &= *(const vec *)(relu_y + k) > zero;
+        for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
+            for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
+                const mask chosen = at == (mask){0} + (FC_IT)(ih * g->w + iw);
+                /* + 0: the scatter-add's 0 + dy, which turns -0 into +0 */
+                *(vec *)(dxn + (ih * g->w + iw) * c + k) = (vec)(d & chosen) + zero;
+                *chosen_lanes += chosen; /* a chosen lane is -1 */
+            }
+    }
+    for (; k < c; ++k)
+        for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
+            for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
+                const int chosen = argmax[k] == (int32_t)(ih * g->w + iw);
+                const int pass = chosen && (!relu_y || relu_y[k] > (FC_T)0);
+                dxn[(ih * g->w + iw) * c + k] = (pass ? dy[k] : (FC_T)0) + (FC_T)0;
+                *matched += chosen;
+            }
+}
+
+/* Zeros at the positions of images [n_begin, n_end) of dx that no window
+ * covers (rows or columns in the gaps of a stride larger than the window,
+ * or past the last window); none when the windows tile the image. */
+FC_TARGET static void FC_FN(zero_uncovered)(const fc_pool_geom *g, FC_T *dx, int64_t n_begin,
+                                            int64_t n_end)
+{
+    const int64_t c = g->c;
+    if (g->pad_top == 0 && g->pad_left == 0 && g->stride_h == g->kh && g->stride_w == g->kw &&
+        g->oh * g->kh == g->h && g->ow * g->kw == g->w)
+        return;
     for (int64_t n = n_begin; n < n_end; ++n)
         for (int64_t ih = 0; ih < g->h; ++ih) {
             const int64_t th = ih + g->pad_top, oh = th / g->stride_h;
@@ -158,33 +206,49 @@ FC_TARGET static int FC_FN(max_pool2d_backward_disjoint)(const fc_pool_geom *g, 
                     rem = 0;
                     ++ow;
                 }
-                FC_T *FC_RESTRICT dxp = dx + ((n * g->h + ih) * g->w + iw) * c;
-                if (!row_covered || ow >= g->ow || rem >= g->kw) {
-                    for (int64_t k = 0; k < c; ++k)
-                        dxp[k] = (FC_T)0;
+                if (row_covered && ow < g->ow && rem < g->kw)
                     continue;
-                }
-                const int64_t q = ((n * g->oh + oh) * g->ow + ow) * c;
-                const int32_t idx = (int32_t)(ih * g->w + iw);
-                int64_t k = 0;
-                for (; k < c_vec; k += FC_PVL) {
-                    const mask chosen = __builtin_convertvector(
-                        *(const FC_FN(pidx) *)(argmax + q + k) == idx, mask);
-                    mask pass = chosen;
-                    if (relu_y)
-                        pass &= *(const vec *)(relu_y + q + k) > zero;
-                    /* + 0: the scatter-add's 0 + dy, which turns -0 into +0 */
-                    *(vec *)(dxp + k) = (vec)((mask)(*(const vec *)(dy + q + k)) & pass) + zero;
-                    chosen_lanes += chosen; /* a chosen lane is -1 */
-                }
-                for (; k < c; ++k) {
-                    const int chosen = argmax[q + k] == idx;
-                    const int pass = chosen && (!relu_y || relu_y[q + k] > (FC_T)0);
-                    dxp[k] = (pass ? dy[q + k] : (FC_T)0) + (FC_T)0;
-                    matched += chosen;
-                }
+                FC_T *FC_RESTRICT dxp = dx + ((n * g->h + ih) * g->w + iw) * c;
+                for (int64_t k = 0; k < c; ++k)
+                    dxp[k] = (FC_T)0;
             }
         }
+}
+
+/* max_pool2d_backward for windows that do not overlap (stride >= pool size
+ * on both axes), written window by window: each dx element lies in at most
+ * one window, so it is written once, with that window's dy where the window
+ * chose it (and, with relu_y, where relu_y > 0), else 0. No zeroing pass,
+ * no scattered read-modify-write, and whole vectors of channels at a time.
+ * The same values as the scatter-add, provided every argmax lies in its own
+ * window; returns 1 if so (every window's index was matched once), else 0,
+ * and the caller must then run max_pool2d_backward on these images. */
+FC_TARGET static int FC_FN(max_pool2d_backward_disjoint)(const fc_pool_geom *g, const FC_T *dy,
+                                                         const FC_T *relu_y,
+                                                         const int32_t *argmax, FC_T *dx,
+                                                         int64_t n_begin, int64_t n_end)
+{
+    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
+    const int64_t c = g->c;
+    mask chosen_lanes = {0}; /* minus the count of chosen lanes, lane by lane */
+    int64_t matched = 0;
+    FC_FN(zero_uncovered)(g, dx, n_begin, n_end);
+    for (int64_t n = n_begin; n < n_end; ++n) {
+        FC_T *dxn = dx + n * g->h * g->w * c;
+        for (int64_t oh = 0; oh < g->oh; ++oh)
+            for (int64_t ow = 0; ow < g->ow; ++ow) {
+                const int64_t q = ((n * g->oh + oh) * g->ow + ow) * c;
+                const FC_T *ry = relu_y ? relu_y + q : NULL;
+                int64_t ih_lo, ih_hi, iw_lo, iw_hi;
+                FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
+                if (ih_hi - ih_lo == 2 && iw_hi - iw_lo == 2)
+                    FC_FN(unpool_window)(g, dy + q, ry, argmax + q, dxn, ih_lo, ih_lo + 2,
+                                         iw_lo, iw_lo + 2, &chosen_lanes, &matched);
+                else
+                    FC_FN(unpool_window)(g, dy + q, ry, argmax + q, dxn, ih_lo, ih_hi, iw_lo,
+                                         iw_hi, &chosen_lanes, &matched);
+            }
+    }
     for (int l = 0; l < FC_PVL; ++l)
         matched -= chosen_lanes[l];
     return matched == (n_end - n_begin) * g->oh * g->ow * c;

@@ -524,7 +524,8 @@ def _check_argmax(argmax: object, dy: np.ndarray, forward: str) -> np.ndarray:
 
 def _check_argmax_values(argmax: np.ndarray, plane: int, where: str) -> None:
     """Every index is a flat position in the pooled plane of ``plane`` elements."""
-    if argmax.size and (argmax.min() < 0 or argmax.max() >= plane):
+    # One pass: a negative index read as unsigned is above any plane size.
+    if argmax.size and argmax.view(np.uint32).max() >= plane:
         raise ValueError(
             "Invalid value for argument `argmax`: indices must lie in "
             f"[0, {plane}) {where}, received values in [{argmax.min()}, {argmax.max()}]."
