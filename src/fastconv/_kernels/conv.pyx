@@ -35,7 +35,8 @@ from fastconv._kernels.kernels cimport (
 from libc.stdint cimport int64_t
 
 # Batch chunks of the weight gradient. Fixed (not the thread count) for
-# determinism; the workspace is min(N, 16) copies of the kernel's size.
+# determinism; the workspace is one copy of the kernel's size (by blocks of
+# dw) or min(N, 16) of them (by chunks), see conv2d_backward.
 WEIGHT_GRAD_CHUNKS = 16
 
 

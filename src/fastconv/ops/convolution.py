@@ -25,8 +25,8 @@ rank-1 convolution is one of height 1 along the width.
 Layouts are channels-last: x ``(N, *spatial, C_in)``, w
 ``(*kernel_size, C_in // groups, C_out)`` (transposed: ``(*kernel_size,
 filters, C_in)``, as Keras stores it). Workspace as for ``conv2d``: the
-weight gradient keeps ``min(N, 16)`` partial sums, summed in a fixed order,
-so results are bitwise identical for any thread count.
+weight gradient is summed over ``min(N, 16)`` batch chunks, added in a fixed
+order, so results are bitwise identical for any thread count.
 """
 
 from __future__ import annotations

@@ -13,9 +13,11 @@ Non-contiguous, read-only and Fortran-ordered inputs are accepted (copied to
 C order when needed); inputs are never modified.
 
 Workspace beyond the outputs: ``conv2d_backward`` uses a transposed copy of
-``w`` for ``dx`` and ``min(N, 16)`` partial copies of ``dw`` (plus as many of
-``db``), summed in a fixed order so results do not depend on the thread
-count; ``conv2d_max_pool2d`` one convolution output plane ``(OH, OW, C_out)``
+``w`` for ``dx`` and, for ``dw``, one copy of it when the output channels
+come in whole vector blocks (each thread then owns blocks of ``dw`` and adds
+the batch chunks' sums to them in chunk order) or else ``min(N, 16)``
+partial copies summed in a fixed order (plus ``min(N, 16)`` of ``db``), so
+results do not depend on the thread count; ``conv2d_max_pool2d`` one convolution output plane ``(OH, OW, C_out)``
 per thread, and its gradient a few of them per thread (about 512 KB) besides
 the copies above. The other ops use none.
 """
