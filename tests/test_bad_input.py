@@ -449,3 +449,10 @@ def test_a_valid_call_does_not_let_an_equal_invalid_argument_through(backend):
     # numpy integers are valid, cached or not.
     np.testing.assert_array_equal(backend.conv2d(X, W, strides=np.int64(1)),
                                   backend.conv2d(X, W, strides=1))
+
+
+def test_a_negative_argmax_is_rejected_even_for_a_plane_past_2_to_the_32():
+    # (checked before dx, 17 GB here, is allocated)
+    with pytest.raises(ValueError, match="`argmax`.*received values in \\[-1, -1\\]"):
+        ops.max_pool2d_backward(np.zeros((1, 1, 1, 1), np.float32),
+                                np.full((1, 1, 1, 1), -1, np.int32), (1, 65536, 65537, 1))

@@ -524,8 +524,9 @@ def _check_argmax(argmax: object, dy: np.ndarray, forward: str) -> np.ndarray:
 
 def _check_argmax_values(argmax: np.ndarray, plane: int, where: str) -> None:
     """Every index is a flat position in the pooled plane of ``plane`` elements."""
-    # One pass: a negative index read as unsigned is above any plane size.
-    if argmax.size and argmax.view(np.uint32).max() >= plane:
+    # One pass: a negative int32 read as unsigned is at least 2**31, so it is
+    # out of range for any plane (an int32 index never reaches past 2**31).
+    if argmax.size and argmax.view(np.uint32).max() >= min(plane, 2**31):
         raise ValueError(
             "Invalid value for argument `argmax`: indices must lie in "
             f"[0, {plane}) {where}, received values in [{argmax.min()}, {argmax.max()}]."
