@@ -261,10 +261,19 @@ FC_TARGET static void FC_FN(bias_gradient)(const fc_conv_geom *g, const FC_T *dy
     }
 }
 
-/* Output rows per tile of conv_dw_range: the x and dy rows a tile reads
- * stay in a core's L2 cache (about FC_DW_TILE_BYTES of them) while every
- * tap and channel block sums over them. */
+/* Output rows per tile of the weight gradient (conv_dw_range and
+ * conv2d_backward_weight_blocks): the x and dy rows a tile reads stay in a
+ * core's L2 cache (about FC_DW_TILE_BYTES of them) while every tap and
+ * channel block sums over them. At least one row. */
 #define FC_DW_TILE_BYTES (192 * 1024)
+
+FC_TARGET static inline int64_t FC_FN(dw_tile_rows)(const fc_conv_geom *g)
+{
+    const int64_t row_bytes = (g->stride_h * g->stride_d * g->w * g->c_in + g->ow * g->c_out) *
+                              (int64_t)sizeof(FC_T);
+    const int64_t tile = FC_DW_TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
+    return tile < 1 ? 1 : tile;
+}
 
 /* dw over the images [n_begin, n_end), every tap's pixels outside the
  * `interior` rectangle (all of them when it is empty): the blocked channels
@@ -280,11 +289,7 @@ FC_TARGET static void FC_FN(conv_dw_range)(const fc_conv_geom *g, const FC_T *x,
 {
     const int64_t cin = g->c_in, cout = g->c_out;
     const int64_t co_blocked = cout - cout % FC_CB;
-    const int64_t row_bytes =
-        (g->stride_h * g->stride_d * g->w * cin + g->ow * cout) * (int64_t)sizeof(FC_T);
-    int64_t tile = FC_DW_TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
-    if (tile < 1)
-        tile = 1;
+    const int64_t tile = FC_FN(dw_tile_rows)(g);
     const int64_t rows_per_image = g->od * g->oh;
     const int64_t r_first = n_begin * rows_per_image, r_last = n_end * rows_per_image;
     if (!add_tails && co_blocked < cout)
@@ -375,11 +380,7 @@ FC_TARGET static void FC_FN(conv2d_backward_weight_blocks)(const fc_conv_geom *g
     const int64_t blocks = FC_FN(dw_block_count)(g);
     const int64_t b_lo = blocks * part / parts, b_hi = blocks * (part + 1) / parts;
     const fc_interior none = {0, 0, 0, 0};
-    const int64_t row_bytes =
-        (g->stride_h * g->stride_d * g->w * cin + g->ow * cout) * (int64_t)sizeof(FC_T);
-    int64_t tile = FC_DW_TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
-    if (tile < 1)
-        tile = 1;
+    const int64_t tile = FC_FN(dw_tile_rows)(g);
     const int64_t rows_per_image = g->od * g->oh;
     for (int64_t c = 0; c < n_chunks && b_lo < b_hi; ++c) {
         const int64_t r_first = g->n * c / n_chunks * rows_per_image;
