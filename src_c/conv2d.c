@@ -80,6 +80,33 @@ typedef double fc_sum_f64 __attribute__((vector_size(16), aligned(8)));
 FC_DEFINE_SUM(f32, float)
 FC_DEFINE_SUM(f64, double)
 
+/* x * 0 is a zero for every finite x and NaN for infinities and NaN; NaN
+ * stays in a lane's sum once there. 16-byte vectors: this runs on short
+ * spans (a kernel, an image's last rows), any CPU has them. */
+#define FC_DEFINE_ALL_FINITE(dt, T)                                                   \
+    int fc_all_finite_##dt(const T *a, int64_t len)                                   \
+    {                                                                                 \
+        const int lanes = (int)(sizeof(fc_sum_##dt) / sizeof(T));                     \
+        fc_sum_##dt acc = {0}, acc1 = {0};                                            \
+        T rest = 0;                                                                   \
+        int64_t k = 0;                                                                \
+        for (; k + 2 * lanes <= len; k += 2 * lanes) {                                \
+            acc += *(const fc_sum_##dt *)(a + k) * (T)0;                              \
+            acc1 += *(const fc_sum_##dt *)(a + k + lanes) * (T)0;                     \
+        }                                                                             \
+        acc += acc1;                                                                  \
+        for (; k + lanes <= len; k += lanes)                                          \
+            acc += *(const fc_sum_##dt *)(a + k) * (T)0;                              \
+        for (; k < len; ++k)                                                          \
+            rest += a[k] * (T)0;                                                      \
+        for (int l = 0; l < lanes; ++l)                                               \
+            rest += acc[l];                                                           \
+        return rest == rest;                                                          \
+    }
+
+FC_DEFINE_ALL_FINITE(f32, float)
+FC_DEFINE_ALL_FINITE(f64, double)
+
 /* Along one axis (input size, taps k, dilation, stride s, padding before),
  * residue r: the taps reaching positions s * a + r in ascending order
  * (their count in *count, the first in *first, `step` apart), the

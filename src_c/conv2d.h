@@ -50,6 +50,10 @@ void fc_relu_backward_f32(int isa, const float *dy, const float *y, float *dx, i
 void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx,
                           int64_t begin, int64_t end);
 
+/* Whether a[0 .. len) holds no infinity and no NaN. */
+int fc_all_finite_f32(const float *a, int64_t len);
+int fc_all_finite_f64(const double *a, int64_t len);
+
 /* out[k] = parts[0, k] + parts[1, k] + ... in that order, k in [begin, end);
  * parts (n_parts, len). Results are the same however [0, len) is split into
  * ranges, provided every range starts at a multiple of FC_SUM_BLOCK and ends

@@ -104,13 +104,19 @@ static inline void fc_next_row(const fc_conv_geom *g, int64_t *n, int64_t *od, i
 /* Geometry of one pooling: x (n, h, w, c), y (n, oh, ow, c), window (kh, kw).
  * Window (oh, ow) covers rows oh * stride_h - pad_top + [0, kh) and columns
  * ow * stride_w - pad_left + [0, kw); only positions inside the image take
- * part (every window holds at least one, which fastconv.ops guarantees). */
+ * part (every window holds at least one, which fastconv.ops guarantees).
+ * Max pooling's argmax holds ih * index_w + iw. index_w is w, except where x
+ * is the top-left h x w corner of a wider convolution output, stored dense:
+ * the part its windows read, all a fused convolution computes, while argmax
+ * still counts in the full output's width. Only max_pool2d_forward and
+ * max_pool2d_backward_disjoint take such an x. */
 typedef struct {
     int64_t n, h, w, c;
     int64_t kh, kw;
     int64_t oh, ow;
     int64_t stride_h, stride_w;
     int64_t pad_top, pad_left;
+    int64_t index_w;
 } fc_pool_geom;
 
 /* One output pixel (n, od, oh, ow) of a convolution and the taps that read

@@ -43,12 +43,12 @@ FC_TARGET static inline void FC_FN(max_window)(const fc_pool_geom *g, const FC_T
     const FC_T *first = x + (ih_lo * g->w + iw_lo) * c;
     for (int64_t k = c_lo; k < c_hi; ++k) {
         yp[k] = first[k];
-        ap[k] = (int32_t)(ih_lo * g->w + iw_lo);
+        ap[k] = (int32_t)(ih_lo * g->index_w + iw_lo);
     }
     for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
         for (int64_t iw = (ih == ih_lo ? iw_lo + 1 : iw_lo); iw < iw_hi; ++iw) {
             const FC_T *FC_RESTRICT xp = x + (ih * g->w + iw) * c;
-            const int32_t idx = (int32_t)(ih * g->w + iw);
+            const int32_t idx = (int32_t)(ih * g->index_w + iw);
             for (int64_t k = c_lo; k < c_hi; ++k) {
                 const FC_T v = xp[k], best = yp[k];
                 const int wins = (v > best) | ((v != v) & (best == best));
@@ -71,7 +71,7 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(max_vec_window
     typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
     const int64_t c = g->c;
     vec best = *(const vec *)(xk + (ih_lo * g->w + iw_lo) * c);
-    mask at = (mask){0} + (FC_IT)(ih_lo * g->w + iw_lo);
+    mask at = (mask){0} + (FC_IT)(ih_lo * g->index_w + iw_lo);
     for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
         for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
             if (ih == ih_lo && iw == iw_lo)
@@ -79,7 +79,7 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(max_vec_window
             const vec v = *(const vec *)(xk + (ih * g->w + iw) * c);
             const mask wins = (v > best) | ((v != v) & (best == best));
             best = (vec)(((mask)v & wins) | ((mask)best & ~wins));
-            at = (((mask){0} + (FC_IT)(ih * g->w + iw)) & wins) | (at & ~wins);
+            at = (((mask){0} + (FC_IT)(ih * g->index_w + iw)) & wins) | (at & ~wins);
         }
     *(vec *)yp = best;
     *(FC_FN(pidx) *)ap = __builtin_convertvector(at, FC_FN(pidx));
@@ -168,7 +168,7 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(unpool_window)
             d &= *(const vec *)(relu_y + k) > zero;
         for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
             for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
-                const mask chosen = at == (mask){0} + (FC_IT)(ih * g->w + iw);
+                const mask chosen = at == (mask){0} + (FC_IT)(ih * g->index_w + iw);
                 /* + 0: the scatter-add's 0 + dy, which turns -0 into +0 */
                 *(vec *)(dxn + (ih * g->w + iw) * c + k) = (vec)(d & chosen) + zero;
                 *chosen_lanes += chosen; /* a chosen lane is -1 */
@@ -177,7 +177,7 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(unpool_window)
     for (; k < c; ++k)
         for (int64_t ih = ih_lo; ih < ih_hi; ++ih)
             for (int64_t iw = iw_lo; iw < iw_hi; ++iw) {
-                const int chosen = argmax[k] == (int32_t)(ih * g->w + iw);
+                const int chosen = argmax[k] == (int32_t)(ih * g->index_w + iw);
                 const int pass = chosen && (!relu_y || relu_y[k] > (FC_T)0);
                 dxn[(ih * g->w + iw) * c + k] = (pass ? dy[k] : (FC_T)0) + (FC_T)0;
                 *matched += chosen;

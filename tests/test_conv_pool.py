@@ -14,16 +14,21 @@ from helpers import random_array
 
 # (x shape, w shape, conv strides, padding, dilation, pool size, pool strides,
 # pool padding): the seed CNN's first two layers (disjoint windows, the second
-# dropping a trailing row and column), a first layer with "same" borders
-# (few-taps block), channel tails (19), overlapping pooling windows ("same",
-# and strides below the size), and one output channel pooled with "same"
-# padding.
+# dropping a trailing row and column, which the fused kernels leave out), a
+# first layer with "same" borders (few-taps block), channel tails (19),
+# overlapping pooling windows ("same", and strides below the size), one
+# output channel pooled with "same" padding, a "same" first layer whose odd
+# output loses its last row and column (border pixels on both sides of the
+# crop), and dilated taps pooled with gaps between the windows, 16 channels
+# (half a register block) and a crop on both axes.
 CASES = [
     ((5, 28, 28, 1), (3, 3, 1, 32), 1, "valid", 1, 2, None, "valid"),
     ((4, 13, 13, 32), (3, 3, 32, 64), 1, "valid", 1, 2, None, "valid"),
     ((3, 10, 9, 3), (3, 3, 3, 19), 1, "same", 1, 3, 2, "same"),
     ((4, 12, 11, 5), (2, 3, 5, 33), (2, 1), ((1, 0), (0, 2)), (1, 2), (2, 3), 1, 1),
     ((3, 9, 9, 17), (3, 3, 17, 1), 1, "same", 1, 2, None, "same"),
+    ((3, 27, 27, 1), (3, 3, 1, 8), 1, "same", 1, 2, None, "valid"),
+    ((3, 12, 14, 6), (3, 2, 6, 16), 1, "valid", (2, 1), 3, (4, 3), "valid"),
 ]
 
 
@@ -138,6 +143,49 @@ def test_backward_computes_only_what_is_asked(need):
     for asked, a, b in zip(need, got, want):
         assert (a is None) == (not asked) == (b is None)
         if asked:
+            assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_leaves_out_the_dropped_pixels_only_where_the_bits_stay(dtype, isa):
+    # 11 output rows pooled by 2 read 10: the fused gradient leaves the last
+    # row and column out of its sums, zeros that change nothing, except a
+    # zero times an infinity or NaN, which is NaN in the separate ops too.
+    x = random_array((18, 13, 13, 8), dtype, 21)
+    w = random_array((3, 3, 8, 32), dtype, 22)
+    y, argmax = ops.conv2d_max_pool2d(x, w, activation="relu")
+    dy = random_array(y.shape, dtype, 23)
+    x_inf = x.copy()
+    x_inf[3, 12, 5, 2] = np.inf  # read by the dropped row alone
+    x_nan = x.copy()
+    x_nan[7, 4, 11, 0] = np.nan  # read by a kept and a dropped column
+    w_inf = w.copy()
+    w_inf[2, 1, 3, 7] = -np.inf
+    for xs, ws in ((x, w), (x_inf, w), (x_nan, w), (x, w_inf)):
+        got = ops.conv2d_max_pool2d_backward(dy, argmax, xs, ws, activation="relu", y=y)
+        want = unfused_backward(dy, argmax, xs, ws, 1, "valid", 1, "relu", y)
+        for name, a, b in zip(("dx", "dw", "db"), got, want):
+            assert a.tobytes() == b.tobytes(), name
+    # The infinity meets the dropped row's zero gradient in the taps of the
+    # kernel's last row: NaN there, finite elsewhere.
+    dw = ops.conv2d_max_pool2d_backward(dy, argmax, x_inf, w, activation="relu", y=y)[1]
+    assert np.isnan(dw[2, :, 2]).all() and np.isfinite(dw[:2]).all()
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_backward_of_a_strided_convolution_with_a_dropped_row(need_dx, isa):
+    # 15 rows at stride 2 give 7, pooled by 2: 6 read. The weight gradient
+    # leaves the last row out; the input gradient (by stride phases) does not.
+    x = random_array((18, 15, 15, 4), np.float32, 24)
+    w = random_array((3, 3, 4, 32), np.float32, 25)
+    y, argmax = ops.conv2d_max_pool2d(x, w, None, 2, activation="relu")
+    dy = random_array(y.shape, np.float32, 26)
+    got = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, 2, activation="relu", y=y,
+                                         need_dx=need_dx)
+    want = unfused_backward(dy, argmax, x, w, 2, "valid", 1, "relu", y, need_dx=need_dx)
+    assert (got[0] is None) == (want[0] is None) == (not need_dx)
+    for a, b in zip(got, want):
+        if a is not None:
             assert a.tobytes() == b.tobytes()
 
 

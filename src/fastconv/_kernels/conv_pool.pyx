@@ -11,7 +11,10 @@ into the planes (a gather when the pooling windows are disjoint, else a
 scatter-add), then computes their input gradient and adds their weight
 gradient from there. Only pooled-size arrays, x and dx reach memory: a
 pool-size times less traffic (the first layer of a small CNN writes 5.5 MB
-per batch of 64 otherwise, each way).
+per batch of 64 otherwise, each way). When the windows stop short of the
+output's last rows or columns (11 rows pooled by 2 read 10), the planes hold
+only the part they read (crop_to_windows): the forward pass does not compute
+the rest, the backward pass leaves its zero gradient out of the sums.
 
 Forward, images are split into one contiguous block per thread. Backward,
 the weight gradient keeps conv.pyx's fixed batch chunks (each image added to
@@ -29,8 +32,9 @@ from fastconv._kernels.conv import WEIGHT_GRAD_CHUNKS, data_gradient_weights
 from fastconv._kernels.kernels cimport (
     MAX_DATA_PHASES, fc_data_phase, plan_data_phases,
     fc_conv2d_backward_data_phases_f32, fc_conv2d_backward_data_phases_f64,
-    conv_geometry, data_gradient_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier,
-    fc_pool_geom, fc_record_team_size, pool_geometry, sum_parts_share,
+    conv_geometry, crop_to_windows, data_gradient_geometry, fc_all_finite_f32,
+    fc_all_finite_f64, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_pool_geom,
+    fc_record_team_size, pool_geometry, sum_parts_share,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
     fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64,
@@ -52,7 +56,8 @@ def conv2d_max_pool2d_forward(const floating[:, :, :, ::1] x, const floating[:, 
                               conv_geom, pool_geom, bint relu, int isa, int n_threads):
     """y, argmax (N, POH, POW, C_out) = max pooling (pool_geom) of
     conv(x (N, H, W, C_in), w (KH, KW, C_in, C_out)) + b, rectified first when
-    ``relu``. scratch: (n_threads, OH, OW, C_out), one plane per thread.
+    ``relu``. scratch: (n_threads, OH, OW, C_out), one plane per thread, of
+    which the rows and columns the windows read are computed.
     ``b`` may be None. 1 <= n_threads <= N."""
     cdef fc_conv_geom g = conv_geometry(conv_geom)
     cdef fc_pool_geom pg = pool_geometry(pool_geom)
@@ -60,6 +65,7 @@ def conv2d_max_pool2d_forward(const floating[:, :, :, ::1] x, const floating[:, 
     g.relu = relu
     g.n = 1
     pg.n = 1
+    crop_to_windows(&g, &pg)
     cdef int64_t x_image = g.h * g.w * g.c_in
     cdef int64_t plane = g.oh * g.ow * g.c_out
     cdef int64_t pooled = pg.oh * pg.ow * pg.c
@@ -116,6 +122,36 @@ cdef inline void _pool_gradient(int isa, const fc_pool_geom *pg, bint disjoint,
             fc_max_pool2d_backward_f64(isa, pg, dy, relu_y, argmax, dz, 0, pg.n)
 
 
+cdef inline bint _all_finite(const floating *a, int64_t n) noexcept nogil:
+    if floating is float:
+        return fc_all_finite_f32(a, n)
+    else:
+        return fc_all_finite_f64(a, n)
+
+
+cdef bint _finite_where_cropped(const fc_conv_geom *g, const fc_conv_geom *crop,
+                                const floating *x, int64_t images) noexcept nogil:
+    """Whether x (images of g's input) is finite wherever the output pixels
+    that ``crop`` leaves out read it: in every input row from the first
+    dropped row's first tap on, and likewise every column (a superset).
+    Those pixels' gradient is zero; zero times a finite input adds nothing
+    to the weight gradient's sums, times an infinity or NaN it adds NaN."""
+    cdef int64_t row = g.w * g.c_in
+    cdef int64_t r0 = max(0, crop.oh * g.stride_h - g.pad_top)
+    cdef int64_t c0 = max(0, crop.ow * g.stride_w - g.pad_left)
+    cdef int64_t n, r
+    cdef const floating *xn
+    for n in range(images):
+        xn = x + n * g.h * row
+        if r0 < g.h and not _all_finite(xn + r0 * row, (g.h - r0) * row):
+            return False
+        if c0 < g.w:
+            for r in range(min(r0, g.h)):
+                if not _all_finite(xn + r * row + c0 * g.c_in, (g.w - c0) * g.c_in):
+                    return False
+    return True
+
+
 def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
                                const int32_t[:, :, :, ::1] argmax,
                                const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -130,7 +166,17 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     scratch: (n_threads, G, OH, OW, C_out) with G = group_size(conv_geom).
     The weight gradients are summed over ``min(N, weight_chunks)`` chunks,
     as conv2d_backward's. 1 <= n_threads <= N, and no more threads than
-    weight-gradient chunks."""
+    weight-gradient chunks.
+
+    With disjoint windows that leave the convolution output's last rows or
+    columns out, a group's gradient plane holds only the part they cover
+    (crop_to_windows): the rest is zero, and leaving zeros out of the sums
+    gives the same bits, a sum never being -0. Not when a zero would meet an
+    infinity or NaN (it makes NaN): a non-finite weight (for dx) or input
+    where the dropped pixels read it (for dw), nor when an argmax lies
+    outside its window; the group then takes the full plane. dx is cropped
+    for unit strides only (the strided one runs by stride phases planned on
+    the full geometry)."""
     cdef fc_conv_geom g = conv_geometry(conv_geom)
     cdef fc_pool_geom pg = pool_geometry(pool_geom)
     cdef int64_t images = g.n
@@ -163,6 +209,11 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     cdef const floating *pkp = NULL
     cdef fc_conv_geom g_i, gt_i
     cdef fc_pool_geom pg_i
+    cdef fc_conv_geom g_crop = g
+    cdef fc_pool_geom pg_crop = pg
+    cdef bint crop = disjoint and crop_to_windows(&g_crop, &pg_crop)
+    cdef bint crop_i
+    cdef int64_t n_i
     cdef floating *s_t
     cdef floating *dw_c
     cdef floating *db_c
@@ -182,6 +233,8 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     if dxp != NULL and pkp == NULL:
         wt = data_gradient_weights(w, flip)
         wtp = &wt[0, 0, 0, 0]
+    if crop and dxp != NULL:
+        crop = flip and _all_finite(&w[0, 0, 0, 0], w_len)
     if dwp != NULL:
         dw_parts = np.empty((n_chunks, w_len), dtype=dtype)
         dw_parts_p = &dw_parts[0, 0]
@@ -199,17 +252,31 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
             i = images * c_begin // n_chunks
             end = images * c_end // n_chunks
             while i < end:
-                # Images [i, i + g_i.n) as a batch of their own.
-                g_i = g
-                g_i.n = min(group, end - i)
-                gt_i = data_gradient_geometry(g_i)
-                pg_i = pg
-                pg_i.n = g_i.n
+                # Images [i, i + n_i) as a batch of their own.
+                n_i = min(group, end - i)
                 ry_i = ryp
                 if ryp != NULL:
                     ry_i = ryp + i * pooled
-                _pool_gradient(isa, &pg_i, disjoint, dyp + i * pooled, ry_i, ap + i * pooled,
-                               s_t)
+                crop_i = crop and _finite_where_cropped(&g, &g_crop, xp + i * x_image, n_i)
+                if crop_i:
+                    pg_i = pg_crop
+                    pg_i.n = n_i
+                    if floating is float:
+                        crop_i = fc_max_pool2d_backward_disjoint_f32(
+                            isa, &pg_i, dyp + i * pooled, ry_i, ap + i * pooled, s_t, 0, n_i)
+                    else:
+                        crop_i = fc_max_pool2d_backward_disjoint_f64(
+                            isa, &pg_i, dyp + i * pooled, ry_i, ap + i * pooled, s_t, 0, n_i)
+                if crop_i:
+                    g_i = g_crop
+                else:
+                    g_i = g
+                    pg_i = pg
+                    pg_i.n = n_i
+                    _pool_gradient(isa, &pg_i, disjoint, dyp + i * pooled, ry_i,
+                                   ap + i * pooled, s_t)
+                g_i.n = n_i
+                gt_i = data_gradient_geometry(g_i)
                 if dxp != NULL and pkp != NULL:
                     if floating is float:
                         fc_conv2d_backward_data_phases_f32(isa, plan, n_phases, g_i.n, s_t, pkp,

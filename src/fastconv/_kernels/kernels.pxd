@@ -33,6 +33,7 @@ cdef extern from "fc_common.h" nogil:
         int64_t oh, ow
         int64_t stride_h, stride_w
         int64_t pad_top, pad_left
+        int64_t index_w
 
 
 cdef extern from "conv2d.h" nogil:
@@ -83,6 +84,8 @@ cdef extern from "conv2d.h" nogil:
                                             const double *wbuf, const double *b, double *dx,
                                             int64_t part, int64_t parts)
     int FC_SUM_BLOCK
+    bint fc_all_finite_f32(const float *a, int64_t len)
+    bint fc_all_finite_f64(const double *a, int64_t len)
     void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t length,
                           float *out, int64_t begin, int64_t end)
     void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t length,
@@ -212,7 +215,25 @@ cdef inline fc_pool_geom pool_geometry(g):
     c.oh, c.ow = g.oh, g.ow
     c.stride_h, c.stride_w = g.stride_h, g.stride_w
     c.pad_top, c.pad_left = g.pad_top, g.pad_left
+    c.index_w = g.w
     return c
+
+
+cdef inline bint crop_to_windows(fc_conv_geom *g, fc_pool_geom *pg) noexcept nogil:
+    """Shrinks the output of the convolution g, and with it the input of its
+    max pooling pg, to the rows and columns some pooling window reads (the
+    last ones drop out when the windows do not reach the far edge: 11 rows
+    pooled by 2 use 10). The windows and the argmax (still counted in the
+    full output's width) stay the same. Returns whether anything dropped."""
+    cdef int64_t rows = min(g.oh, (pg.oh - 1) * pg.stride_h - pg.pad_top + pg.kh)
+    cdef int64_t cols = min(g.ow, (pg.ow - 1) * pg.stride_w - pg.pad_left + pg.kw)
+    if rows == g.oh and cols == g.ow:
+        return False
+    pg.index_w = g.ow
+    g.oh = pg.h = rows
+    g.ow = pg.w = cols
+    fc_dense_output(g)
+    return True
 
 
 cdef inline fc_conv_geom data_gradient_geometry(fc_conv_geom g) noexcept nogil:

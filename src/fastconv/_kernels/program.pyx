@@ -24,7 +24,7 @@ from libc.string cimport memcpy
 cimport numpy as cnp
 
 from fastconv._kernels.kernels cimport (
-    conv_geometry, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_pool_geom,
+    conv_geometry, crop_to_windows, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_pool_geom,
     fc_record_team_size, pool_geometry, fc_avg_pool2d_forward_f32, fc_conv2d_forward_f32,
     fc_max_pool2d_forward_f32,
 )
@@ -176,11 +176,12 @@ cdef class Program:
         cdef fc_pool_geom pg = pool_geometry(pool_geom)
         cdef fc_program_op *op = self._append(OP_CONV_MAX_POOL, threads, g.n)
         g.relu = 1
+        g.n = 1
+        pg.n = 1
+        crop_to_windows(&g, &pg)  # only what the windows read, as conv_pool.pyx
         op.x_image = g.h * g.w * g.c_in
         op.plane = g.oh * g.ow * g.c_out
         op.pooled = pg.oh * pg.ow * pg.c
-        g.n = 1
-        pg.n = 1
         op.g, op.pg = g, pg
         op.x, op.w, op.b, op.y, op.argmax, op.scratch = x, w, b, y, argmax, scratch
         self.int32[argmax] = 1

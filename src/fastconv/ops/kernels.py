@@ -194,8 +194,10 @@ def conv2d_max_pool2d(
 
     Each thread convolves one image at a time into a plane of its own, still
     in cache when it is pooled; only the pooled output and argmax are
-    written. With fewer images than threads, the two ops run one after the
-    other instead (they split rows, so every thread has work).
+    written. Only the part of the convolution's output that some window
+    reads is computed: 11 rows pooled by 2 use 10. With fewer images than
+    threads, the two ops run one after the other instead (they split rows,
+    so every thread has work).
 
     Parameters
     ----------
@@ -251,8 +253,12 @@ def conv2d_max_pool2d_backward(
     Each thread takes a few images at a time: it writes their convolution
     output's gradient into planes of its own (a gather, each element written
     once, when the pooling windows do not overlap), still in cache when it
-    computes their dx and adds their dw and db. With fewer images than
-    threads, the ops run one after the other instead.
+    computes their dx and adds their dw and db. That gradient is zero where
+    no window reads the output; disjoint windows then leave those rows and
+    columns out of the sums, which keeps the bits (a zero adds nothing)
+    except where a zero would meet an infinite or NaN input or weight: those
+    images take the whole plane. With fewer images than threads, the ops run
+    one after the other instead.
 
     Parameters
     ----------
