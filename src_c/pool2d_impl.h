@@ -58,11 +58,15 @@ FC_TARGET static inline void FC_FN(max_window)(const fc_pool_geom *g, const FC_T
         }
 }
 
+/* Lanes (all ones) where v takes the place of best, the maximum of the
+ * elements before it: v is greater, or NaN while best is a number. v <= best
+ * is false where either is NaN: two comparisons, not three. */
+#define FC_BEATS(v, best) (~((v) <= (best)) & ((best) == (best)))
+
 /* The maximum and its index of one vector of channels over the window rows
  * [ih_lo, ih_hi) and columns [iw_lo, iw_hi) of xk (an image's first pixel,
  * offset to the vector's channels), in row-major order: a later element
- * wins when it is greater, or NaN over a number. Inlined with a constant
- * window size (the usual 2x2), its loops unroll. */
+ * wins when it is greater, or NaN over a number. */
 FC_TARGET static inline __attribute__((always_inline)) void FC_FN(max_vec_window)(
     const fc_pool_geom *g, const FC_T *xk, int64_t ih_lo, int64_t ih_hi, int64_t iw_lo,
     int64_t iw_hi, FC_T *yp, int32_t *ap)
@@ -77,11 +81,38 @@ FC_TARGET static inline __attribute__((always_inline)) void FC_FN(max_vec_window
             if (ih == ih_lo && iw == iw_lo)
                 continue;
             const vec v = *(const vec *)(xk + (ih * g->w + iw) * c);
-            const mask wins = (v > best) | ((v != v) & (best == best));
+            const mask wins = FC_BEATS(v, best);
             best = (vec)(((mask)v & wins) | ((mask)best & ~wins));
             at = (((mask){0} + (FC_IT)(ih * g->index_w + iw)) & wins) | (at & ~wins);
         }
     *(vec *)yp = best;
+    *(FC_FN(pidx) *)ap = __builtin_convertvector(at, FC_FN(pidx));
+}
+
+/* max_vec_window of the 2x2 window at row ih, column iw, as the maximum of
+ * its two rows' maxima: each row keeps its first maximum and the second
+ * row's wins only when it beats the first's, so the winner is the first
+ * maximum in row-major order, as in the scan, in two dependent steps
+ * instead of three. */
+FC_TARGET static inline __attribute__((always_inline)) void FC_FN(max_vec_window_2x2)(
+    const fc_pool_geom *g, const FC_T *xk, int64_t ih, int64_t iw, FC_T *yp, int32_t *ap)
+{
+    typedef FC_FN(pvec) vec;
+    typedef FC_IT mask __attribute__((vector_size(FC_VEC_BYTES)));
+    const int64_t c = g->c;
+    const FC_T *top_row = xk + (ih * g->w + iw) * c, *bottom_row = top_row + g->w * c;
+    const vec a = *(const vec *)top_row, b = *(const vec *)(top_row + c);
+    const vec d = *(const vec *)bottom_row, e = *(const vec *)(bottom_row + c);
+    const mask right_top = FC_BEATS(b, a), right_bottom = FC_BEATS(e, d);
+    const vec top = (vec)(((mask)b & right_top) | ((mask)a & ~right_top));
+    const vec bottom = (vec)(((mask)e & right_bottom) | ((mask)d & ~right_bottom));
+    const mask lower = FC_BEATS(bottom, top);
+    *(vec *)yp = (vec)(((mask)bottom & lower) | ((mask)top & ~lower));
+    /* Offsets in the window: 0 or 1 in the top row, index_w or index_w + 1
+     * in the bottom one (a true lane is -1). */
+    const mask column = (lower & right_bottom) | (~lower & right_top);
+    const mask at = (mask){0} + (FC_IT)(ih * g->index_w + iw) +
+                    (lower & (FC_IT)g->index_w) - column;
     *(FC_FN(pidx) *)ap = __builtin_convertvector(at, FC_FN(pidx));
 }
 
@@ -104,8 +135,7 @@ FC_TARGET static void FC_FN(max_pool2d_forward)(const fc_pool_geom *g, const FC_
             FC_FN(pool_window)(g, oh, ow, &ih_lo, &ih_hi, &iw_lo, &iw_hi);
             if (ih_hi - ih_lo == 2 && iw_hi - iw_lo == 2)
                 for (int64_t k = 0; k < c_vec; k += FC_PVL)
-                    FC_FN(max_vec_window)(g, xn + k, ih_lo, ih_lo + 2, iw_lo, iw_lo + 2,
-                                          yp + k, ap + k);
+                    FC_FN(max_vec_window_2x2)(g, xn + k, ih_lo, iw_lo, yp + k, ap + k);
             else
                 for (int64_t k = 0; k < c_vec; k += FC_PVL)
                     FC_FN(max_vec_window)(g, xn + k, ih_lo, ih_hi, iw_lo, iw_hi, yp + k, ap + k);

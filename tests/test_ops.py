@@ -346,6 +346,26 @@ def test_max_pool2d_constant_input_first_wins(fill, padding, isa):
     check_op("max_pool2d", np.full((2, 7, 6, 17), fill), pool_size=3, strides=1, padding=padding)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_every_2x2_window_of_specials(dtype, isa):
+    # All 7**4 windows over NaN, infinities, signed zeros and a tie, one per
+    # image: the first maximum in row-major order, NaN over numbers, the
+    # first NaN among several (the index as NumPy's argmax).
+    values = np.array([np.nan, -np.inf, -1.0, -0.0, 0.0, 1.0, np.inf], dtype)
+    grid = np.stack(np.meshgrid(*[np.arange(7)] * 4, indexing="ij"), -1).reshape(-1, 4)
+    windows = values[grid].reshape(-1, 2, 2, 1)
+    # 17 channels: vector lanes and the channel tail; each image's channels
+    # see its window shifted to a neighbour image's, so lanes differ.
+    x = np.concatenate([np.roll(windows, k, axis=0) for k in range(17)], axis=-1)
+    y, argmax = ops.max_pool2d(x, 2)
+    want_y, want_a = reference.max_pool2d(x, 2)
+    np.testing.assert_array_equal(argmax, want_a)
+    np.testing.assert_array_equal(y, want_y)  # NaN matches NaN, -0 matches +0
+    # The value is the chosen element itself: its zero's sign, its NaN.
+    chosen = np.take_along_axis(x.reshape(len(x), 4, 17), argmax.reshape(len(x), 1, 17), 1)
+    assert y.tobytes() == chosen.tobytes()
+
+
 @pytest.mark.parametrize("op", ["conv2d", "max_pool2d"])
 def test_misaligned_input_is_copied_to_aligned_memory(op):
     # A float32 array one byte past an allocation: valid NumPy, but its
