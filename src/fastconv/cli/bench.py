@@ -8,7 +8,10 @@ against PyTorch and ONNX Runtime). With ``--family``, then the convolution famil
 ``--reference`` the reference).
 
 Times are the best of several runs; GFLOP/s count 2 FLOPs per multiply-add
-(the backward pass counts dx only where the model needs it); "% peak" is
+(the backward pass counts dx only where the model needs it) of each layer's
+full work, though a convolution fused with its max pooling computes only
+the outputs the pooling reads (the table says how much, and the rate of the
+arithmetic done); "% peak" is
 against this machine's float32 FMA peak, measured here by a register-only
 multiply-add loop on the same number of threads; "% triad" against its
 memory bandwidth, measured by the STREAM triad on the same number of threads
@@ -200,6 +203,17 @@ def _fastconv_times(model, x: np.ndarray, y: np.ndarray, repeat: int, threads: i
     return rows, ref_rows, step, ref_step, step_1
 
 
+def _read_share(conv_shape: tuple, pool) -> float:
+    """The part of a convolution's output (N, *spatial, C) that the windows
+    of its max pooling read: all the fused kernels compute (11 rows pooled
+    by 2 read 10). "same" pooling reads to the far edge."""
+    share = 1.0
+    if pool.padding == "valid":
+        for size, k, s in zip(conv_shape[1:-1], pool.pool_size, pool.strides):
+            share *= min(size, (size - k) // s * s + k) / size
+    return share
+
+
 def _rate(work: tuple[float, float] | None, index: int, seconds: float, limit: float) -> str:
     """The rate of one pass and its % of the machine's limit, or dashes."""
     if not work:
@@ -347,6 +361,19 @@ def bench(batch: int, repeat: int, family: bool = False, with_reference: bool = 
     print(f"{'training step (fwd + bwd + rmsprop)':<41}{step * 1e3:8.3f}"
           f"{step_gflop / step:9.1f}{100 * step_gflop / step / peak:7.0f}%"
           f"{ref_step * 1e3:9.2f}{ref_step / step:6.1f}x{torch_part}")
+    pooled_rows = [(r, _read_share(tuple(r["output_shape"]), model.get_layer(p["layer"])))
+                   for r, p in zip(rows, rows[1:]) if p["fused_into"] == r["layer"]]
+    cropped = [(r, share) for r, share in pooled_rows if share < 1]
+    if cropped:
+        # Rates count the layers' full FLOPs, the work PyTorch does; say
+        # what the fused kernels leave out, and the rate of what they do.
+        done = step_gflop - sum((1 - share) * (r["forward_gflop"] + r["backward_gflop"])
+                                for r, share in cropped)
+        names = ", ".join(f"{r['layer']} {share:.0%}" for r, share in cropped)
+        print(f"GFLOP/s count each layer's full work; the fused kernels compute only the "
+              f"part of a convolution's output that its pooling reads ({names}): the step's "
+              f"arithmetic runs at {done / step:.1f} GFLOP/s, {100 * done / step / peak:.0f}% "
+              f"of the peak")
     print(f"\ntraining step on 1 thread: {step_1 * 1e3:.3f} ms; {threads} threads are "
           f"{step_1 / step:.2f}x faster" if threads > 1 else "")
     if torch_net:
