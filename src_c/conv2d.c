@@ -3,6 +3,8 @@
  * point per (op, dtype) that takes the instruction set to use. */
 #include "conv2d.h"
 
+#include <string.h>
+
 #define FC_TEMPLATE "conv2d_impl.h"
 #include "fc_dispatch.h"
 
@@ -106,6 +108,34 @@ FC_DEFINE_SUM(f64, double)
 
 FC_DEFINE_ALL_FINITE(f32, float)
 FC_DEFINE_ALL_FINITE(f64, double)
+
+/* -0 is the one element whose bits are the sign bit alone: compared as
+ * integers, 16 bytes at a time. */
+typedef uint32_t fc_bits_f32 __attribute__((vector_size(16), aligned(4)));
+typedef uint64_t fc_bits_f64 __attribute__((vector_size(16), aligned(8)));
+#define FC_DEFINE_HAS_NEGATIVE_ZERO(dt, T, U)                                         \
+    int fc_has_negative_zero_##dt(const T *a, int64_t len)                            \
+    {                                                                                 \
+        const int lanes = (int)(sizeof(fc_bits_##dt) / sizeof(T));                    \
+        const U sign = (U)1 << (8 * sizeof(U) - 1);                                   \
+        const fc_bits_##dt signs = (fc_bits_##dt){0} + sign;                          \
+        fc_bits_##dt found = {0};                                                     \
+        int64_t k = 0;                                                                \
+        for (; k + lanes <= len; k += lanes)                                          \
+            found |= (fc_bits_##dt)(*(const fc_bits_##dt *)(a + k) == signs);         \
+        int any = 0;                                                                  \
+        for (int l = 0; l < lanes; ++l)                                               \
+            any |= found[l] != 0;                                                     \
+        for (; k < len; ++k) {                                                        \
+            U bits;                                                                   \
+            memcpy(&bits, a + k, sizeof bits);                                        \
+            any |= bits == sign;                                                      \
+        }                                                                             \
+        return any;                                                                   \
+    }
+
+FC_DEFINE_HAS_NEGATIVE_ZERO(f32, float, uint32_t)
+FC_DEFINE_HAS_NEGATIVE_ZERO(f64, double, uint64_t)
 
 /* Along one axis (input size, taps k, dilation, stride s, padding before),
  * residue r: the taps reaching positions s * a + r in ascending order

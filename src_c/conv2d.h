@@ -54,6 +54,10 @@ void fc_relu_backward_f64(int isa, const double *dy, const double *y, double *dx
 int fc_all_finite_f32(const float *a, int64_t len);
 int fc_all_finite_f64(const double *a, int64_t len);
 
+/* Whether a[0 .. len) holds a -0. */
+int fc_has_negative_zero_f32(const float *a, int64_t len);
+int fc_has_negative_zero_f64(const double *a, int64_t len);
+
 /* out[k] = parts[0, k] + parts[1, k] + ... in that order, k in [begin, end);
  * parts (n_parts, len). Results are the same however [0, len) is split into
  * ranges, provided every range starts at a multiple of FC_SUM_BLOCK and ends

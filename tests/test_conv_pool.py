@@ -20,7 +20,9 @@ from helpers import random_array
 # output channel pooled with "same" padding, a "same" first layer whose odd
 # output loses its last row and column (border pixels on both sides of the
 # crop), and dilated taps pooled with gaps between the windows, 16 channels
-# (half a register block) and a crop on both axes.
+# (half a register block) and a crop on both axes, a height-1 (Conv1D-like)
+# layer whose overlapping windows read 9 of its 10 columns, and explicit
+# pooling padding that leaves the last 2 of 10 rows out.
 CASES = [
     ((5, 28, 28, 1), (3, 3, 1, 32), 1, "valid", 1, 2, None, "valid"),
     ((4, 13, 13, 32), (3, 3, 32, 64), 1, "valid", 1, 2, None, "valid"),
@@ -29,6 +31,8 @@ CASES = [
     ((3, 9, 9, 17), (3, 3, 17, 1), 1, "same", 1, 2, None, "same"),
     ((3, 27, 27, 1), (3, 3, 1, 8), 1, "same", 1, 2, None, "valid"),
     ((3, 12, 14, 6), (3, 2, 6, 16), 1, "valid", (2, 1), 3, (4, 3), "valid"),
+    ((3, 1, 12, 4), (1, 3, 4, 16), 1, "valid", 1, (1, 3), (1, 2), "valid"),
+    ((3, 12, 8, 5), (3, 3, 5, 16), 1, "valid", 1, 3, 3, ((1, 0), (0, 0))),
 ]
 
 
@@ -172,10 +176,31 @@ def test_backward_leaves_out_the_dropped_pixels_only_where_the_bits_stay(dtype, 
     assert np.isnan(dw[2, :, 2]).all() and np.isfinite(dw[:2]).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_with_underflowing_products_keeps_the_zeros_sign(dtype, isa, restore_settings):
+    # A multiply-add whose negative product underflows gives -0 from +0; the
+    # dropped row's zero terms would have made it +0 again, so a cropped -0
+    # sends the call to the full planes.
+    tiny = dtype(1e-30 if dtype == np.float32 else 1e-170)
+    x = np.ones((18, 4, 1, 16), dtype)
+    x[:, 1] = tiny
+    w = np.ones((2, 1, 16, 32), dtype)
+    w[1] = tiny
+    dy = np.full((18, 1, 1, 32), -tiny, dtype)
+    argmax = np.ones(dy.shape, np.int32)  # 3 output rows pooled by (2, 1): 2 read
+    want = unfused_backward(dy, argmax, x, w, 1, "valid", 1, None, None)
+    for threads in (1, 2, 3):
+        fastconv.set_num_threads(threads)
+        got = ops.conv2d_max_pool2d_backward(dy, argmax, x, w, pool_size=(2, 1))
+        for name, a, b in zip(("dx", "dw", "db"), got, want):
+            assert a.tobytes() == b.tobytes(), (name, threads)
+
+
 @pytest.mark.parametrize("need_dx", [True, False])
 def test_backward_of_a_strided_convolution_with_a_dropped_row(need_dx, isa):
-    # 15 rows at stride 2 give 7, pooled by 2: 6 read. The weight gradient
-    # leaves the last row out; the input gradient (by stride phases) does not.
+    # 15 rows at stride 2 give 7, pooled by 2: 6 read. Without dx the planes
+    # leave the last row out; with it (by stride phases, planned on the full
+    # geometry) they keep it.
     x = random_array((18, 15, 15, 4), np.float32, 24)
     w = random_array((3, 3, 4, 32), np.float32, 25)
     y, argmax = ops.conv2d_max_pool2d(x, w, None, 2, activation="relu")

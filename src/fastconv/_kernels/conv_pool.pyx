@@ -33,7 +33,8 @@ from fastconv._kernels.kernels cimport (
     MAX_DATA_PHASES, fc_data_phase, plan_data_phases,
     fc_conv2d_backward_data_phases_f32, fc_conv2d_backward_data_phases_f64,
     conv_geometry, crop_to_windows, data_gradient_geometry, fc_all_finite_f32,
-    fc_all_finite_f64, fc_conv_geom, fc_last_team_size, fc_omp_barrier, fc_pool_geom,
+    fc_all_finite_f64, fc_has_negative_zero_f32, fc_has_negative_zero_f64, fc_conv_geom,
+    fc_last_team_size, fc_omp_barrier, fc_pool_geom,
     fc_record_team_size, pool_geometry, sum_parts_share,
     fc_conv2d_forward_f32, fc_conv2d_forward_f64,
     fc_conv2d_backward_data_f32, fc_conv2d_backward_data_f64,
@@ -129,6 +130,13 @@ cdef inline bint _all_finite(const floating *a, int64_t n) noexcept nogil:
         return fc_all_finite_f64(a, n)
 
 
+cdef inline bint _has_negative_zero(const floating *a, int64_t n) noexcept nogil:
+    if floating is float:
+        return fc_has_negative_zero_f32(a, n)
+    else:
+        return fc_has_negative_zero_f64(a, n)
+
+
 cdef bint _finite_where_cropped(const fc_conv_geom *g, const fc_conv_geom *crop,
                                 const floating *x, int64_t images) noexcept nogil:
     """Whether x (images of g's input) is finite wherever the output pixels
@@ -170,13 +178,17 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
 
     With disjoint windows that leave the convolution output's last rows or
     columns out, a group's gradient plane holds only the part they cover
-    (crop_to_windows): the rest is zero, and leaving zeros out of the sums
-    gives the same bits, a sum never being -0. Not when a zero would meet an
-    infinity or NaN (it makes NaN): a non-finite weight (for dx) or input
-    where the dropped pixels read it (for dw), nor when an argmax lies
-    outside its window; the group then takes the full plane. dx is cropped
-    for unit strides only (the strided one runs by stride phases planned on
-    the full geometry)."""
+    (crop_to_windows): the rest is zero, and a zero term changes no sum but
+    one that is still a zero, or meets an infinity or NaN. So:
+    - a group takes the full plane when an infinite or NaN input lies where
+      the dropped pixels read it (dw), or an argmax lies outside its window;
+    - no group is cropped with a non-finite weight, or for a strided
+      convolution, when dx is computed (the strided dx runs by stride
+      phases planned on the full geometry);
+    - a multiply-add whose product underflows gives -0 from +0, which the
+      dropped zeros would have turned back to +0: if a cropped dx, or dw,
+      holds a -0, the whole call runs again on full planes (only tiny
+      values get there)."""
     cdef fc_conv_geom g = conv_geometry(conv_geom)
     cdef fc_pool_geom pg = pool_geometry(pool_geom)
     cdef int64_t images = g.n
@@ -214,6 +226,8 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
     cdef bint crop = disjoint and crop_to_windows(&g_crop, &pg_crop)
     cdef bint crop_i
     cdef int64_t n_i
+    cdef int[::1] negative_zero = np.zeros(n_threads, dtype=np.intc)
+    cdef int *nzp = &negative_zero[0]
     cdef floating *s_t
     cdef floating *dw_c
     cdef floating *db_c
@@ -242,88 +256,101 @@ def conv2d_max_pool2d_backward(const floating[:, :, :, ::1] dy, relu_y,
         db_parts = np.empty((n_chunks, g.c_out), dtype=dtype)
         db_parts_p = &db_parts[0, 0]
 
-    with nogil, parallel(num_threads=n_threads):
-        fc_record_team_size()
-        for t in prange(n_threads, schedule="static"):
-            # This thread's chunks, and their images [i, end), in groups.
-            s_t = sp + t * group * plane
-            c_begin = n_chunks * t // n_threads
-            c_end = n_chunks * (t + 1) // n_threads
-            i = images * c_begin // n_chunks
-            end = images * c_end // n_chunks
-            while i < end:
-                # Images [i, i + n_i) as a batch of their own.
-                n_i = min(group, end - i)
-                ry_i = ryp
-                if ryp != NULL:
-                    ry_i = ryp + i * pooled
-                crop_i = crop and _finite_where_cropped(&g, &g_crop, xp + i * x_image, n_i)
-                if crop_i:
-                    pg_i = pg_crop
-                    pg_i.n = n_i
-                    if floating is float:
-                        crop_i = fc_max_pool2d_backward_disjoint_f32(
-                            isa, &pg_i, dyp + i * pooled, ry_i, ap + i * pooled, s_t, 0, n_i)
-                    else:
-                        crop_i = fc_max_pool2d_backward_disjoint_f64(
-                            isa, &pg_i, dyp + i * pooled, ry_i, ap + i * pooled, s_t, 0, n_i)
-                if crop_i:
-                    g_i = g_crop
-                else:
-                    g_i = g
-                    pg_i = pg
-                    pg_i.n = n_i
-                    _pool_gradient(isa, &pg_i, disjoint, dyp + i * pooled, ry_i,
-                                   ap + i * pooled, s_t)
-                g_i.n = n_i
-                gt_i = data_gradient_geometry(g_i)
-                if dxp != NULL and pkp != NULL:
-                    if floating is float:
-                        fc_conv2d_backward_data_phases_f32(isa, plan, n_phases, g_i.n, s_t, pkp,
-                                                           NULL, dxp + i * x_image, 0, 1)
-                    else:
-                        fc_conv2d_backward_data_phases_f64(isa, plan, n_phases, g_i.n, s_t, pkp,
-                                                           NULL, dxp + i * x_image, 0, 1)
-                elif floating is float:
-                    if dxp != NULL and flip:
-                        fc_conv2d_forward_f32(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
-                                              0, gt_i.n * gt_i.oh)
-                    elif dxp != NULL:
-                        fc_conv2d_backward_data_f32(isa, &g_i, s_t, wtp, dxp + i * x_image,
-                                                    0, g_i.n * g_i.h)
-                else:
-                    if dxp != NULL and flip:
-                        fc_conv2d_forward_f64(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
-                                              0, gt_i.n * gt_i.oh)
-                    elif dxp != NULL:
-                        fc_conv2d_backward_data_f64(isa, &g_i, s_t, wtp, dxp + i * x_image,
-                                                    0, g_i.n * g_i.h)
-                if dwp != NULL or dbp != NULL:
-                    # Each image's weight gradient goes to its chunk's partial
-                    # sum, added in image order.
-                    for c in range(c_begin, c_end):
-                        first = images * c // n_chunks
-                        lo = max(first, i)
-                        hi = min(images * (c + 1) // n_chunks, i + g_i.n)
-                        if lo >= hi:
-                            continue
-                        dw_c = NULL if dwp == NULL else dw_parts_p + c * w_len
-                        db_c = NULL if dbp == NULL else db_parts_p + c * g.c_out
+    while True:
+        with nogil, parallel(num_threads=n_threads):
+            fc_record_team_size()
+            for t in prange(n_threads, schedule="static"):
+                # This thread's chunks, and their images [i, end), in groups.
+                s_t = sp + t * group * plane
+                c_begin = n_chunks * t // n_threads
+                c_end = n_chunks * (t + 1) // n_threads
+                i = images * c_begin // n_chunks
+                end = images * c_end // n_chunks
+                while i < end:
+                    # Images [i, i + n_i) as a batch of their own.
+                    n_i = min(group, end - i)
+                    ry_i = ryp
+                    if ryp != NULL:
+                        ry_i = ryp + i * pooled
+                    crop_i = crop and (dwp == NULL or
+                                       _finite_where_cropped(&g, &g_crop, xp + i * x_image, n_i))
+                    if crop_i:
+                        pg_i = pg_crop
+                        pg_i.n = n_i
                         if floating is float:
-                            fc_conv2d_backward_weight_f32(isa, &g_i, xp + i * x_image, s_t,
-                                                          dw_c, db_c, lo - i, hi - i,
-                                                          lo > first)
+                            crop_i = fc_max_pool2d_backward_disjoint_f32(
+                                isa, &pg_i, dyp + i * pooled, ry_i, ap + i * pooled, s_t, 0, n_i)
                         else:
-                            fc_conv2d_backward_weight_f64(isa, &g_i, xp + i * x_image, s_t,
-                                                          dw_c, db_c, lo - i, hi - i,
-                                                          lo > first)
-                i = i + g_i.n
-        # Cython ends each prange with `nowait`: every chunk's partial sum
-        # must be complete before any thread adds them up.
-        fc_omp_barrier()
-        if dwp != NULL:
-            for t_dw in prange(n_threads, schedule="static"):
-                sum_parts_share(dw_parts_p, n_chunks, w_len, dwp, t_dw, n_threads)
-        if dbp != NULL:
-            for t_db in prange(n_threads, schedule="static"):
-                sum_parts_share(db_parts_p, n_chunks, g.c_out, dbp, t_db, n_threads)
+                            crop_i = fc_max_pool2d_backward_disjoint_f64(
+                                isa, &pg_i, dyp + i * pooled, ry_i, ap + i * pooled, s_t, 0, n_i)
+                    if crop_i:
+                        g_i = g_crop
+                    else:
+                        g_i = g
+                        pg_i = pg
+                        pg_i.n = n_i
+                        _pool_gradient(isa, &pg_i, disjoint, dyp + i * pooled, ry_i,
+                                       ap + i * pooled, s_t)
+                    g_i.n = n_i
+                    gt_i = data_gradient_geometry(g_i)
+                    if dxp != NULL and pkp != NULL:
+                        if floating is float:
+                            fc_conv2d_backward_data_phases_f32(isa, plan, n_phases, g_i.n, s_t,
+                                                               pkp, NULL, dxp + i * x_image, 0,
+                                                               1)
+                        else:
+                            fc_conv2d_backward_data_phases_f64(isa, plan, n_phases, g_i.n, s_t,
+                                                               pkp, NULL, dxp + i * x_image, 0,
+                                                               1)
+                    elif floating is float:
+                        if dxp != NULL and flip:
+                            fc_conv2d_forward_f32(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
+                                                  0, gt_i.n * gt_i.oh)
+                        elif dxp != NULL:
+                            fc_conv2d_backward_data_f32(isa, &g_i, s_t, wtp, dxp + i * x_image,
+                                                        0, g_i.n * g_i.h)
+                    else:
+                        if dxp != NULL and flip:
+                            fc_conv2d_forward_f64(isa, &gt_i, s_t, wtp, NULL, dxp + i * x_image,
+                                                  0, gt_i.n * gt_i.oh)
+                        elif dxp != NULL:
+                            fc_conv2d_backward_data_f64(isa, &g_i, s_t, wtp, dxp + i * x_image,
+                                                        0, g_i.n * g_i.h)
+                    if crop_i and dxp != NULL and _has_negative_zero(dxp + i * x_image,
+                                                                     n_i * x_image):
+                        nzp[t] = 1
+                    if dwp != NULL or dbp != NULL:
+                        # Each image's weight gradient goes to its chunk's partial
+                        # sum, added in image order.
+                        for c in range(c_begin, c_end):
+                            first = images * c // n_chunks
+                            lo = max(first, i)
+                            hi = min(images * (c + 1) // n_chunks, i + g_i.n)
+                            if lo >= hi:
+                                continue
+                            dw_c = NULL if dwp == NULL else dw_parts_p + c * w_len
+                            db_c = NULL if dbp == NULL else db_parts_p + c * g.c_out
+                            if floating is float:
+                                fc_conv2d_backward_weight_f32(isa, &g_i, xp + i * x_image, s_t,
+                                                              dw_c, db_c, lo - i, hi - i,
+                                                              lo > first)
+                            else:
+                                fc_conv2d_backward_weight_f64(isa, &g_i, xp + i * x_image, s_t,
+                                                              dw_c, db_c, lo - i, hi - i,
+                                                              lo > first)
+                    i = i + g_i.n
+            # Cython ends each prange with `nowait`: every chunk's partial sum
+            # must be complete before any thread adds them up.
+            fc_omp_barrier()
+            if dwp != NULL:
+                for t_dw in prange(n_threads, schedule="static"):
+                    sum_parts_share(dw_parts_p, n_chunks, w_len, dwp, t_dw, n_threads)
+            if dbp != NULL:
+                for t_db in prange(n_threads, schedule="static"):
+                    sum_parts_share(db_parts_p, n_chunks, g.c_out, dbp, t_db, n_threads)
+        # The -0 check of the docstring: once no group is cropped, the bits
+        # are those of the full planes.
+        if not crop or not (any(negative_zero) or (
+                dwp != NULL and _has_negative_zero(dwp, w_len))):
+            break
+        crop = False

@@ -86,6 +86,8 @@ cdef extern from "conv2d.h" nogil:
     int FC_SUM_BLOCK
     bint fc_all_finite_f32(const float *a, int64_t len)
     bint fc_all_finite_f64(const double *a, int64_t len)
+    bint fc_has_negative_zero_f32(const float *a, int64_t len)
+    bint fc_has_negative_zero_f64(const double *a, int64_t len)
     void fc_sum_parts_f32(const float *parts, int64_t n_parts, int64_t length,
                           float *out, int64_t begin, int64_t end)
     void fc_sum_parts_f64(const double *parts, int64_t n_parts, int64_t length,

@@ -256,8 +256,9 @@ def conv2d_max_pool2d_backward(
     computes their dx and adds their dw and db. That gradient is zero where
     no window reads the output; disjoint windows then leave those rows and
     columns out of the sums, which keeps the bits (a zero adds nothing)
-    except where a zero would meet an infinite or NaN input or weight: those
-    images take the whole plane. With fewer images than threads, the ops run
+    except where a zero would meet an infinite or NaN input or weight, or
+    turn the -0 of an underflowed product into +0: those images, or in the
+    last case the whole call, take the whole plane. With fewer images than threads, the ops run
     one after the other instead.
 
     Parameters
